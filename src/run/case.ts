@@ -1,0 +1,174 @@
+import type { Case, Expectation, Suite } from '../cases/types.js';
+import { pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
+import { TransportError, type HttpClient, type HttpRequest, type HttpResponse } from '../http/client.js';
+import type { Redactor } from '../http/redact.js';
+import type { SpecText } from '../spec/requirements.js';
+import { evaluate } from './checks.js';
+import { recordExchange, sendWithRetry } from './exchange.js';
+import type { CaseResult, CheckFailure, Exchange } from './types.js';
+import type { User, UserSource } from './users.js';
+
+export interface CaseEnv {
+  client: HttpClient;
+  base: string;
+  runId: string;
+  seq: number;
+  spec: SpecText;
+  suite: Suite;
+  users: UserSource;
+  redactor: Redactor;
+  /** Delete the pushers the case created once it ends, so a shared server is left as it was. */
+  cleanup: boolean;
+}
+
+/** A token no server issued: long, random-looking, and not a secret. */
+const INVALID_TOKEN = 'syt_conformance_not_a_token_0000000000000000';
+
+function parseJson(text: string): { json: unknown; isJson: boolean } {
+  if (text.trim() === '') return { json: undefined, isJson: false };
+  try {
+    return { json: JSON.parse(text) as unknown, isJson: true };
+  } catch {
+    return { json: undefined, isJson: false };
+  }
+}
+
+/**
+ * Runs one case: acquires its users, sends its steps in order, and turns every
+ * check that fails into data. A step with a MUST failure ends the case, since
+ * later steps build on it; SHOULD failures are recorded and the case goes on.
+ */
+export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
+  const started = performance.now();
+  const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
+  const finish = (): CaseResult => {
+    result.durationMs = performance.now() - started;
+    if (result.outcome === 'passed' && result.failures.length) result.outcome = 'failed';
+    else if (result.outcome === 'passed' && result.warnings.length) result.outcome = 'warned';
+    return result;
+  };
+
+  let users: User[] = [];
+  if (c.users.length) {
+    const got = await env.users.acquire(c.users);
+    if ('skip' in got) {
+      result.outcome = 'skipped';
+      result.skipReason = got.skip;
+      return finish();
+    }
+    users = got;
+  }
+  const byAlias = new Map(users.map((u) => [u.alias, u]));
+  const uniques = new Map<string, string>();
+  const vars = new Map<string, unknown>();
+  const ctx: ValueContext = {
+    unique: (name) => {
+      let v = uniques.get(name);
+      if (v === undefined) {
+        v = `${name}-${env.runId}-${env.seq}`;
+        uniques.set(name, v);
+      }
+      return v;
+    },
+    variable: (name) => vars.get(name),
+    userId: (alias) => byAlias.get(alias)?.userId ?? '',
+    template: (name) => env.suite.templates[c.edition][name],
+  };
+  const created: Array<{ user: User; path: string; app_id: string; pushkey: string }> = [];
+
+  try {
+    for (const [i, step] of c.steps.entries()) {
+      const headers: Record<string, string> = {};
+      const user = byAlias.get(step.request.auth);
+      if (user) headers['authorization'] = `Bearer ${user.accessToken}`;
+      else if (step.request.auth === 'invalid') headers['authorization'] = `Bearer ${INVALID_TOKEN}`;
+      let body: string | undefined;
+      let sentJson: unknown;
+      if (step.request.raw !== undefined) body = step.request.raw;
+      else if (step.request.json !== undefined) {
+        sentJson = resolve(step.request.json, ctx);
+        body = JSON.stringify(sentJson);
+      }
+      if (body !== undefined) headers['content-type'] = step.request.content_type ?? 'application/json';
+      const req: HttpRequest = { method: step.request.method, url: env.base + step.request.path, headers, ...(body === undefined ? {} : { body }) };
+
+      let res: HttpResponse;
+      try {
+        const sent = await sendWithRetry(env.client, req);
+        res = sent.res;
+        result.requests += sent.attempts;
+      } catch (err) {
+        if (!(err instanceof TransportError)) throw err;
+        result.outcome = 'errored';
+        result.error = { code: err.code, message: `step ${i + 1} "${step.title}": ${err.message}`, step: i + 1, exchange: recordExchange(req, undefined, env.redactor, 0) };
+        return finish();
+      }
+      const exchange: Exchange = recordExchange(req, res, env.redactor, res.durationMs);
+      const observed = { status: res.status, ...parseJson(res.text) };
+
+      let mustFailed = false;
+      for (const e of step.expect) {
+        const resolved = resolveExpectation(e, ctx);
+        for (const outcome of evaluate(resolved, observed)) {
+          const r = env.spec.requirements.get(e.requirement);
+          const failure: CheckFailure = {
+            requirement: e.requirement,
+            level: r?.level ?? 'MUST',
+            quote: r?.text ?? '',
+            ...outcome,
+            step: i + 1,
+            stepTitle: step.title,
+            source: `${c.file}:${e.line}`,
+            exchange,
+          };
+          if (failure.level === 'MUST') {
+            mustFailed = true;
+            result.failures.push(failure);
+          } else result.warnings.push(failure);
+        }
+      }
+      for (const [name, ptr] of Object.entries(step.capture)) {
+        vars.set(name, pointer(observed.json, ptr));
+      }
+      if (env.cleanup && res.status === 200 && step.request.path.endsWith('/pushers/set') && user && isSetRequest(sentJson)) {
+        created.push({ user, path: step.request.path, app_id: sentJson.app_id, pushkey: sentJson.pushkey });
+      }
+      if (mustFailed) break;
+    }
+  } catch (err) {
+    if (!(err instanceof ValueError)) throw err;
+    result.outcome = 'errored';
+    result.error = { code: 'ERR_CASE_VALUE', message: err.message };
+  } finally {
+    await cleanupPushers(created, env);
+  }
+  return finish();
+}
+
+function isSetRequest(v: unknown): v is { app_id: string; pushkey: string; kind: unknown } {
+  const o = v as { app_id?: unknown; pushkey?: unknown; kind?: unknown } | undefined;
+  return typeof o?.app_id === 'string' && typeof o.pushkey === 'string' && typeof o.kind === 'string';
+}
+
+function resolveExpectation(e: Expectation, ctx: ValueContext): Expectation {
+  const out: Expectation = { ...e };
+  if (e.body !== undefined) out.body = resolve(e.body, ctx);
+  if (e.body_includes !== undefined) out.body_includes = resolve(e.body_includes, ctx);
+  if (e.list !== undefined) out.list = resolve(e.list, ctx) as Expectation['list'];
+  return out;
+}
+
+/** Best effort: a failed delete must not change the verdict of the case. */
+async function cleanupPushers(created: Array<{ user: User; path: string; app_id: string; pushkey: string }>, env: CaseEnv): Promise<void> {
+  const seen = new Set<string>();
+  for (const p of created) {
+    const key = `${p.user.alias}\n${p.path}\n${p.app_id}\n${p.pushkey}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    try {
+      await env.client.send({ method: 'POST', url: env.base + p.path, headers: { authorization: `Bearer ${p.user.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: null, app_id: p.app_id, pushkey: p.pushkey }) });
+    } catch {
+      // the verdict is already made; an unreachable target shows up elsewhere
+    }
+  }
+}

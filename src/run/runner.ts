@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { TargetError } from '../errors.js';
+import { HttpClient, TransportError } from '../http/client.js';
+import { Redactor } from '../http/redact.js';
+import type { Case, Suite } from '../cases/types.js';
+import { getValidator } from '../schemas.js';
+import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
+import { suiteInfo } from '../version.js';
+import { runCase } from './case.js';
+import type { CaseResult, RunReport } from './types.js';
+import { RegisteringUsers, type UserSource } from './users.js';
+
+export interface RunOptions {
+  /** Base URL of the homeserver, without a trailing slash. */
+  target: string;
+  /** Editions to run, or 'auto': the editions the target advertises. */
+  editions: readonly Edition[] | 'auto';
+  suite: Suite;
+  strict?: boolean;
+  jobs?: number;
+  timeoutMs?: number;
+  maxBodyBytes?: number;
+  /** Only cases whose id, title or tags contain this text. */
+  grep?: string;
+  cleanup?: boolean;
+  /** Marks the report as a run against the bundled reference server. */
+  embedded?: boolean;
+  /** Called as each case ends (any order); the report itself keeps suite order. */
+  onResult?: (r: CaseResult) => void;
+  users?: (ctx: { client: HttpClient; base: string; runId: string; redactor: Redactor }) => UserSource;
+  spec?: SpecText;
+}
+
+export interface Preflight {
+  versions: unknown;
+  server?: string;
+  editions: Edition[];
+}
+
+/**
+ * Asks GET /_matrix/client/versions: a target that does not answer it with a
+ * versions list is not a Matrix server, and nothing more is sent to it.
+ */
+export async function preflight(client: HttpClient, base: string): Promise<Preflight> {
+  let res;
+  try {
+    res = await client.send({ method: 'GET', url: `${base}/_matrix/client/versions`, headers: {} });
+  } catch (err) {
+    if (err instanceof TransportError) throw new TargetError('ERR_TARGET_UNREACHABLE', `${base} is unreachable: ${err.message}`);
+    throw err;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(res.text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status !== 200 || !getValidator('versions-response')(body)) {
+    throw new TargetError('ERR_TARGET_NOT_MATRIX', `${base} is not a Matrix homeserver: GET /_matrix/client/versions answered ${res.status}${body === undefined ? ' without JSON' : ' without a versions list'}`);
+  }
+  const versions = (body as { versions: string[] }).versions;
+  const editions: Edition[] = versions.some((v) => /^v1\.\d+$/.test(v)) ? ['v1'] : [];
+  return { versions: body, ...(res.headers['server'] ? { server: res.headers['server'] } : {}), editions };
+}
+
+export function selectCases(suite: Suite, editions: readonly Edition[], grep?: string): Case[] {
+  const needle = grep?.toLowerCase();
+  return suite.cases.filter((c) => editions.includes(c.edition) && (!needle || [c.id, c.title, ...c.tags].some((s) => s.toLowerCase().includes(needle))));
+}
+
+/** Runs `items` through `fn` with at most `limit` in flight; results keep input order. */
+async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+export async function run(options: RunOptions): Promise<RunReport> {
+  const startedAt = new Date();
+  const base = options.target.replace(/\/+$/, '');
+  const spec = options.spec ?? loadSpec();
+  const client = new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 });
+  const redactor = new Redactor();
+  const runId = randomBytes(4).toString('hex');
+  try {
+    const pre = await preflight(client, base);
+    const editions = options.editions === 'auto' ? pre.editions : [...options.editions];
+    if (editions.length === 0) {
+      throw new TargetError('ERR_TARGET_EDITION', `${base} advertises no version this suite covers (versions: ${JSON.stringify((pre.versions as { versions: unknown }).versions)}); choose one with --edition`);
+    }
+    const cases = selectCases(options.suite, editions, options.grep);
+    const users = options.users ? options.users({ client, base, runId, redactor }) : new RegisteringUsers(client, base, runId, redactor);
+    const results = await pool(cases, options.jobs ?? 8, async (c, seq) => {
+      const r = await runCase(c, { client, base, runId, seq, spec, suite: options.suite, users, redactor, cleanup: options.cleanup ?? true });
+      options.onResult?.(r);
+      return r;
+    });
+    const finishedAt = new Date();
+    return {
+      meta: {
+        suite: suiteInfo(),
+        target: base,
+        embedded: options.embedded ?? false,
+        editions,
+        strict: options.strict ?? false,
+        versions: pre.versions,
+        ...(pre.server ? { server: pre.server } : {}),
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationMs: finishedAt.getTime() - startedAt.getTime(),
+      },
+      results,
+    };
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,91 @@
+import type { Edition, Level } from '../spec/requirements.js';
+
+/** One request and what came back, already redacted: safe to print. */
+export interface Exchange {
+  request: { method: string; url: string; headers: Record<string, string>; body?: string };
+  response?: { status: number; headers: Record<string, string>; body: string; truncated: boolean };
+  durationMs: number;
+  /** A shell command that sends the same request; secrets are shell variables. */
+  curl: string;
+}
+
+/** A check that did not hold: data, not an exception. */
+export interface CheckFailure {
+  requirement: string;
+  level: Level;
+  /** The normative statement from spec/pushers.md. */
+  quote: string;
+  /** Which check: status, errcode, body, body_includes, schema, list. */
+  check: string;
+  expected: unknown;
+  actual: unknown;
+  message: string;
+  step: number;
+  stepTitle: string;
+  /** file:line of the expectation in the case file. */
+  source: string;
+  exchange: Exchange;
+}
+
+export type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped';
+
+export interface CaseResult {
+  id: string;
+  title: string;
+  edition: Edition;
+  file: string;
+  requirements: string[];
+  tags: string[];
+  /** passed: every check held; failed: a MUST check failed; warned: only SHOULD checks failed; errored: no verdict (transport, timeout); skipped: not run. */
+  outcome: Outcome;
+  failures: CheckFailure[];
+  warnings: CheckFailure[];
+  error?: { code: string; message: string; step?: number; exchange?: Exchange };
+  skipReason?: string;
+  durationMs: number;
+  requests: number;
+}
+
+export interface RunMeta {
+  suite: { name: string; version: string };
+  target: string;
+  embedded: boolean;
+  editions: Edition[];
+  strict: boolean;
+  versions: unknown;
+  server?: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+}
+
+export interface RunReport {
+  meta: RunMeta;
+  results: CaseResult[];
+}
+
+export interface Summary {
+  total: number;
+  passed: number;
+  failed: number;
+  warned: number;
+  errored: number;
+  skipped: number;
+  mustFailures: number;
+  shouldFailures: number;
+}
+
+export function summarize(results: readonly CaseResult[]): Summary {
+  const s: Summary = { total: results.length, passed: 0, failed: 0, warned: 0, errored: 0, skipped: 0, mustFailures: 0, shouldFailures: 0 };
+  for (const r of results) {
+    s[r.outcome] += 1;
+    s.mustFailures += r.failures.length;
+    s.shouldFailures += r.warnings.length;
+  }
+  return s;
+}
+
+/** Whether a case counts against the target at the chosen level. */
+export function isFailing(r: CaseResult, strict: boolean): boolean {
+  return r.outcome === 'failed' || r.outcome === 'errored' || (strict && r.outcome === 'warned');
+}

@@ -3,24 +3,30 @@
  * The command line: the only module that reads argv and env, writes to
  * stdout/stderr and sets the exit code. Everything else returns data.
  *
- * Exit codes: 0 conforms at the chosen level; 1 some case fails or errors;
+ * Commands:
+  serve               run the bundled reference server until interrupted
+  coverage            print requirement -> level -> cases; exit 1 if a MUST requirement has no case
+
+Exit codes: 0 conforms at the chosen level; 1 some case fails or errors;
  * 2 usage error or invalid case file; 3 target unreachable, not Matrix, or no users.
  */
 import { realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../reference-server/index.js';
 import { loadSuite } from './cases/load.js';
+import { coverage, formatCoverage } from './coverage.js';
 import { CaseFileError, ConformanceError, UsageError } from './errors.js';
 import { render, REPORTERS, type ReporterName } from './report/render.js';
 import { run, selectCases } from './run/runner.js';
 import { isFailing } from './run/types.js';
-import { EDITIONS, type Edition } from './spec/requirements.js';
+import { EDITIONS, loadSpec, type Edition } from './spec/requirements.js';
 import { suiteInfo } from './version.js';
 
 const USAGE = `Usage:
   conformance [--target URL] [--edition draft|v1|all] [--strict] [--reporter spec|json|junit|tap]
               [--output FILE] [--grep TEXT] [--jobs N] [--timeout MS] [--list]
   conformance serve [--port N] [--host H]
+  conformance coverage
 
 Runs the Matrix pushers API conformance cases against a homeserver.
 Without --target, starts the bundled reference server in-process and runs every edition against it.
@@ -37,10 +43,14 @@ Options:
   --list              list the selected cases and exit
   --help, --version
 
+Commands:
+  serve               run the bundled reference server until interrupted
+  coverage            print requirement -> level -> cases; exit 1 if a MUST requirement has no case
+
 Exit codes: 0 conforms, 1 some case fails, 2 usage or case file error, 3 target unusable.`;
 
 interface Flags {
-  command: 'run' | 'serve' | 'help' | 'version';
+  command: 'run' | 'serve' | 'coverage' | 'help' | 'version';
   target?: string;
   edition?: 'draft' | 'v1' | 'all';
   strict: boolean;
@@ -58,6 +68,7 @@ interface Flags {
 const VALUE_FLAGS = new Set(['--target', '--edition', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--port', '--host', '--cases']);
 const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version']);
 const SERVE_FLAGS = new Set(['--port', '--host', '--help']);
+const COVERAGE_FLAGS = new Set(['--cases', '--help']);
 
 function intIn(name: string, raw: string, min: number, max: number, problems: string[]): number {
   const n = Number(raw);
@@ -70,11 +81,11 @@ export function parseFlags(argv: readonly string[]): Flags {
   const problems: string[] = [];
   const flags: Flags = { command: 'run', strict: false, reporter: 'spec', jobs: 8, timeout: 10_000, list: false, port: 8008, host: '127.0.0.1' };
   const args = [...argv];
-  if (args[0] === 'serve') {
-    flags.command = 'serve';
+  if (args[0] === 'serve' || args[0] === 'coverage') {
+    flags.command = args[0];
     args.shift();
   } else if (args[0] !== undefined && !args[0].startsWith('-')) {
-    problems.push(`unknown command "${args[0]}" (commands: serve)`);
+    problems.push(`unknown command "${args[0]}" (commands: serve, coverage)`);
     args.shift();
   }
   for (let i = 0; i < args.length; i++) {
@@ -85,8 +96,9 @@ export function parseFlags(argv: readonly string[]): Flags {
       value = arg.slice(eq + 1);
       arg = arg.slice(0, eq);
     }
-    if (flags.command === 'serve' && !SERVE_FLAGS.has(arg)) {
-      problems.push(`serve does not take ${arg}`);
+    const allowed = flags.command === 'serve' ? SERVE_FLAGS : flags.command === 'coverage' ? COVERAGE_FLAGS : undefined;
+    if (allowed && !allowed.has(arg)) {
+      problems.push(`${flags.command} does not take ${arg}`);
       if (VALUE_FLAGS.has(arg) && value === undefined) i++;
       continue;
     }
@@ -218,6 +230,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     if (flags.command === 'serve') return await serve(flags);
+    if (flags.command === 'coverage') {
+      const rows = coverage(loadSpec(), loadSuite({ ...(flags.cases ? { dir: flags.cases } : {}) }));
+      process.stdout.write(formatCoverage(rows));
+      return rows.some((r) => r.level === 'MUST' && r.cases.length === 0) ? 1 : 0;
+    }
     return await runSuite(flags);
   } catch (err) {
     if (err instanceof UsageError) {

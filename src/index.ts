@@ -6,3 +6,4 @@ export { summarize, isFailing, type CaseResult, type CheckFailure, type RunRepor
 export { render, REPORTERS, type ReporterName } from './report/render.js';
 export { loadSpec, parseRequirements, EDITIONS, type Requirement, type Edition, type Level } from './spec/requirements.js';
 export { ConformanceError, UsageError, CaseFileError, TargetError, SpecError } from './errors.js';
+export { coverage, formatCoverage, type CoverageRow } from './coverage.js';

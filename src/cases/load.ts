@@ -28,8 +28,11 @@ function parseFile(file: string, problems: CaseProblem[]): ParsedFile | undefine
   const text = readFileSync(file, 'utf8');
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const shown = display(file);
-  if (doc.errors.length) {
-    for (const e of doc.errors) problems.push({ file: shown, line: e.linePos?.[0].line, column: e.linePos?.[0].col, message: `YAML: ${e.message.split('\n')[0]}` });
+  const first = doc.errors[0];
+  if (first) {
+    // Only the first: a syntax error makes the parser's later complaints noise.
+    const pos = lines.linePos(first.pos[0]);
+    problems.push({ file: shown, line: pos.line, column: pos.col, message: `YAML syntax: ${first.message.split('\n')[0]}` });
     return undefined;
   }
   return { file, display: shown, doc, lines, data: doc.toJS({ maxAliasCount: 100 }) };

@@ -88,7 +88,7 @@ export async function render(report: RunReport, options: RenderOptions): Promise
       const json = JSON.parse(readFileSync(outputFile, 'utf8')) as Record<string, unknown>;
       return JSON.stringify({ ...json, conformance: conformanceSection(report, strict) }, null, 2) + '\n';
     }
-    if (options.reporter === 'junit') return readFileSync(outputFile, 'utf8');
+    if (options.reporter === 'junit') return junitFixups(readFileSync(outputFile, 'utf8'), report, strict);
     if (options.reporter === 'tap') return chunks.join('') + tapSummary(report, strict);
     return formatHeader(report.meta) + '\n' + chunks.join('') + specSummary(report, strict);
   } finally {
@@ -132,4 +132,31 @@ function tapSummary(report: RunReport, strict: boolean): string {
   const lines = [`# ${counts(report)}`];
   if (!strict) for (const r of report.results) for (const w of r.warnings) lines.push(`# warning ${r.id}: SHOULD ${w.requirement}: ${w.message}`);
   return lines.join('\n') + '\n';
+}
+
+function xmlAttr(v: string): string {
+  return v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * mocha's xunit reporter counts every failed test as an error. In a
+ * conformance report the difference matters: failures are verdicts on the
+ * server, errors are exchanges that gave no verdict. Provenance goes into
+ * <properties>, where CI systems show it.
+ */
+function junitFixups(xml: string, report: RunReport, strict: boolean): string {
+  const failing = report.results.filter((r) => isFailing(r, strict));
+  const errors = failing.filter((r) => r.outcome === 'errored').length;
+  const m = report.meta;
+  const props: Array<[string, string]> = [
+    ['suite.version', m.suite.version],
+    ['target', m.target],
+    ['editions', m.editions.join(',')],
+    ['level', strict ? 'strict' : 'MUST'],
+    ['server', m.server ?? ''],
+    ['versions', JSON.stringify((m.versions as { versions?: unknown } | undefined)?.versions ?? [])],
+    ['started', m.startedAt],
+  ];
+  const properties = `<properties>\n${props.map(([k, v]) => `<property name="${k}" value="${xmlAttr(v)}"/>`).join('\n')}\n</properties>`;
+  return xml.replace(/<testsuite ([^>]*)>/, (_all, attrs: string) => `<testsuite ${attrs.replace(/failures="\d+"/, `failures="${failing.length - errors}"`).replace(/errors="\d+"/, `errors="${errors}"`).replace(/time="[\d.]+"/, `time="${(m.durationMs / 1000).toFixed(3)}"`)}>\n${properties}`);
 }

@@ -1,0 +1,213 @@
+/**
+ * The CLI as users and CI meet it: spawned for real, judged by exit code and
+ * by the reports it writes.
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BROKEN } from './support/mutations.js';
+import { startProxy, type ProxyServer } from './support/proxy-server.js';
+import { tmpCases } from './support/tmp-cases.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], timeoutMs = 60_000): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'conformance-cli-'));
+
+/** Records every access token that passes through it, to prove none reaches a report. */
+function tokenSpy(): { tokens: Set<string>; mutation: (typeof BROKEN)[number] } {
+  const tokens = new Set<string>();
+  const base = BROKEN.find((b) => b.violates === 'v1.set.app-id-length' && b.fails.length > 0);
+  if (!base) throw new Error('no app-id-length broken server');
+  return {
+    tokens,
+    mutation: {
+      ...base,
+      onRequest: (req, state, forward) => {
+        if (req.token) tokens.add(req.token);
+        return base.onRequest?.(req, state, forward);
+      },
+    },
+  };
+}
+
+describe('CLI', function () {
+  this.timeout(90_000);
+
+  it('exit 0: the bundled reference server conforms (every edition, strict)', async function () {
+    const r = await cli(['--strict']);
+    expect(r.code, r.stderr + r.stdout).to.equal(0);
+    expect(r.stdout).to.include('bundled reference server');
+    expect(r.stdout).to.match(/edition v1/);
+    expect(r.stdout).to.match(/edition draft/);
+    expect(r.stdout).to.include('verdict: conforms');
+  });
+
+  it('--reporter json writes mocha JSON with stats, tests, failures and provenance', async function () {
+    const out = join(tmp(), 'report.json');
+    const r = await cli(['--reporter', 'json', '--output', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.equal('');
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { stats: { passes: number; failures: number; pending: number; tests: number }; tests: unknown[]; failures: unknown[]; passes: unknown[]; conformance: { meta: { target: string; editions: string[] } } };
+    expect(report.stats.failures).to.equal(0);
+    expect(report.stats.passes).to.equal(report.stats.tests);
+    expect(report.tests).to.have.length(report.stats.tests);
+    expect(report.failures).to.deep.equal([]);
+    expect(report.conformance.meta.editions).to.deep.equal(['v1', 'draft']);
+  });
+
+  describe('against a broken server', function () {
+    let server: ProxyServer;
+    const spy = tokenSpy();
+    before(async function () {
+      server = await startProxy(spy.mutation);
+    });
+    after(async function () {
+      await server.close();
+    });
+
+    it('exit 1, with the requirement, level, spec quote, exchange and curl line in the failure', async function () {
+      const r = await cli(['--target', server.url]);
+      expect(r.code, r.stderr).to.equal(1);
+      expect(r.stdout).to.include('v1.set.app-id-65-chars');
+      expect(r.stdout).to.include('MUST v1.set.app-id-length');
+      expect(r.stdout).to.include('expected status 400, got 200');
+      expect(r.stdout).to.include('spec (MUST): "`app_id` has a maximum length of 64 characters.');
+      expect(r.stdout).to.match(/reproduce: {2}curl -sS -i -X POST '.*\/_matrix\/client\/v3\/pushers\/set' -H "authorization: Bearer \$ALICE_TOKEN"/);
+      expect(r.stdout).to.include('DOES NOT CONFORM');
+      expect(r.stdout, 'the default edition is what the target advertises').not.to.include('edition draft');
+    });
+
+    it('json, junit and tap reports name the failing case; no report holds a token', async function () {
+      const dir = tmp();
+      const runs = await Promise.all([
+        cli(['--target', server.url, '--reporter', 'json', '--output', join(dir, 'r.json')]),
+        cli(['--target', server.url, '--reporter', 'junit', '--output', join(dir, 'r.xml')]),
+        cli(['--target', server.url, '--reporter', 'tap']),
+        cli(['--target', server.url, '--reporter', 'spec', '--strict']),
+      ]);
+      for (const r of runs) expect(r.code, r.stderr).to.equal(1);
+      const json = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as { stats: { failures: number }; failures: Array<{ title: string; err: { failures: Array<{ requirement: string; level: string }> } }> };
+      expect(json.stats.failures).to.equal(1);
+      expect(json.failures[0]?.title).to.match(/^v1\.set\.app-id-65-chars/);
+      expect(json.failures[0]?.err.failures[0]).to.include({ requirement: 'v1.set.app-id-length', level: 'MUST' });
+      const xml = readFileSync(join(dir, 'r.xml'), 'utf8');
+      expect(xml).to.match(/<testsuite [^>]*failures="1"/);
+      expect(xml).to.match(/<testcase [^>]*name="v1\.set\.app-id-65-chars[^"]*"[^>]*>\s*<failure/);
+      expect(runs[2]?.stdout).to.match(/^not ok \d+ .*v1\.set\.app-id-65-chars/m);
+      expect(spy.tokens.size, 'the spy saw tokens').to.be.greaterThan(0);
+      const everything = [readFileSync(join(dir, 'r.json'), 'utf8'), xml, ...runs.flatMap((r) => [r.stdout, r.stderr])].join('\n');
+      for (const t of spy.tokens) expect(everything.includes(t), 'a token leaked into a report').to.equal(false);
+    });
+  });
+
+  it('exit 2: a bad command line lists every problem and the usage', async function () {
+    const r = await cli(['--edition', 'v2', '--jobs', '0', '--frobnicate']);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.include('--edition is draft, v1 or all, got "v2"');
+    expect(r.stderr).to.include('--jobs takes a whole number from 1 to 256');
+    expect(r.stderr).to.include('unknown option --frobnicate');
+    expect(r.stderr).to.include('Usage:');
+  });
+
+  it('exit 2: an invalid case file is reported as file:line, and nothing is run', async function () {
+    const dir = tmpCases({ 'v1/broken.yaml': 'id: v1.broken\ntitle: x\nedition: v1\nrequirements: [v1.set.success]\nsteps: 7\n' });
+    const r = await cli(['--cases', dir]);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/v1\/broken\.yaml:5: \/steps: must be array/);
+    expect(r.stdout).to.equal('');
+  });
+
+  describe('exit 3: targets that cannot be tested', function () {
+    let html: Server;
+    let htmlUrl = '';
+    before(async function () {
+      html = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<html>hello</html>');
+      });
+      await new Promise<void>((r) => html.listen(0, '127.0.0.1', r));
+      htmlUrl = `http://127.0.0.1:${(html.address() as AddressInfo).port}`;
+    });
+    after(function (done) {
+      html.close(() => done());
+    });
+
+    it('a dead target gives one line', async function () {
+      const probe = createServer();
+      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+      const port = (probe.address() as AddressInfo).port;
+      await new Promise<void>((r) => probe.close(() => r()));
+      const r = await cli(['--target', `http://127.0.0.1:${port}`]);
+      expect(r.code).to.equal(3);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(r.stderr).to.match(/unreachable: cannot connect \(ECONNREFUSED\)/);
+    });
+
+    it('a server that is not Matrix gives one line', async function () {
+      const r = await cli(['--target', htmlUrl]);
+      expect(r.code).to.equal(3);
+      expect(r.stderr.trim()).to.match(/is not a Matrix homeserver: GET \/_matrix\/client\/versions answered 200 without JSON$/);
+    });
+  });
+
+  it('--list prints the selected cases', async function () {
+    const r = await cli(['--list', '--edition', 'draft', '--grep', 'instance']);
+    expect(r.code).to.equal(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.at(-1)).to.match(/^\d+ cases$/);
+    for (const l of lines.slice(0, -1)) expect(l).to.match(/^draft\./);
+  });
+
+  it('coverage prints requirement -> level -> cases and exits 0 when every MUST is covered', async function () {
+    const r = await cli(['coverage']);
+    expect(r.stdout).to.include('| v1.set.app-id-length | MUST |');
+    expect(r.code, r.stdout).to.equal(0);
+    expect(r.stdout).not.to.include('**none**');
+  });
+
+  it('serve starts the reference server, which the runner can target', async function () {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m?.[1]) resolve(m[1]);
+        });
+        child.on('close', () => reject(new Error('serve exited: ' + out)));
+      });
+      const r = await cli(['--target', url, '--edition', 'all', '--strict']);
+      expect(r.code, r.stdout).to.equal(0);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});

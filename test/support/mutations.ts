@@ -1,0 +1,436 @@
+/**
+ * Deliberately broken servers (each breaks one rule of spec/pushers.md and
+ * nothing else) and deliberately different correct servers (each takes
+ * another choice the spec allows). They wrap the reference server through
+ * proxy-server.ts; no broken behaviour lives in reference-server/.
+ */
+import { createHash } from 'node:crypto';
+import { body, isGet, isSet, json, withJson, type Json, type Mutation, type ProxyRequest, type ProxyResponse } from './proxy-server.js';
+
+export interface Broken extends Mutation {
+  /** The one requirement this server violates. */
+  violates: string;
+  /** Case ids that must fail against it, no more and no fewer. */
+  fails: string[];
+}
+
+const V1_SET = '/_matrix/client/v3/pushers/set';
+const URL_OK = 'https://push.example.org/_matrix/push/v1/notify';
+
+const parseBody = (res: ProxyResponse): Json => {
+  try {
+    return JSON.parse(res.body) as Json;
+  } catch {
+    return {};
+  }
+};
+const isCreate = (req: ProxyRequest): boolean => typeof body(req)['kind'] === 'string';
+const isDelete = (req: ProxyRequest): boolean => 'kind' in body(req) && body(req)['kind'] === null;
+const shortHash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+/** Remembers, per token, every pusher the server accepted: what some mutations need to misbehave consistently. */
+function remember(state: Map<string, unknown>, req: ProxyRequest, res: ProxyResponse): void {
+  if (!isSet(req) || res.status !== 200 || !req.token) return;
+  const all = (state.get('pushers') as Map<string, Map<string, Json>> | undefined) ?? new Map<string, Map<string, Json>>();
+  state.set('pushers', all);
+  const mine = all.get(req.token) ?? new Map<string, Json>();
+  all.set(req.token, mine);
+  const b = body(req);
+  const key = `${req.path}\n${String(b['app_id'])}\n${String(b['pushkey'])}`;
+  if (isDelete(req)) mine.delete(key);
+  else mine.set(key, b);
+}
+function pushersOf(state: Map<string, unknown>, token: string): Map<string, Json> {
+  return ((state.get('pushers') as Map<string, Map<string, Json>> | undefined)?.get(token)) ?? new Map<string, Json>();
+}
+
+const replyOnSet = (edition: 'v1' | 'draft', when: (b: Json, req: ProxyRequest) => boolean, res: ProxyResponse): Mutation['onRequest'] => (req) => (isSet(req, edition) && when(body(req), req) ? res : undefined);
+const rewriteSet = (edition: 'v1' | 'draft', fn: (b: Json) => Json | undefined): Mutation['onRequest'] => (req) => {
+  if (!isSet(req, edition)) return undefined;
+  const next = fn({ ...body(req) });
+  return next ? withJson(req, next) : undefined;
+};
+
+export const BROKEN: Broken[] = [
+  // ---- v1 ----
+  {
+    name: 'v1: no token answers M_UNKNOWN_TOKEN',
+    violates: 'v1.auth.missing-token',
+    fails: ['v1.auth.get-no-token', 'v1.auth.set-no-token'],
+    onRequest: (req) => (req.path.startsWith('/_matrix/client/v3/pushers') && !req.token ? json(401, { errcode: 'M_UNKNOWN_TOKEN', error: 'Unknown token' }) : undefined),
+  },
+  {
+    name: 'v1: unknown token answers 403 M_FORBIDDEN',
+    violates: 'v1.auth.unknown-token',
+    fails: ['v1.auth.get-unknown-token', 'v1.auth.set-unknown-token'],
+    onResponse: (req, res) => (req.path.startsWith('/_matrix/client/v3/pushers') && parseBody(res)['errcode'] === 'M_UNKNOWN_TOKEN' ? json(403, { errcode: 'M_FORBIDDEN', error: 'no' }) : undefined),
+  },
+  {
+    name: 'v1: a body that is not JSON is accepted',
+    violates: 'v1.set.not-json',
+    fails: [],
+    onRequest: replyOnSet('v1', (_b, req) => req.json === undefined && req.body !== '', json(200, {})),
+  },
+  {
+    name: 'v1: a JSON body that is not an object is accepted',
+    violates: 'v1.set.not-object',
+    fails: [],
+    onRequest: (req) => (isSet(req, 'v1') && req.json !== undefined && (typeof req.json !== 'object' || req.json === null || Array.isArray(req.json)) ? json(200, {}) : undefined),
+  },
+  {
+    name: 'v1: missing display names, lang or data are filled with defaults',
+    violates: 'v1.set.required-fields',
+    fails: [],
+    onRequest: rewriteSet('v1', (b) => (typeof b['kind'] === 'string' ? { app_display_name: 'x', device_display_name: 'x', lang: 'en', data: { url: URL_OK }, ...b } : undefined)),
+  },
+  {
+    name: 'v1: fields of the wrong type are coerced',
+    violates: 'v1.set.field-types',
+    fails: [],
+    onRequest: rewriteSet('v1', (b) => {
+      if (typeof b['app_id'] === 'number') b['app_id'] = String(b['app_id']);
+      if (typeof b['data'] === 'string') b['data'] = { url: URL_OK };
+      if (typeof b['append'] === 'string') b['append'] = b['append'] === 'true';
+      return b;
+    }),
+  },
+  {
+    name: 'v1: an app_id over 64 characters is cut to 64 and accepted',
+    violates: 'v1.set.app-id-length',
+    fails: ['v1.set.app-id-65-chars'],
+    onRequest: rewriteSet('v1', (b) => (typeof b['app_id'] === 'string' && [...b['app_id']].length > 64 ? { ...b, app_id: [...b['app_id']].slice(0, 64).join('') } : undefined)),
+  },
+  {
+    name: 'v1: the app_id limit counts bytes, not characters',
+    violates: 'v1.set.app-id-length',
+    fails: ['v1.set.app-id-64-chars'],
+    onRequest: replyOnSet('v1', (b) => typeof b['app_id'] === 'string' && Buffer.byteLength(b['app_id']) > 64, json(400, { errcode: 'M_INVALID_PARAM', error: 'app_id too long' })),
+  },
+  {
+    name: 'v1: a pushkey over 512 bytes is accepted',
+    violates: 'v1.set.pushkey-length',
+    fails: [],
+    onRequest: rewriteSet('v1', (b) => (typeof b['pushkey'] === 'string' && Buffer.byteLength(b['pushkey']) > 512 ? { ...b, pushkey: shortHash(b['pushkey']) } : undefined)),
+  },
+  {
+    name: 'v1: the pushkey limit counts characters, not bytes',
+    violates: 'v1.set.pushkey-length',
+    fails: [],
+    onRequest: rewriteSet('v1', (b) => (typeof b['pushkey'] === 'string' && Buffer.byteLength(b['pushkey']) > 512 && [...b['pushkey']].length <= 512 ? { ...b, pushkey: shortHash(b['pushkey']) } : undefined)),
+  },
+  {
+    name: 'v1: an http pusher without data.url is accepted',
+    violates: 'v1.set.http-url-required',
+    fails: ['v1.set.http-without-url'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'];
+      return b['kind'] === 'http' && typeof data === 'object' && data !== null && !('url' in data) ? { ...b, data: { ...(data as Json), url: URL_OK } } : undefined;
+    }),
+  },
+  {
+    name: 'v1: any data.url is accepted',
+    violates: 'v1.set.http-url-form',
+    fails: [],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'] as Json | undefined;
+      return b['kind'] === 'http' && typeof data?.['url'] === 'string' && data['url'] !== URL_OK && !String(data['url']).startsWith('https://') ? { ...b, data: { ...data, url: URL_OK } } : undefined;
+    }),
+  },
+  {
+    name: 'v1: a successful set answers 201',
+    violates: 'v1.set.success',
+    fails: ['v1.delete.removes-pusher', 'v1.get.round-trip', 'v1.set.profile-tag-shared', 'v1.set.app-id-64-chars', 'v1.set.valid-pusher'],
+    onResponse: (req, res) => (isSet(req, 'v1') && isCreate(req) && res.status === 200 ? { ...res, status: 201 } : undefined),
+  },
+  {
+    name: 'v1: a successful set answers a JSON array',
+    violates: 'v1.set.success',
+    fails: ['v1.set.valid-pusher'],
+    onResponse: (req, res) => (isSet(req, 'v1') && isCreate(req) && res.status === 200 ? { ...res, body: '[]' } : undefined),
+  },
+  {
+    name: 'v1: GET /pushers answers a bare array',
+    violates: 'v1.get.shape',
+    fails: ['v1.delete.removes-pusher', 'v1.get.round-trip', 'v1.set.profile-tag-shared'],
+    onResponse: (req, res) => (isGet(req) && res.status === 200 ? { ...res, body: JSON.stringify(parseBody(res)['pushers']) } : undefined),
+  },
+  {
+    name: 'v1: custom keys of data are dropped',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.round-trip'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'] as Json | undefined;
+      if (typeof data !== 'object' || data === null) return undefined;
+      return { ...b, data: Object.fromEntries(Object.entries(data).filter(([k]) => k === 'url' || k === 'format')) };
+    }),
+  },
+  {
+    name: 'v1: GET lists an unset profile_tag as null',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.round-trip'],
+    onResponse: (req, res) => {
+      if (!isGet(req) || res.status !== 200) return undefined;
+      const b = parseBody(res);
+      const pushers = (b['pushers'] as Json[]).map((p) => ('profile_tag' in p ? p : { ...p, profile_tag: null }));
+      return { ...res, body: JSON.stringify({ pushers }) };
+    },
+  },
+  {
+    name: 'v1: GET lists every user\'s pushers',
+    violates: 'v1.get.isolation',
+    fails: [],
+    onResponse: (req, res, state) => {
+      remember(state, req, res);
+      if (!isGet(req) || res.status !== 200 || !req.token) return undefined;
+      const all = (state.get('pushers') as Map<string, Map<string, Json>> | undefined) ?? new Map();
+      const others = [...all.entries()].filter(([t]) => t !== req.token).flatMap(([, m]) => [...m.entries()].filter(([k]) => k.startsWith(V1_SET)).map(([, p]) => ({ ...p, append: undefined })));
+      return { ...res, body: JSON.stringify({ pushers: [...((parseBody(res)['pushers'] as Json[]) ?? []), ...others] }) };
+    },
+  },
+  {
+    name: 'v1: a second set with the same app_id and pushkey adds a pusher instead of updating',
+    violates: 'v1.set.update-in-place',
+    fails: [],
+    onResponse: (req, res, state) => {
+      // Keep the first version of each pusher and list it beside the current one.
+      if (isSet(req, 'v1') && isCreate(req) && res.status === 200 && req.token) {
+        const firsts = (state.get('firsts') as Map<string, Json> | undefined) ?? new Map<string, Json>();
+        state.set('firsts', firsts);
+        const b = body(req);
+        const key = `${req.token}\n${String(b['app_id'])}\n${String(b['pushkey'])}`;
+        const old = firsts.get(key);
+        if (!old) firsts.set(key, b);
+        else if (JSON.stringify(old) !== JSON.stringify(b)) (state.get('stale') as Json[] | undefined)?.push({ ...old, token: req.token }) ?? state.set('stale', [{ ...old, token: req.token }]);
+      }
+      if (!isGet(req) || res.status !== 200) return undefined;
+      const stale = ((state.get('stale') as Json[] | undefined) ?? []).filter((p) => p['token'] === req.token).map(({ token: _t, ...p }) => p);
+      return stale.length ? { ...res, body: JSON.stringify({ pushers: [...(parseBody(res)['pushers'] as Json[]), ...stale] }) } : undefined;
+    },
+  },
+  {
+    name: 'v1: a pusher is identified by pushkey alone',
+    violates: 'v1.set.identity',
+    fails: [],
+    onRequest: async (req, state) => {
+      if (!isSet(req, 'v1') || !isCreate(req) || !req.token) return undefined;
+      const b = body(req);
+      for (const p of pushersOf(state, req.token).values()) {
+        if (p['pushkey'] === b['pushkey'] && p['app_id'] !== b['app_id']) {
+          state.set('evict', [...((state.get('evict') as Json[] | undefined) ?? []), { token: req.token, app_id: p['app_id'], pushkey: p['pushkey'] }]);
+        }
+      }
+      return undefined;
+    },
+    onResponse: (req, res, state) => {
+      remember(state, req, res);
+      if (!isGet(req) || res.status !== 200) return undefined;
+      const evicted = ((state.get('evict') as Json[] | undefined) ?? []).filter((e) => e['token'] === req.token);
+      const pushers = (parseBody(res)['pushers'] as Json[]).filter((p) => !evicted.some((e) => e['app_id'] === p['app_id'] && e['pushkey'] === p['pushkey']));
+      return { ...res, body: JSON.stringify({ pushers }) };
+    },
+  },
+  {
+    name: 'v1: a profile_tag already used by another pusher is refused',
+    violates: 'v1.set.profile-tag-shared',
+    fails: ['v1.set.profile-tag-shared'],
+    onRequest: (req, state) => {
+      if (!isSet(req, 'v1') || !isCreate(req) || !req.token) return undefined;
+      const b = body(req);
+      const clash = typeof b['profile_tag'] === 'string' && [...pushersOf(state, req.token).values()].some((p) => p['profile_tag'] === b['profile_tag'] && (p['pushkey'] !== b['pushkey'] || p['app_id'] !== b['app_id']));
+      return clash ? json(400, { errcode: 'M_INVALID_PARAM', error: 'profile_tag in use' }) : undefined;
+    },
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
+    name: 'v1: kind null answers 200 and deletes nothing',
+    violates: 'v1.delete.removes',
+    fails: ['v1.delete.removes-pusher'],
+    onRequest: replyOnSet('v1', (b) => 'kind' in b && b['kind'] === null && typeof b['app_id'] === 'string' && typeof b['pushkey'] === 'string', json(200, {})),
+  },
+  {
+    name: 'v1: kind null deletes every pusher of the user',
+    violates: 'v1.delete.removes',
+    fails: ['v1.delete.removes-pusher'],
+    onRequest: async (req, state, forward) => {
+      if (!isSet(req, 'v1') || !isDelete(req) || !req.token) return undefined;
+      for (const [key, p] of pushersOf(state, req.token)) {
+        if (key.startsWith(V1_SET)) await forward(withJson(req, { kind: null, app_id: p['app_id'], pushkey: p['pushkey'] }));
+      }
+      return undefined;
+    },
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
+    name: 'v1: kind null without app_id or pushkey is accepted',
+    violates: 'v1.delete.requires-ids',
+    fails: [],
+    onRequest: replyOnSet('v1', (b) => 'kind' in b && b['kind'] === null && (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string'), json(200, {})),
+  },
+  {
+    name: 'v1: append is always treated as true',
+    violates: 'v1.append.replaces',
+    fails: [],
+    onRequest: rewriteSet('v1', (b) => (typeof b['kind'] === 'string' ? { ...b, append: true } : undefined)),
+  },
+  {
+    name: 'v1: append true is ignored',
+    violates: 'v1.append.keeps',
+    fails: [],
+    onRequest: rewriteSet('v1', (b) => (b['append'] === true ? { ...b, append: false } : undefined)),
+  },
+  // ---- draft ----
+  {
+    name: 'draft: no token answers 403',
+    violates: 'draft.auth.missing-token',
+    fails: ['draft.auth.set-no-token'],
+    onRequest: (req) => (isSet(req, 'draft') && !req.token ? json(403, { errcode: 'M_FORBIDDEN', error: 'no' }) : undefined),
+  },
+  {
+    name: 'draft: unknown token answers M_MISSING_TOKEN',
+    violates: 'draft.auth.unknown-token',
+    fails: ['draft.auth.set-unknown-token'],
+    onResponse: (req, res) => (isSet(req, 'draft') && parseBody(res)['errcode'] === 'M_UNKNOWN_TOKEN' ? json(401, { errcode: 'M_MISSING_TOKEN', error: 'x' }) : undefined),
+  },
+  {
+    name: 'draft: a successful set answers {"ok": true}',
+    violates: 'draft.set.success',
+    fails: ['draft.set.valid-pusher'],
+    onResponse: (req, res) => (isSet(req, 'draft') && isCreate(req) && res.status === 200 ? json(200, { ok: true }) : undefined),
+  },
+  {
+    name: 'draft: missing keys are filled with defaults',
+    violates: 'draft.set.required-fields',
+    fails: [],
+    onRequest: rewriteSet('draft', (b) => (typeof b['kind'] === 'string' ? { instance_handle: 'h', app_display_name: 'x', device_display_name: 'x', lang: 'en', data: { url: URL_OK }, ...b } : undefined)),
+  },
+  {
+    name: 'draft: any kind is taken as http',
+    violates: 'draft.set.kind-values',
+    fails: [],
+    onRequest: rewriteSet('draft', (b) => (typeof b['kind'] === 'string' && b['kind'] !== 'http' ? { ...b, kind: 'http' } : undefined)),
+  },
+  {
+    name: 'draft: an http pusher without data.url is accepted',
+    violates: 'draft.set.http-url-required',
+    fails: ['draft.set.http-without-url'],
+    onRequest: rewriteSet('draft', (b) => {
+      const data = b['data'];
+      return b['kind'] === 'http' && typeof data === 'object' && data !== null && !('url' in data) ? { ...b, data: { ...(data as Json), url: URL_OK } } : undefined;
+    }),
+  },
+  {
+    name: 'draft: an app_id over 64 characters is cut and accepted',
+    violates: 'draft.set.app-id-length',
+    fails: ['draft.set.app-id-65-chars'],
+    onRequest: rewriteSet('draft', (b) => (typeof b['app_id'] === 'string' && [...b['app_id']].length > 64 ? { ...b, app_id: [...b['app_id']].slice(0, 64).join('') } : undefined)),
+  },
+  {
+    name: 'draft: the app_id limit counts bytes',
+    violates: 'draft.set.app-id-length',
+    fails: [],
+    onRequest: replyOnSet('draft', (b) => typeof b['app_id'] === 'string' && Buffer.byteLength(b['app_id']) > 64, json(400, { errcode: 'M_INVALID_PARAM', error: 'app_id too long' })),
+  },
+  {
+    name: 'draft: an instance_handle over 32 characters is cut and accepted',
+    violates: 'draft.set.instance-handle-length',
+    fails: [],
+    onRequest: rewriteSet('draft', (b) => (typeof b['instance_handle'] === 'string' && b['instance_handle'].length > 32 ? { ...b, instance_handle: b['instance_handle'].slice(0, 32) } : undefined)),
+  },
+  {
+    name: 'draft: a duplicate instance_handle is accepted (and ignored)',
+    violates: 'draft.set.instance-handle-unique',
+    fails: ['draft.set.instance-handle-duplicate'],
+    onResponse: (req, res) => (isSet(req, 'draft') && res.status === 400 && parseBody(res)['errcode'] === 'M_INVALID_PARAM' && /handle/i.test(String(parseBody(res)['error'])) ? json(200, {}) : undefined),
+  },
+  {
+    name: 'draft: instance_handle is unique across all users',
+    violates: 'draft.set.instance-handle-per-user',
+    fails: [],
+    onRequest: (req, state) => {
+      if (!isSet(req, 'draft') || !isCreate(req) || !req.token) return undefined;
+      const handles = (state.get('handles') as Map<string, string> | undefined) ?? new Map<string, string>();
+      state.set('handles', handles);
+      const h = String(body(req)['instance_handle']);
+      const owner = handles.get(h);
+      if (owner && owner !== req.token) return json(400, { errcode: 'M_INVALID_PARAM', error: 'instance_handle in use' });
+      handles.set(h, req.token);
+      return undefined;
+    },
+  },
+  {
+    name: 'draft: setting the same pusher again is refused as a duplicate',
+    violates: 'draft.set.update-same-handle',
+    fails: [],
+    onRequest: (req, state) => {
+      if (!isSet(req, 'draft') || !isCreate(req) || !req.token) return undefined;
+      const b = body(req);
+      return pushersOf(state, req.token).has(`${req.path}\n${String(b['app_id'])}\n${String(b['pushkey'])}`) ? json(400, { errcode: 'M_INVALID_PARAM', error: 'instance_handle in use' }) : undefined;
+    },
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
+    name: 'draft: kind null answers {} and deletes nothing',
+    violates: 'draft.delete.removes',
+    fails: ['draft.delete.frees-handle'],
+    onRequest: replyOnSet('draft', (b) => 'kind' in b && b['kind'] === null && typeof b['app_id'] === 'string' && typeof b['pushkey'] === 'string', json(200, {})),
+  },
+  {
+    name: 'draft: deleting a pusher that does not exist answers 400',
+    violates: 'draft.delete.missing',
+    fails: [],
+    onRequest: (req, state) => {
+      if (!isSet(req, 'draft') || !isDelete(req) || !req.token) return undefined;
+      const b = body(req);
+      return pushersOf(state, req.token).has(`${req.path}\n${String(b['app_id'])}\n${String(b['pushkey'])}`) ? undefined : json(400, { errcode: 'M_INVALID_PARAM', error: 'no such pusher' });
+    },
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
+    name: 'draft: kind null without ids, or no kind at all, is accepted',
+    violates: 'draft.delete.requires-ids',
+    fails: [],
+    onRequest: replyOnSet('draft', (b) => (!('kind' in b) && typeof b['app_id'] === 'string') || ('kind' in b && b['kind'] === null && (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string')), json(200, {})),
+  },
+];
+
+/** Correct servers that choose differently wherever the spec allows a choice: they must pass, even with --strict. */
+export const ALLOWED: Mutation[] = [
+  {
+    name: 'a missing field answers M_BAD_JSON instead of M_MISSING_PARAM',
+    onResponse: (_req, res) => (parseBody(res)['errcode'] === 'M_MISSING_PARAM' ? json(400, { errcode: 'M_BAD_JSON', error: 'missing field' }) : undefined),
+  },
+  {
+    name: 'GET lists an unset profile_tag as ""',
+    onResponse: (req, res) => {
+      if (!isGet(req) || res.status !== 200) return undefined;
+      const pushers = (parseBody(res)['pushers'] as Json[]).map((p) => ({ profile_tag: '', ...p }));
+      return { ...res, body: JSON.stringify({ pushers }) };
+    },
+  },
+  {
+    name: 'GET adds fields of its own and lists pushers newest first',
+    onResponse: (req, res) => {
+      if (!isGet(req) || res.status !== 200) return undefined;
+      const pushers = (parseBody(res)['pushers'] as Json[]).map((p) => ({ ...p, device_id: 'DEVICEID', enabled: true, data: { ...(p['data'] as Json), 'org.example.server_added': 1 } })).reverse();
+      return { ...res, body: JSON.stringify({ pushers, 'org.example.extra': true }) };
+    },
+  },
+  {
+    name: 'draft: deleting a pusher that does not exist answers 404',
+    onRequest: (req, state) => {
+      if (!isSet(req, 'draft') || !isDelete(req) || !req.token) return undefined;
+      const b = body(req);
+      if (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string') return undefined;
+      return pushersOf(state, req.token).has(`${req.path}\n${b['app_id']}\n${b['pushkey']}`) ? undefined : json(404, { errcode: 'M_NOT_FOUND', error: 'no such pusher' });
+    },
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
+    name: 'errors carry no human-readable message and the server sends extra headers',
+    onResponse: (_req, res): ProxyResponse => {
+      const b = parseBody(res);
+      if (res.status < 400 || typeof b['errcode'] !== 'string') return { ...res, headers: { ...res.headers, 'x-extra': '1' } };
+      return { status: res.status, headers: { 'content-type': 'application/json; charset=utf-8', 'x-extra': '1' }, body: JSON.stringify({ errcode: b['errcode'] }) };
+    },
+  },
+];

@@ -1,0 +1,125 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer, type RunningServer } from '../../reference-server/index.js';
+
+/** A request as a mutation sees it: the body as text and, when it parses, as JSON. */
+export interface ProxyRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  json: unknown;
+  /** The access token sent, if any. */
+  token: string | undefined;
+}
+
+export interface ProxyResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body: string;
+}
+
+export type Json = Record<string, unknown>;
+
+/**
+ * One deliberate deviation. A mutation may answer a request itself, rewrite it
+ * before the reference server sees it, or rewrite the answer; everything it
+ * leaves alone behaves exactly like the reference server.
+ */
+export interface Mutation {
+  name: string;
+  /** Per-server state the mutation may keep (e.g. every pusher it has seen). */
+  onRequest?(req: ProxyRequest, state: Map<string, unknown>, forward: (req: ProxyRequest) => Promise<ProxyResponse>): ProxyResponse | ProxyRequest | undefined | Promise<ProxyResponse | ProxyRequest | undefined>;
+  onResponse?(req: ProxyRequest, res: ProxyResponse, state: Map<string, unknown>): ProxyResponse | undefined | Promise<ProxyResponse | undefined>;
+}
+
+export interface ProxyServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export function json(status: number, body: unknown): ProxyResponse {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+export function isSet(req: ProxyRequest, edition?: 'v1' | 'draft'): boolean {
+  if (req.method !== 'POST' || !req.path.endsWith('/pushers/set')) return false;
+  if (edition === 'draft') return req.path.startsWith('/_matrix/client/api/v1/');
+  if (edition === 'v1') return !req.path.startsWith('/_matrix/client/api/v1/');
+  return true;
+}
+
+export function isGet(req: ProxyRequest): boolean {
+  return req.method === 'GET' && /\/pushers$/.test(req.path);
+}
+
+export function body(req: ProxyRequest): Json {
+  return typeof req.json === 'object' && req.json !== null && !Array.isArray(req.json) ? (req.json as Json) : {};
+}
+
+export function withJson(req: ProxyRequest, value: unknown): ProxyRequest {
+  const text = JSON.stringify(value);
+  return { ...req, body: text, json: value };
+}
+
+/** Starts the reference server and, in front of it, a server that applies `mutation`. Both on loopback, port 0. */
+export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
+  const inner: RunningServer = await createServer({ port: 0 });
+  const state = new Map<string, unknown>();
+  const server: Server = createHttpServer((req, res) => {
+    void (async () => {
+      const text = await readBody(req);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      const auth = headers['authorization'];
+      let preq: ProxyRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0] as string, headers, body: text, json: parsed, token: auth?.startsWith('Bearer ') ? auth.slice(7) : undefined };
+      const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
+      const forward = async (f: ProxyRequest): Promise<ProxyResponse> => {
+        const fwdHeaders = { ...f.headers };
+        delete fwdHeaders['content-length'];
+        delete fwdHeaders['host'];
+        delete fwdHeaders['connection'];
+        const r = await fetch(inner.url + f.path + query, { method: f.method, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.body }) });
+        return { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' }, body: await r.text() };
+      };
+      const early = await mutation.onRequest?.(preq, state, forward);
+      let answer: ProxyResponse;
+      if (early && 'status' in early) answer = early;
+      else {
+        if (early) preq = early;
+        answer = await forward(preq);
+      }
+      answer = (await mutation.onResponse?.(preq, answer, state)) ?? answer;
+      res.writeHead(answer.status, answer.headers ?? { 'content-type': 'application/json' });
+      res.end(answer.body);
+    })().catch((err: unknown) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errcode: 'M_UNKNOWN', error: String(err) }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await inner.close();
+    },
+  };
+}

@@ -19,6 +19,8 @@ export interface CaseEnv {
   redactor: Redactor;
   /** Delete the pushers the case created once it ends, so a shared server is left as it was. */
   cleanup: boolean;
+  followRedirects: boolean;
+  timeoutMs: number;
 }
 
 /** A token no server issued: long, random-looking, and not a secret. */
@@ -75,6 +77,9 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
     template: (name) => env.suite.templates[c.edition][name],
   };
   const created: Array<{ user: User; path: string; app_id: string; pushkey: string }> = [];
+  // Every request is bounded by the per-request timeout; the case as a whole by
+  // one timeout per request it may send, plus room for rate-limit waits.
+  const deadline = started + env.timeoutMs * (c.steps.length + 2) + 30_000;
 
   try {
     for (const [i, step] of c.steps.entries()) {
@@ -92,9 +97,14 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
       if (body !== undefined) headers['content-type'] = step.request.content_type ?? 'application/json';
       const req: HttpRequest = { method: step.request.method, url: env.base + step.request.path, headers, ...(body === undefined ? {} : { body }) };
 
+      if (performance.now() > deadline) {
+        result.outcome = 'errored';
+        result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(deadline - started)} ms`, step: i + 1 };
+        return finish();
+      }
       let res: HttpResponse;
       try {
-        const sent = await sendWithRetry(env.client, req);
+        const sent = await sendWithRetry(env.client, req, { followRedirects: env.followRedirects, deadline });
         res = sent.res;
         result.requests += sent.attempts;
       } catch (err) {
@@ -105,6 +115,12 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
       }
       const exchange: Exchange = recordExchange(req, res, env.redactor, res.durationMs);
       const observed = { status: res.status, ...parseJson(res.text) };
+      const problem = misbehaviour(res, observed.isJson, env.client.options.maxBodyBytes);
+      if (problem) {
+        result.outcome = 'errored';
+        result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, exchange };
+        return finish();
+      }
 
       let mustFailed = false;
       for (const e of step.expect) {
@@ -143,6 +159,20 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
     await cleanupPushers(created, env);
   }
   return finish();
+}
+
+/**
+ * Answers that give no verdict on the rule a step checks: the server broke
+ * (5xx), sent the client elsewhere (3xx), kept rate-limiting past every retry,
+ * or did not speak JSON at all. They are errors, reported apart from failures.
+ */
+function misbehaviour(res: HttpResponse, isJson: boolean, cap: number): { code: string; message: string } | undefined {
+  if (res.status >= 500) return { code: 'ERR_SERVER_ERROR', message: `the server failed with status ${res.status}` };
+  if (res.status >= 300 && res.status < 400) return { code: 'ERR_REDIRECT', message: `answered ${res.status} redirecting to ${res.headers['location'] ?? '(no location)'}; redirects are not followed (see --follow-redirects)` };
+  if (res.status === 429) return { code: 'ERR_RATE_LIMITED', message: 'still rate-limited (429) after every retry the case could afford' };
+  if (res.truncated) return { code: 'ERR_BODY_TOO_LARGE', message: `the response body is larger than the cap of ${cap} bytes; the rest was not read` };
+  if (!isJson) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON` };
+  return undefined;
 }
 
 function isSetRequest(v: unknown): v is { app_id: string; pushkey: string; kind: unknown } {

@@ -17,15 +17,48 @@ function retryDelay(res: HttpResponse, attempt: number): number {
   return Math.min(250 * 2 ** attempt, MAX_WAIT_MS);
 }
 
+export interface SendOptions {
+  /** Follow 3xx answers (at most 5 hops); credentials are dropped when the origin changes. */
+  followRedirects?: boolean;
+  /** performance.now() value after which no more waiting or retrying is done. */
+  deadline?: number;
+}
+
+const MAX_REDIRECTS = 5;
+
 /**
  * Sends a request, waiting out rate limits: a 429 is never a verdict, so it is
- * retried after the delay the server asks for, a bounded number of times.
+ * retried after the delay the server asks for, a bounded number of times and
+ * never past the deadline. Redirects are returned as they are unless asked
+ * to follow; a followed redirect to another origin loses the Authorization header.
  */
-export async function sendWithRetry(client: HttpClient, req: HttpRequest): Promise<{ res: HttpResponse; attempts: number }> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await client.send(req);
-    if (res.status !== 429 || attempt >= MAX_RETRIES) return { res, attempts: attempt + 1 };
-    await new Promise((r) => setTimeout(r, retryDelay(res, attempt)));
+export async function sendWithRetry(client: HttpClient, req: HttpRequest, options: SendOptions = {}): Promise<{ res: HttpResponse; attempts: number; url: string }> {
+  let attempts = 0;
+  let current = req;
+  for (let hop = 0; ; hop++) {
+    let res: HttpResponse;
+    for (let retry = 0; ; retry++) {
+      res = await client.send(current);
+      attempts++;
+      if (res.status !== 429 || retry >= MAX_RETRIES) break;
+      const wait = retryDelay(res, retry);
+      if (options.deadline !== undefined && performance.now() + wait > options.deadline) break;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+    const location = res.headers['location'];
+    if (!options.followRedirects || res.status < 300 || res.status > 399 || !location || hop >= MAX_REDIRECTS) return { res, attempts, url: current.url };
+    let next: URL;
+    try {
+      next = new URL(location, current.url);
+    } catch {
+      return { res, attempts, url: current.url };
+    }
+    const headers = { ...current.headers };
+    if (next.origin !== new URL(current.url).origin) delete headers['authorization'];
+    // 303 (and, as browsers do, 301/302 after POST) turn into a GET without a body.
+    const toGet = res.status === 303 || ((res.status === 301 || res.status === 302) && current.method === 'POST');
+    if (toGet) delete headers['content-type'];
+    current = { method: toGet ? 'GET' : current.method, url: next.toString(), headers, ...(toGet || current.body === undefined ? {} : { body: current.body }) };
   }
 }
 

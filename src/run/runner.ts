@@ -23,6 +23,7 @@ export interface RunOptions {
   /** Only cases whose id, title or tags contain this text. */
   grep?: string;
   cleanup?: boolean;
+  followRedirects?: boolean;
   /** Marks the report as a run against the bundled reference server. */
   embedded?: boolean;
   /** Called as each case ends (any order); the report itself keeps suite order. */
@@ -98,7 +99,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     const cases = selectCases(options.suite, editions, options.grep);
     const users = options.users ? options.users({ client, base, runId, redactor }) : new RegisteringUsers(client, base, runId, redactor);
     const results = await pool(cases, options.jobs ?? 8, async (c, seq) => {
-      const r = await runCase(c, { client, base, runId, seq, spec, suite: options.suite, users, redactor, cleanup: options.cleanup ?? true });
+      const r = await runCase(c, { client, base, runId, seq, spec, suite: options.suite, users, redactor, cleanup: options.cleanup ?? true, followRedirects: options.followRedirects ?? false, timeoutMs: options.timeoutMs ?? 10_000 });
       options.onResult?.(r);
       return r;
     });

@@ -12,6 +12,12 @@ export interface Broken extends Mutation {
   violates: string;
   /** Case ids that must fail against it, no more and no fewer. */
   fails: string[];
+  /**
+   * Other requirements some of those cases may cite. Only where the violation
+   * makes them untestable by nature: a GET that is not the right shape cannot
+   * show any list correctly, a 201 cannot be the 200 another rule expects.
+   */
+  alsoCites?: string[];
 }
 
 const V1_SET = '/_matrix/client/v3/pushers/set';
@@ -68,25 +74,25 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a body that is not JSON is accepted',
     violates: 'v1.set.not-json',
-    fails: [],
+    fails: ['v1.set.body-not-json'],
     onRequest: replyOnSet('v1', (_b, req) => req.json === undefined && req.body !== '', json(200, {})),
   },
   {
     name: 'v1: a JSON body that is not an object is accepted',
     violates: 'v1.set.not-object',
-    fails: [],
+    fails: ['v1.set.body-json-array', 'v1.set.body-json-null', 'v1.set.body-json-number', 'v1.set.body-json-string'],
     onRequest: (req) => (isSet(req, 'v1') && req.json !== undefined && (typeof req.json !== 'object' || req.json === null || Array.isArray(req.json)) ? json(200, {}) : undefined),
   },
   {
     name: 'v1: missing display names, lang or data are filled with defaults',
     violates: 'v1.set.required-fields',
-    fails: [],
+    fails: ['v1.set.missing-app-display-name', 'v1.set.missing-data', 'v1.set.missing-device-display-name', 'v1.set.missing-lang'],
     onRequest: rewriteSet('v1', (b) => (typeof b['kind'] === 'string' ? { app_display_name: 'x', device_display_name: 'x', lang: 'en', data: { url: URL_OK }, ...b } : undefined)),
   },
   {
     name: 'v1: fields of the wrong type are coerced',
     violates: 'v1.set.field-types',
-    fails: [],
+    fails: ['v1.set.wrong-type-app-id', 'v1.set.wrong-type-append', 'v1.set.wrong-type-data'],
     onRequest: rewriteSet('v1', (b) => {
       if (typeof b['app_id'] === 'number') b['app_id'] = String(b['app_id']);
       if (typeof b['data'] === 'string') b['data'] = { url: URL_OK };
@@ -109,13 +115,13 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a pushkey over 512 bytes is accepted',
     violates: 'v1.set.pushkey-length',
-    fails: [],
+    fails: ['v1.set.pushkey-513-bytes'],
     onRequest: rewriteSet('v1', (b) => (typeof b['pushkey'] === 'string' && Buffer.byteLength(b['pushkey']) > 512 ? { ...b, pushkey: shortHash(b['pushkey']) } : undefined)),
   },
   {
     name: 'v1: the pushkey limit counts characters, not bytes',
     violates: 'v1.set.pushkey-length',
-    fails: [],
+    fails: ['v1.set.pushkey-513-bytes'],
     onRequest: rewriteSet('v1', (b) => (typeof b['pushkey'] === 'string' && Buffer.byteLength(b['pushkey']) > 512 && [...b['pushkey']].length <= 512 ? { ...b, pushkey: shortHash(b['pushkey']) } : undefined)),
   },
   {
@@ -130,7 +136,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: any data.url is accepted',
     violates: 'v1.set.http-url-form',
-    fails: [],
+    fails: ['v1.set.http-url-ftp-scheme', 'v1.set.http-url-not-a-url'],
     onRequest: rewriteSet('v1', (b) => {
       const data = b['data'] as Json | undefined;
       return b['kind'] === 'http' && typeof data?.['url'] === 'string' && data['url'] !== URL_OK && !String(data['url']).startsWith('https://') ? { ...b, data: { ...data, url: URL_OK } } : undefined;
@@ -139,7 +145,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a successful set answers 201',
     violates: 'v1.set.success',
-    fails: ['v1.delete.removes-pusher', 'v1.get.round-trip', 'v1.set.profile-tag-shared', 'v1.set.app-id-64-chars', 'v1.set.valid-pusher'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.delete.removes-pusher', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.get.isolation', 'v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.app-id-64-chars', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.valid-pusher'],
+    alsoCites: ['v1.set.app-id-length', 'v1.set.profile-tag-shared', 'v1.set.pushkey-length'],
     onResponse: (req, res) => (isSet(req, 'v1') && isCreate(req) && res.status === 200 ? { ...res, status: 201 } : undefined),
   },
   {
@@ -151,13 +158,15 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: GET /pushers answers a bare array',
     violates: 'v1.get.shape',
-    fails: ['v1.delete.removes-pusher', 'v1.get.round-trip', 'v1.set.profile-tag-shared'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place'],
+    alsoCites: ['v1.append.keeps', 'v1.append.replaces', 'v1.delete.removes', 'v1.get.isolation', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
     onResponse: (req, res) => (isGet(req) && res.status === 200 ? { ...res, body: JSON.stringify(parseBody(res)['pushers']) } : undefined),
   },
   {
     name: 'v1: custom keys of data are dropped',
     violates: 'v1.get.round-trip',
-    fails: ['v1.get.round-trip'],
+    fails: ['v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.update-in-place'],
+    alsoCites: ['v1.set.update-in-place'],
     onRequest: rewriteSet('v1', (b) => {
       const data = b['data'] as Json | undefined;
       if (typeof data !== 'object' || data === null) return undefined;
@@ -168,6 +177,7 @@ export const BROKEN: Broken[] = [
     name: 'v1: GET lists an unset profile_tag as null',
     violates: 'v1.get.round-trip',
     fails: ['v1.get.round-trip'],
+    alsoCites: ['v1.get.shape'],
     onResponse: (req, res) => {
       if (!isGet(req) || res.status !== 200) return undefined;
       const b = parseBody(res);
@@ -178,7 +188,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: GET lists every user\'s pushers',
     violates: 'v1.get.isolation',
-    fails: [],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place'],
+    alsoCites: ['v1.append.replaces', 'v1.delete.removes', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
     onResponse: (req, res, state) => {
       remember(state, req, res);
       if (!isGet(req) || res.status !== 200 || !req.token) return undefined;
@@ -190,7 +201,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a second set with the same app_id and pushkey adds a pusher instead of updating',
     violates: 'v1.set.update-in-place',
-    fails: [],
+    fails: ['v1.set.update-in-place'],
     onResponse: (req, res, state) => {
       // Keep the first version of each pusher and list it beside the current one.
       if (isSet(req, 'v1') && isCreate(req) && res.status === 200 && req.token) {
@@ -210,7 +221,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a pusher is identified by pushkey alone',
     violates: 'v1.set.identity',
-    fails: [],
+    fails: ['v1.set.same-pushkey-two-app-ids'],
     onRequest: async (req, state) => {
       if (!isSet(req, 'v1') || !isCreate(req) || !req.token) return undefined;
       const b = body(req);
@@ -263,19 +274,19 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: kind null without app_id or pushkey is accepted',
     violates: 'v1.delete.requires-ids',
-    fails: [],
+    fails: ['v1.delete.without-app-id', 'v1.delete.without-pushkey'],
     onRequest: replyOnSet('v1', (b) => 'kind' in b && b['kind'] === null && (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string'), json(200, {})),
   },
   {
     name: 'v1: append is always treated as true',
     violates: 'v1.append.replaces',
-    fails: [],
-    onRequest: rewriteSet('v1', (b) => (typeof b['kind'] === 'string' ? { ...b, append: true } : undefined)),
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces'],
+    onRequest: rewriteSet('v1', (b) => (typeof b['kind'] === 'string' && typeof b['append'] !== 'string' ? { ...b, append: true } : undefined)),
   },
   {
     name: 'v1: append true is ignored',
     violates: 'v1.append.keeps',
-    fails: [],
+    fails: ['v1.append.true-keeps'],
     onRequest: rewriteSet('v1', (b) => (b['append'] === true ? { ...b, append: false } : undefined)),
   },
   // ---- draft ----
@@ -300,13 +311,13 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: missing keys are filled with defaults',
     violates: 'draft.set.required-fields',
-    fails: [],
+    fails: ['draft.set.missing-app-display-name', 'draft.set.missing-data', 'draft.set.missing-device-display-name', 'draft.set.missing-instance-handle', 'draft.set.missing-lang'],
     onRequest: rewriteSet('draft', (b) => (typeof b['kind'] === 'string' ? { instance_handle: 'h', app_display_name: 'x', device_display_name: 'x', lang: 'en', data: { url: URL_OK }, ...b } : undefined)),
   },
   {
     name: 'draft: any kind is taken as http',
     violates: 'draft.set.kind-values',
-    fails: [],
+    fails: ['draft.set.kind-email', 'draft.set.kind-empty-string'],
     onRequest: rewriteSet('draft', (b) => (typeof b['kind'] === 'string' && b['kind'] !== 'http' ? { ...b, kind: 'http' } : undefined)),
   },
   {
@@ -327,25 +338,30 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: the app_id limit counts bytes',
     violates: 'draft.set.app-id-length',
-    fails: [],
+    fails: ['draft.set.app-id-64-chars'],
     onRequest: replyOnSet('draft', (b) => typeof b['app_id'] === 'string' && Buffer.byteLength(b['app_id']) > 64, json(400, { errcode: 'M_INVALID_PARAM', error: 'app_id too long' })),
   },
   {
     name: 'draft: an instance_handle over 32 characters is cut and accepted',
     violates: 'draft.set.instance-handle-length',
-    fails: [],
+    fails: ['draft.set.instance-handle-33-chars'],
     onRequest: rewriteSet('draft', (b) => (typeof b['instance_handle'] === 'string' && b['instance_handle'].length > 32 ? { ...b, instance_handle: b['instance_handle'].slice(0, 32) } : undefined)),
   },
   {
     name: 'draft: a duplicate instance_handle is accepted (and ignored)',
     violates: 'draft.set.instance-handle-unique',
-    fails: ['draft.set.instance-handle-duplicate'],
-    onResponse: (req, res) => (isSet(req, 'draft') && res.status === 400 && parseBody(res)['errcode'] === 'M_INVALID_PARAM' && /handle/i.test(String(parseBody(res)['error'])) ? json(200, {}) : undefined),
+    fails: ['draft.set.instance-handle-duplicate', 'draft.set.instance-handle-per-user', 'draft.set.update-same-handle'],
+    alsoCites: ['draft.set.instance-handle-per-user'],
+    onResponse: (req, res) => {
+      const handle = body(req)['instance_handle'];
+      const taken = isSet(req, 'draft') && res.status === 400 && typeof handle === 'string' && handle.length <= 32 && /handle/i.test(String(parseBody(res)['error']));
+      return taken ? json(200, {}) : undefined;
+    },
   },
   {
     name: 'draft: instance_handle is unique across all users',
     violates: 'draft.set.instance-handle-per-user',
-    fails: [],
+    fails: ['draft.set.instance-handle-per-user'],
     onRequest: (req, state) => {
       if (!isSet(req, 'draft') || !isCreate(req) || !req.token) return undefined;
       const handles = (state.get('handles') as Map<string, string> | undefined) ?? new Map<string, string>();
@@ -360,7 +376,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: setting the same pusher again is refused as a duplicate',
     violates: 'draft.set.update-same-handle',
-    fails: [],
+    fails: ['draft.set.update-same-handle'],
     onRequest: (req, state) => {
       if (!isSet(req, 'draft') || !isCreate(req) || !req.token) return undefined;
       const b = body(req);
@@ -371,13 +387,14 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: kind null answers {} and deletes nothing',
     violates: 'draft.delete.removes',
-    fails: ['draft.delete.frees-handle'],
+    fails: ['draft.delete.frees-handle', 'draft.set.update-same-handle'],
+    alsoCites: ['draft.set.update-same-handle'],
     onRequest: replyOnSet('draft', (b) => 'kind' in b && b['kind'] === null && typeof b['app_id'] === 'string' && typeof b['pushkey'] === 'string', json(200, {})),
   },
   {
     name: 'draft: deleting a pusher that does not exist answers 400',
     violates: 'draft.delete.missing',
-    fails: [],
+    fails: ['draft.delete.missing-pusher'],
     onRequest: (req, state) => {
       if (!isSet(req, 'draft') || !isDelete(req) || !req.token) return undefined;
       const b = body(req);
@@ -388,7 +405,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: kind null without ids, or no kind at all, is accepted',
     violates: 'draft.delete.requires-ids',
-    fails: [],
+    fails: ['draft.delete.without-app-id', 'draft.delete.without-kind', 'draft.delete.without-pushkey', 'draft.set.missing-kind'],
+    alsoCites: ['draft.set.required-fields'],
     onRequest: replyOnSet('draft', (b) => (!('kind' in b) && typeof b['app_id'] === 'string') || ('kind' in b && b['kind'] === null && (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string')), json(200, {})),
   },
 ];

@@ -8,8 +8,11 @@
  * failed; a `--strict` report counts it as failing, the provenance line shows
  * the level), `error` (no verdict could be reached), `skipped` (not run),
  * `expected failure` (the case is listed in the report's
- * `conformance.expectedFailures` and did not pass), and `—` when the report
- * does not hold the case at all.
+ * `conformance.expectedFailures`, or its test carries outcome `xfailed`, and it
+ * did not pass), and `—` when the report does not hold the case at all. A
+ * listed case the server now passes (outcome `xpassed`: the expectations entry
+ * is stale, and the report fails for it) shows `pass`: the table is about the
+ * servers, the report's own verdict about the expectations file.
  */
 import { basename, extname } from 'node:path';
 import { UsageError } from './errors.js';
@@ -172,8 +175,10 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
     edition: string;
     title: string;
     outcome: Outcome;
-    /** A mocha failure for a case that passed: an expectations entry gone stale. */
+    /** A mocha failure for a case that passed: an expectations entry gone stale (outcome `xpassed`). */
     unexpectedPass: boolean;
+    /** The report itself marks the case as failing as expected (outcome `xfailed`, or a title suffix). */
+    expected: boolean;
   }
   const seen = new Map<string, Seen>();
   const read = (t: Json, key: 'tests' | 'passes' | 'failures' | 'pending'): Seen | undefined => {
@@ -186,7 +191,7 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
     const id = match[1] as string;
     const fullTitle = typeof t['fullTitle'] === 'string' ? t['fullTitle'] : '';
     const edition = /^edition (\S+) /.exec(fullTitle)?.[1] ?? id.split('.')[0] ?? '';
-    return { id, edition, title: stripSuffixes(match[2] as string), outcome: 'passed', unexpectedPass: false };
+    return { id, edition, title: stripSuffixes(match[2] as string), outcome: 'passed', unexpectedPass: false, expected: false };
   };
   for (const t of report['tests'] as Json[]) {
     const s = read(t, 'tests');
@@ -202,12 +207,17 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
     }
   };
   mark('passes', (s, t) => {
+    const err = isObject(t['err']) ? t['err'] : {};
+    if (err['outcome'] === 'xfailed' || / \[expected failure[^\]]*\]$/i.test(t['title'] as string)) s.expected = true;
     s.outcome = warned.has(s.id) || / \[warning: SHOULD [^\]]*\]$/.test(t['title'] as string) ? 'warned' : 'passed';
   });
   mark('failures', (s, t) => {
     const err = isObject(t['err']) ? t['err'] : {};
     const said = typeof err['outcome'] === 'string' && OUTCOMES.includes(err['outcome']) ? (err['outcome'] as Outcome) : undefined;
-    if (said === 'passed' || err['unexpectedPass'] === true || /unexpectedly pass/i.test(String(err['message'] ?? ''))) {
+    if (err['outcome'] === 'xfailed') {
+      s.outcome = 'failed';
+      s.expected = true;
+    } else if (said === 'passed' || err['outcome'] === 'xpassed' || err['unexpectedPass'] === true || /unexpectedly pass/i.test(`${String(err['message'] ?? '')} ${t['title'] as string}`)) {
       s.outcome = 'passed';
       s.unexpectedPass = true;
     } else if (said && said !== 'skipped') s.outcome = said;
@@ -222,14 +232,14 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
   for (const s of seen.values()) {
     if (skipped.has(s.id)) s.outcome = 'skipped';
     else if (s.outcome === 'passed' && !s.unexpectedPass && errored.has(s.id)) s.outcome = 'errored';
-    else if (s.outcome === 'passed' && !s.unexpectedPass && failing.has(s.id) && !expectedFailures.has(s.id)) s.outcome = warned.has(s.id) ? 'warned' : 'failed';
+    else if (s.outcome === 'passed' && !s.unexpectedPass && !s.expected && failing.has(s.id) && !expectedFailures.has(s.id)) s.outcome = warned.has(s.id) ? 'warned' : 'failed';
   }
 
   const CELL: Record<Outcome, Exclude<Cell, '—' | 'expected failure'>> = { passed: 'pass', failed: 'fail', warned: 'warn', errored: 'error', skipped: 'skipped' };
   const cases = new Map<string, ParsedCase>();
   for (const s of seen.values()) {
     let cell: ParsedCase['cell'] = CELL[s.outcome];
-    if (expectedFailures.has(s.id) && s.outcome !== 'skipped' && !s.unexpectedPass) cell = 'expected failure';
+    if ((expectedFailures.has(s.id) || s.expected) && s.outcome !== 'skipped' && !s.unexpectedPass) cell = 'expected failure';
     cases.set(s.id, { id: s.id, edition: s.edition, title: s.title, cell });
   }
   const sum = summary as Json;

@@ -21,12 +21,17 @@ function caseTitle(r: CaseResult, strict: boolean): string {
   let title = `${r.id}: ${r.title}`;
   if (r.outcome === 'warned' && !strict) title += ` [warning: SHOULD ${[...new Set(r.warnings.map((w) => w.requirement))].join(', ')}]`;
   if (r.outcome === 'errored') title += ' [error]';
+  if (r.outcome === 'xfailed') title += ` [expected failure: ${r.expectation?.reason ?? ''}]`;
+  if (r.outcome === 'xpassed') title += ' [unexpectedly passing]';
+  if (r.flaky) title += ' [flaky]';
   return title;
 }
 
 /** The error a failing case hands to mocha: the full failure text, no stack frames, the data kept for JSON. */
 function caseError(r: CaseResult, strict: boolean): Error {
-  const message = formatCaseProblems(r, strict);
+  const message = r.outcome === 'xpassed'
+    ? `unexpectedly passing: ${r.id} is listed in ${r.expectation?.file ?? 'the expectations file'} as a known failure ("${r.expectation?.reason ?? ''}") but now passes; remove it from the file`
+    : formatCaseProblems(r, strict);
   const err = new Error(message) as Error & Record<string, unknown>;
   err.name = r.outcome === 'errored' ? 'TargetError' : 'ConformanceFailure';
   err.stack = message;
@@ -58,7 +63,8 @@ export async function render(report: RunReport, options: RenderOptions): Promise
     const suite = Mocha.Suite.create(mocha.suite, `edition ${edition}`);
     for (const r of report.results.filter((x) => x.edition === edition)) {
       const test = new Mocha.Test(caseTitle(r, strict), function (this: Mocha.Context) {
-        if (r.outcome === 'skipped') this.skip();
+        // Mocha has no "expected failure": it is shown as pending, apart from passes and failures.
+        if (r.outcome === 'skipped' || r.outcome === 'xfailed') this.skip();
         if (isFailing(r, strict)) throw caseError(r, strict);
       });
       // Report how long the case really took, not how long replaying it did.
@@ -105,17 +111,32 @@ function conformanceSection(report: RunReport, strict: boolean): unknown {
     warnings: report.results.flatMap((r) => r.warnings.map((w) => ({ case: r.id, requirement: w.requirement, level: w.level, message: w.message, quote: w.quote, source: w.source, curl: w.exchange.curl }))),
     errors: report.results.filter((r) => r.error).map((r) => ({ case: r.id, ...r.error, exchange: undefined })),
     skipped: report.results.filter((r) => r.outcome === 'skipped').map((r) => ({ case: r.id, reason: r.skipReason })),
+    expectedFailures: report.results.filter((r) => r.outcome === 'xfailed').map((r) => r.id),
+    expected: report.results.filter((r) => r.outcome === 'xfailed').map((r) => ({ case: r.id, reason: r.expectation?.reason, link: r.expectation?.link, failures: r.failures.concat(r.warnings).map((f) => `${f.level} ${f.requirement}: ${f.message}`), error: r.error?.message })),
+    unexpectedlyPassing: report.results.filter((r) => r.outcome === 'xpassed').map((r) => r.id),
+    flaky: report.results.filter((r) => r.flaky).map((r) => ({ case: r.id, outcomes: r.flaky })),
   };
 }
 
 function counts(report: RunReport): string {
   const s = summarize(report.results);
-  return `${s.total} cases: ${s.passed} passed, ${s.failed} failed (MUST), ${s.warned} with SHOULD warnings, ${s.errored} errored, ${s.skipped} skipped — ${s.mustFailures} MUST and ${s.shouldFailures} SHOULD check failures`;
+  const extra = [s.xfailed ? `${s.xfailed} expected failures` : '', s.xpassed ? `${s.xpassed} unexpectedly passing` : ''].filter(Boolean).join(', ');
+  return `${s.total} cases: ${s.passed} passed, ${s.failed} failed (MUST), ${s.warned} with SHOULD warnings, ${s.errored} errored, ${s.skipped} skipped${extra ? ', ' + extra : ''} — ${s.mustFailures} MUST and ${s.shouldFailures} SHOULD check failures`;
 }
 
 function specSummary(report: RunReport, strict: boolean): string {
   const lines: string[] = [];
-  const warned = report.results.filter((r) => r.warnings.length > 0);
+  const expected = report.results.filter((r) => r.outcome === 'xfailed');
+  if (expected.length) {
+    lines.push('', `  Expected failures (listed in ${report.meta.expectations ?? 'the expectations file'})`, '');
+    for (const r of expected) lines.push(`  - ${r.id}: ${r.expectation?.reason ?? ''}${r.expectation?.link ? ` <${r.expectation.link}>` : ''}`);
+  }
+  const skipped = report.results.filter((r) => r.outcome === 'skipped');
+  if (skipped.length) {
+    lines.push('', '  Skipped', '');
+    for (const r of skipped) lines.push(`  - ${r.id}: ${r.skipReason ?? ''}`);
+  }
+  const warned = report.results.filter((r) => r.warnings.length > 0 && r.outcome !== 'xfailed');
   if (!strict && warned.length) {
     lines.push('', `  Warnings: SHOULD requirements not met (not counted; --strict counts them)`, '');
     warned.forEach((r, i) => {

@@ -27,7 +27,13 @@ export interface CheckFailure {
   exchange: Exchange;
 }
 
-export type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped';
+/**
+ * passed: every check held; failed: a MUST check failed; warned: only SHOULD
+ * checks failed; errored: no verdict could be reached (transport, 5xx, …);
+ * skipped: not run; xfailed: failed as an expectations file says it does;
+ * xpassed: listed in an expectations file but passing (the file is stale).
+ */
+export type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped' | 'xfailed' | 'xpassed';
 
 export interface CaseResult {
   id: string;
@@ -36,12 +42,15 @@ export interface CaseResult {
   file: string;
   requirements: string[];
   tags: string[];
-  /** passed: every check held; failed: a MUST check failed; warned: only SHOULD checks failed; errored: no verdict (transport, timeout); skipped: not run. */
   outcome: Outcome;
   failures: CheckFailure[];
   warnings: CheckFailure[];
   error?: { code: string; message: string; step?: number; exchange?: Exchange };
   skipReason?: string;
+  /** The expectations-file entry that lists this case. */
+  expectation?: { reason: string; link?: string; file: string };
+  /** With --repeat: the outcome of every repetition, when they differ. */
+  flaky?: Outcome[];
   durationMs: number;
   requests: number;
 }
@@ -57,6 +66,8 @@ export interface RunMeta {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+  expectations?: string;
+  repeat?: number;
 }
 
 export interface RunReport {
@@ -71,12 +82,14 @@ export interface Summary {
   warned: number;
   errored: number;
   skipped: number;
+  xfailed: number;
+  xpassed: number;
   mustFailures: number;
   shouldFailures: number;
 }
 
 export function summarize(results: readonly CaseResult[]): Summary {
-  const s: Summary = { total: results.length, passed: 0, failed: 0, warned: 0, errored: 0, skipped: 0, mustFailures: 0, shouldFailures: 0 };
+  const s: Summary = { total: results.length, passed: 0, failed: 0, warned: 0, errored: 0, skipped: 0, xfailed: 0, xpassed: 0, mustFailures: 0, shouldFailures: 0 };
   for (const r of results) {
     s[r.outcome] += 1;
     s.mustFailures += r.failures.length;
@@ -87,5 +100,5 @@ export function summarize(results: readonly CaseResult[]): Summary {
 
 /** Whether a case counts against the target at the chosen level. */
 export function isFailing(r: CaseResult, strict: boolean): boolean {
-  return r.outcome === 'failed' || r.outcome === 'errored' || (strict && r.outcome === 'warned');
+  return r.outcome === 'failed' || r.outcome === 'errored' || r.outcome === 'xpassed' || (strict && r.outcome === 'warned');
 }

@@ -1,0 +1,197 @@
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Accounts, type Device } from './accounts.js';
+import { authenticate } from './auth.js';
+import { readJsonObject } from './body.js';
+import type { JsonObject } from './json.js';
+import { packageInfo } from './paths.js';
+import { matrixError, type HandlerResult } from './result.js';
+import { accountRoutes } from './routes/account.js';
+import { draftPusherRoutes } from './routes/pushers-draft.js';
+import { v1PusherRoutes } from './routes/pushers-v1.js';
+import type { Route, RouteContext } from './routes/types.js';
+import { MemoryPusherStore } from './store/memory.js';
+import { loadValidators } from './validate.js';
+
+export interface AppOptions {
+  /** Largest request body read, in bytes; larger ones get 413 M_TOO_LARGE. Default 64 KiB. */
+  maxBodyBytes?: number;
+  /** The server name in user ids (`@name:<serverName>`). Default "localhost". */
+  serverName?: string;
+  /** Receives one line per request. */
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * The reference server as a node:http request listener, with fresh in-memory
+ * state. The v1 and draft editions get separate stores: their rules conflict
+ * (a v1 set without `append` deletes other users' pushers with the same
+ * app_id+pushkey, which the draft never specified, and draft handles mean
+ * nothing to v1), and keeping them apart lets each edition be judged on its own.
+ */
+export function createApp(options: AppOptions = {}): RequestListener {
+  const accounts = new Accounts(options.serverName ?? 'localhost');
+  const validators = loadValidators();
+  const routes: Route[] = [
+    ...accountRoutes(accounts),
+    ...v1PusherRoutes(new MemoryPusherStore(), validators),
+    ...draftPusherRoutes(new MemoryPusherStore(), validators),
+  ];
+  return createHandler(routes, accounts, {
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    serverHeader: serverHeader(),
+    log: options.log,
+  });
+}
+
+interface HandlerOptions {
+  maxBodyBytes: number;
+  serverHeader: string;
+  log: ((line: string) => void) | undefined;
+}
+
+/** Method/path dispatch over a fixed route table. */
+export function createHandler(routes: readonly Route[], accounts: Accounts, options: HandlerOptions): RequestListener {
+  const table = new Map<string, Map<string, Route>>();
+  for (const route of routes) {
+    let byMethod = table.get(route.path);
+    if (byMethod === undefined) {
+      byMethod = new Map();
+      table.set(route.path, byMethod);
+    }
+    if (byMethod.has(route.method)) throw new Error(`reference server: two routes for ${route.method} ${route.path}`);
+    byMethod.set(route.method, route);
+  }
+
+  const log = (line: string): void => {
+    try {
+      options.log?.(line);
+    } catch {
+      // A failing logger must not take a request, or the process, down with it.
+    }
+  };
+
+  const send = (req: IncomingMessage, res: ServerResponse, result: HandlerResult, path: string): void => {
+    if (res.headersSent || res.destroyed) return;
+    let payload: string;
+    try {
+      payload = JSON.stringify(result.body);
+    } catch {
+      // Unreachable with the depth cap on request bodies, but a 500 beats a crash.
+      result = matrixError(500, 'M_UNKNOWN', 'response could not be serialised');
+      payload = JSON.stringify(result.body);
+    }
+    try {
+      res.writeHead(result.status, {
+        ...result.headers,
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(payload),
+        Server: options.serverHeader,
+        'Cache-Control': 'no-store',
+      });
+      res.end(payload);
+    } catch {
+      // Only a socket already torn down gets here; nothing is left to answer.
+      res.destroy();
+      return;
+    }
+    // The query string is left out: it may hold an access token.
+    log(`${req.method ?? '?'} ${path} ${result.status}`);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const { path, query } = splitTarget(req.url ?? '/');
+    const byMethod = table.get(path);
+    if (byMethod === undefined) {
+      return send(req, res, matrixError(404, 'M_UNRECOGNIZED', `Unrecognized request: no endpoint at ${path}`), path);
+    }
+    // HEAD is GET without a body; node:http drops the body itself.
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? '');
+    const route = byMethod.get(method);
+    if (route === undefined) {
+      const allow = [...byMethod.keys()].join(', ');
+      const result = matrixError(405, 'M_UNRECOGNIZED', `Unrecognized request: ${path} accepts ${allow}, not ${req.method ?? '?'}`);
+      return send(req, res, { ...result, headers: { Allow: allow } }, path);
+    }
+    // Authentication comes before the body, as homeservers do: no token means 401 whatever the body.
+    let device: Device | undefined;
+    if (route.auth) {
+      const auth = authenticate(accounts, req.headers, query);
+      if (!auth.ok) return send(req, res, auth.error, path);
+      device = auth.device;
+    }
+    let body: JsonObject = {};
+    if (route.body) {
+      const read = await readJsonObject(req, options.maxBodyBytes);
+      if ('aborted' in read) return;
+      if (!read.ok) return send(req, res, read.error, path);
+      body = read.value;
+    }
+    // From here to send() nothing awaits: the handler's store update is atomic.
+    send(req, res, invoke(route, { method, path, query, headers: req.headers, body }, device), path);
+  };
+
+  return (req, res) => {
+    // Aborted clients surface as stream errors; the response simply goes nowhere.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+    handle(req, res).catch((error: unknown) => {
+      const path = splitTarget(req.url ?? '/').path;
+      log(`internal error on ${req.method ?? '?'} ${path}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      send(req, res, matrixError(500, 'M_UNKNOWN', 'Internal server error'), path);
+    });
+  };
+}
+
+function invoke(route: Route, ctx: RouteContext, device: Device | undefined): HandlerResult {
+  if (!route.auth) return route.handler(ctx);
+  // handle() authenticates every auth route before calling here.
+  if (device === undefined) return matrixError(401, 'M_MISSING_TOKEN', 'Missing access token');
+  return route.handler({ ...ctx, device });
+}
+
+/**
+ * Splits the request target without URL normalisation, so that `//x` or `/a/../b`
+ * are matched as sent (and unknown) rather than rewritten into a known path.
+ */
+function splitTarget(target: string): { path: string; query: URLSearchParams } {
+  let rest = target;
+  // Absolute-form targets (`GET http://host/path`) are legal HTTP/1.1.
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(rest);
+  if (absolute !== null) rest = rest.slice(absolute[0].length) || '/';
+  const hash = rest.indexOf('#');
+  if (hash !== -1) rest = rest.slice(0, hash);
+  const q = rest.indexOf('?');
+  return q === -1 ? { path: rest, query: new URLSearchParams() } : { path: rest.slice(0, q), query: new URLSearchParams(rest.slice(q + 1)) };
+}
+
+/**
+ * Requests node:http cannot parse (an unknown method, broken framing, huge
+ * headers) never reach the listener; answer them with a Matrix error too.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, errcode] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'M_TOO_LARGE']
+        : error.code === 'HPE_INVALID_METHOD'
+          ? [405, 'Method Not Allowed', 'M_UNRECOGNIZED']
+          : [400, 'Bad Request', 'M_UNRECOGNIZED'];
+    const body = JSON.stringify({ errcode, error: `malformed HTTP request (${error.code ?? 'unknown'})` });
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nServer: ${serverHeader()}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}
+
+/** The `Server` header: the reference server and the package version it ships in. */
+export function serverHeader(): string {
+  const { name, version } = packageInfo();
+  return `${name}-reference-server/${version}`;
+}

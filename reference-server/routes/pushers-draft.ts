@@ -1,0 +1,62 @@
+import { cloneJson, type JsonObject } from '../json.js';
+import { matrixError, ok, type HandlerResult } from '../result.js';
+import type { PusherStore } from '../store/types.js';
+import type { Validators } from '../validate.js';
+import type { AuthedContext, Route } from './types.js';
+
+/** The TypeScript view of schema `draft/set-request`: kind http needs all eight keys. */
+type DraftSetRequest = DraftDelete | DraftUpsert;
+
+interface DraftDelete {
+  kind: null;
+  app_id: string;
+  pushkey: string;
+}
+
+interface DraftUpsert {
+  kind: 'http';
+  pushkey: string;
+  instance_handle: string;
+  app_id: string;
+  app_display_name: string;
+  device_display_name: string;
+  lang: string;
+  data: JsonObject & { url: string };
+}
+
+export function draftPusherRoutes(store: PusherStore, validators: Validators): Route[] {
+  return [{ method: 'POST', path: '/_matrix/client/api/v1/pushers/set', auth: true, body: true, handler: (ctx) => set(store, validators, ctx) }];
+}
+
+function set(store: PusherStore, validators: Validators, ctx: AuthedContext): HandlerResult {
+  const checked = validators.check<DraftSetRequest>('draft/set-request', ctx.body);
+  if (!checked.ok) return checked.error;
+  const request = checked.value;
+  const userId = ctx.device.userId;
+  const key = { userId, appId: request.app_id, pushkey: request.pushkey };
+
+  if (request.kind === null) {
+    // The draft allows 200 or 404 for an absent pusher; 200 matches v1 and is idempotent.
+    store.delete(key);
+    return ok({});
+  }
+
+  // Checked and written with no await in between, so parallel requests cannot both take a handle.
+  const holder = store.findByInstanceHandle(userId, request.instance_handle);
+  if (holder !== undefined && (holder.appId !== request.app_id || holder.pushkey !== request.pushkey)) {
+    return matrixError(400, 'M_INVALID_PARAM', `instance_handle: '${request.instance_handle}' is already used by another of your pushers`);
+  }
+
+  const pusher: JsonObject = {
+    pushkey: request.pushkey,
+    kind: request.kind,
+    instance_handle: request.instance_handle,
+    app_id: request.app_id,
+    app_display_name: request.app_display_name,
+    device_display_name: request.device_display_name,
+    lang: request.lang,
+    data: cloneJson(request.data),
+  };
+  store.set({ ...key, instanceHandle: request.instance_handle, pusher: Object.freeze(pusher) });
+  return ok({});
+}

@@ -228,7 +228,7 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
     s.outcome = 'skipped';
   });
   if (problems.length) return [...new Set(problems)];
-  // Cases the conformance member knows but mocha's lists do not name (not written by this suite, but cheap to honour).
+  // Where mocha's lists and the conformance member disagree (this suite never writes that), the conformance member wins.
   for (const s of seen.values()) {
     if (skipped.has(s.id)) s.outcome = 'skipped';
     else if (s.outcome === 'passed' && !s.unexpectedPass && errored.has(s.id)) s.outcome = 'errored';

@@ -15,7 +15,8 @@ function instance(): Ajv {
   if (ajv) return ajv;
   const a = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
   const files = readdirSync(schemasDir).filter((f) => f.endsWith('.json')).map((f) => join(schemasDir, f));
-  files.push(join(specDir, 'case.schema.json'));
+  // The suite's own formats (cases, expectations) sit beside the API schemas.
+  files.push(...readdirSync(specDir).filter((f) => f.endsWith('.schema.json')).map((f) => join(specDir, f)));
   for (const file of files) {
     const schema = JSON.parse(readFileSync(file, 'utf8')) as { $id?: string; description?: string };
     if (!schema.$id || !schema.description) throw new SpecError(`${file}: every schema needs $id and description`);

@@ -6,7 +6,7 @@ import type { SpecText } from '../spec/requirements.js';
 import { evaluate } from './checks.js';
 import { recordExchange, sendWithRetry } from './exchange.js';
 import type { CaseResult, CheckFailure, Exchange } from './types.js';
-import type { User, UserSource } from './users.js';
+import { pusherKey, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
   client: HttpClient;
@@ -60,6 +60,14 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
     }
     users = got;
   }
+  try {
+    return await runSteps(c, env, users, result, started, finish);
+  } finally {
+    env.users.release?.(users);
+  }
+}
+
+async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult, started: number, finish: () => CaseResult): Promise<CaseResult> {
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
@@ -115,6 +123,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
       }
       const exchange: Exchange = recordExchange(req, res, env.redactor, res.durationMs);
       const observed = { status: res.status, ...parseJson(res.text) };
+      if (user?.baseline?.size && step.request.method === 'GET' && step.request.path.endsWith('/pushers')) observed.json = withoutBaseline(observed.json, user.baseline);
       const problem = misbehaviour(res, observed.isJson, env.client.options.maxBodyBytes);
       if (problem) {
         result.outcome = 'errored';
@@ -173,6 +182,13 @@ function misbehaviour(res: HttpResponse, isJson: boolean, cap: number): { code: 
   if (res.truncated) return { code: 'ERR_BODY_TOO_LARGE', message: `the response body is larger than the cap of ${cap} bytes; the rest was not read` };
   if (!isJson) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON` };
   return undefined;
+}
+
+/** Hides pushers a given account had before the run, so "exactly these pushers" speaks of the run's own. */
+function withoutBaseline(body: unknown, baseline: ReadonlySet<string>): unknown {
+  const b = body as { pushers?: unknown } | undefined;
+  if (!b || !Array.isArray(b.pushers)) return body;
+  return { ...b, pushers: b.pushers.filter((p: { app_id?: unknown; pushkey?: unknown }) => !baseline.has(pusherKey(p?.app_id, p?.pushkey))) };
 }
 
 function isSetRequest(v: unknown): v is { app_id: string; pushkey: string; kind: unknown } {

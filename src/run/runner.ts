@@ -8,7 +8,7 @@ import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
 import type { CaseResult, RunReport } from './types.js';
-import { RegisteringUsers, type UserSource } from './users.js';
+import { GivenUsers, RegisteringUsers, type Credential, type UserSource } from './users.js';
 
 export interface RunOptions {
   /** Base URL of the homeserver, without a trailing slash. */
@@ -28,7 +28,12 @@ export interface RunOptions {
   embedded?: boolean;
   /** Called as each case ends (any order); the report itself keeps suite order. */
   onResult?: (r: CaseResult) => void;
-  users?: (ctx: { client: HttpClient; base: string; runId: string; redactor: Redactor }) => UserSource;
+  /** Completes m.login.registration_token stages when registering users. */
+  registrationToken?: string;
+  /** Accounts to use instead of registering fresh users (--user, --access-token). */
+  credentials?: readonly Credential[];
+  /** Run every case this many times and report cases whose outcome varies. */
+  repeat?: number;
   spec?: SpecText;
 }
 
@@ -83,6 +88,26 @@ async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, inde
   return out;
 }
 
+/**
+ * Folds the repetitions of one case into one result. When they disagree the
+ * case is flaky: it fails, shows every outcome, and keeps the problems of the
+ * first repetition that did not pass.
+ */
+function mergeRepeats(runs: CaseResult[]): CaseResult {
+  const first = runs[0] as CaseResult;
+  if (runs.length === 1) return first;
+  const outcomes = runs.map((r) => r.outcome);
+  const base = runs.find((r) => r.outcome !== 'passed') ?? first;
+  const merged: CaseResult = { ...base, durationMs: runs.reduce((a, r) => a + r.durationMs, 0) / runs.length, requests: runs.reduce((a, r) => a + r.requests, 0) };
+  if (new Set(outcomes).size > 1) {
+    const counts = [...new Set(outcomes)].map((o) => `${o} ×${outcomes.filter((x) => x === o).length}`).join(', ');
+    merged.flaky = outcomes;
+    merged.outcome = 'errored';
+    merged.error = { code: 'ERR_FLAKY', message: `the outcome varies across ${runs.length} runs (${counts})${base.error ? `; first problem: ${base.error.message}` : ''}` };
+  }
+  return merged;
+}
+
 export async function run(options: RunOptions): Promise<RunReport> {
   const startedAt = new Date();
   const base = options.target.replace(/\/+$/, '');
@@ -97,12 +122,20 @@ export async function run(options: RunOptions): Promise<RunReport> {
       throw new TargetError('ERR_TARGET_EDITION', `${base} advertises no version this suite covers (versions: ${JSON.stringify((pre.versions as { versions: unknown }).versions)}); choose one with --edition`);
     }
     const cases = selectCases(options.suite, editions, options.grep);
-    const users = options.users ? options.users({ client, base, runId, redactor }) : new RegisteringUsers(client, base, runId, redactor);
-    const results = await pool(cases, options.jobs ?? 8, async (c, seq) => {
-      const r = await runCase(c, { client, base, runId, seq, spec, suite: options.suite, users, redactor, cleanup: options.cleanup ?? true, followRedirects: options.followRedirects ?? false, timeoutMs: options.timeoutMs ?? 10_000 });
-      options.onResult?.(r);
-      return r;
-    });
+    const users: UserSource = options.credentials?.length ? new GivenUsers(client, base, redactor, options.credentials) : new RegisteringUsers(client, base, runId, redactor, options.registrationToken);
+    const repeat = Math.max(1, options.repeat ?? 1);
+    const runs = cases.flatMap((c) => Array.from({ length: repeat }, () => c));
+    let all;
+    try {
+      all = await pool(runs, options.jobs ?? 8, async (c, seq) => {
+        const r = await runCase(c, { client, base, runId, seq, spec, suite: options.suite, users, redactor, cleanup: options.cleanup ?? true, followRedirects: options.followRedirects ?? false, timeoutMs: options.timeoutMs ?? 10_000 });
+        options.onResult?.(r);
+        return r;
+      });
+    } finally {
+      await users.close?.();
+    }
+    const results = cases.map((_, i) => mergeRepeats(all.slice(i * repeat, (i + 1) * repeat)));
     const finishedAt = new Date();
     return {
       meta: {
@@ -116,6 +149,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),
         durationMs: finishedAt.getTime() - startedAt.getTime(),
+        ...(repeat > 1 ? { repeat } : {}),
       },
       results,
     };

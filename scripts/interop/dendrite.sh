@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Install / start / stop a throwaway Dendrite on 127.0.0.1 for the interop run.
+#   scripts/interop/dendrite.sh install|start|stop|url|status
+# Everything lives under <repo>/.cache/interop/dendrite/ (git-ignored).
+# Every start wipes the data directory: each run gets fresh SQLite databases.
+set -euo pipefail
+
+# github.com/matrix-org/dendrite, pinned. v0.13.8 is the newest version of this
+# module path on the Go module proxy (later releases moved to another path).
+DENDRITE_VERSION="${DENDRITE_VERSION:-v0.13.8}"
+MODULE=github.com/matrix-org/dendrite
+HOST=127.0.0.1
+PORT="${DENDRITE_PORT:-18009}"
+START_TIMEOUT="${DENDRITE_START_TIMEOUT:-120}"          # seconds
+STOP_TIMEOUT=30
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="$ROOT/.cache/interop/dendrite"
+BIN="$CACHE/bin"
+DATA="$CACHE/data"
+CONFIG="$CACHE/dendrite.yaml"
+PIDFILE="$CACHE/dendrite.pid"
+LOG="$CACHE/dendrite.log"
+STAMP="$BIN/.version"
+BASE_URL="http://$HOST:$PORT"
+
+log() { printf '[dendrite] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+is_installed() {
+  [ -x "$BIN/dendrite" ] && [ -x "$BIN/generate-keys" ] && [ -f "$STAMP" ] &&
+    [ "$(cat "$STAMP")" = "$DENDRITE_VERSION" ]
+}
+
+cmd_install() {
+  if is_installed; then
+    log "dendrite $DENDRITE_VERSION already installed in $BIN"
+    return 0
+  fi
+  command -v go >/dev/null || die "go not found on PATH"
+  mkdir -p "$BIN"
+  local t0=$SECONDS
+  log "go install $MODULE/cmd/{dendrite,generate-keys,generate-config}@$DENDRITE_VERSION (a few minutes on 2 cores)"
+  # Build caches stay in the user's usual GOPATH/GOCACHE so repeated installs are quick.
+  GOBIN="$BIN" GOFLAGS="${GOFLAGS:-} -buildvcs=false" go install \
+    "$MODULE/cmd/dendrite@$DENDRITE_VERSION" \
+    "$MODULE/cmd/generate-keys@$DENDRITE_VERSION" \
+    "$MODULE/cmd/generate-config@$DENDRITE_VERSION" >&2 \
+    || die "go install failed"
+  echo "$DENDRITE_VERSION" > "$STAMP"
+  log "installed dendrite $DENDRITE_VERSION in $((SECONDS - t0)) s ($("$BIN/dendrite" -version 2>&1 | head -n1))"
+}
+
+is_running() {
+  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+}
+
+write_config() {
+  local D="$DATA"
+  cat > "$CONFIG" <<YAML
+# Written by scripts/interop/dendrite.sh - regenerated on every start.
+# Options not given here take Dendrite's defaults (setup/config, Defaults()).
+version: 2
+global:
+  server_name: localhost
+  private_key: $D/matrix_key.pem
+  # No outbound network: no federation, no identity servers, no stats.
+  disable_federation: true
+  trusted_third_party_id_servers: []
+  presence:
+    enable_inbound: false
+    enable_outbound: false
+  report_stats:
+    enabled: false
+  server_notices:
+    enabled: false
+  dns_cache:
+    enabled: false
+  metrics:
+    enabled: false
+  jetstream:
+    # NATS runs in-process (DontListen): no port is opened.
+    storage_path: $D/jetstream
+    in_memory: true
+    topic_prefix: Dendrite
+client_api:
+  # Open registration through m.login.dummy needs BOTH this and the
+  # -really-enable-open-registration command-line flag.
+  registration_disabled: false
+  registration_requires_token: false
+  enable_registration_captcha: false
+  guests_disabled: true
+  # Default: enabled, threshold 5, cooloff_ms 500 - at most 5 requests in
+  # flight per 500 ms, keyed by user+device for authenticated endpoints
+  # (pushers/set included) and by remote address for /register (all of ours
+  # come from 127.0.0.1). Turned off entirely here.
+  rate_limiting:
+    enabled: false
+    threshold: 5
+    cooloff_ms: 500
+federation_api:
+  database:
+    connection_string: file:$D/dendrite_federationapi.db
+  key_perspectives: []
+key_server:
+  database:
+    connection_string: file:$D/dendrite_keyserver.db
+media_api:
+  database:
+    connection_string: file:$D/dendrite_mediaapi.db
+  base_path: $D/media
+room_server:
+  database:
+    connection_string: file:$D/dendrite_roomserver.db
+sync_api:
+  database:
+    connection_string: file:$D/dendrite_syncapi.db
+  search:
+    enabled: false
+user_api:
+  account_database:
+    connection_string: file:$D/dendrite_userapi.db
+  # bcrypt cost 4 (the minimum) instead of 10: registration is much faster.
+  bcrypt_cost: 4
+  # Dendrite only accepts https push gateway URLs; a local mock gateway
+  # would use a self-signed certificate.
+  push_gateway_disable_tls_validation: true
+  auto_join_rooms: []
+relay_api:
+  database:
+    connection_string: file:$D/dendrite_relayapi.db
+mscs:
+  mscs: []
+  database:
+    connection_string: file:$D/dendrite_mscs.db
+app_service_api:
+  config_files: []
+logging:
+  - type: std
+    level: info
+YAML
+}
+
+cmd_start() {
+  is_installed || cmd_install
+  if is_running; then
+    die "already running (pid $(cat "$PIDFILE")); run stop first"
+  fi
+  if curl -s -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
+    die "something already answers on $BASE_URL (not started by this script's pid file)"
+  fi
+  rm -rf "$DATA"
+  mkdir -p "$DATA"
+  "$BIN/generate-keys" -private-key "$DATA/matrix_key.pem" >&2
+  write_config
+  : > "$LOG"
+  log "starting dendrite $DENDRITE_VERSION on $BASE_URL (log: $LOG)"
+  local t0=$SECONDS
+  # No -tls-cert/-tls-key: the HTTPS listener is not started.
+  (cd "$DATA" && exec nohup "$BIN/dendrite" -config "$CONFIG" \
+      -http-bind-address "$HOST:$PORT" -really-enable-open-registration \
+      >>"$LOG" 2>&1 </dev/null) &
+  echo $! > "$PIDFILE"
+  local deadline=$((SECONDS + START_TIMEOUT))
+  while [ $SECONDS -lt $deadline ]; do
+    if ! is_running; then
+      log "dendrite exited during startup; last log lines:"
+      tail -n 40 "$LOG" >&2
+      rm -f "$PIDFILE"
+      exit 1
+    fi
+    if curl -sf -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
+      log "dendrite is up after $((SECONDS - t0)) s (pid $(cat "$PIDFILE"))"
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "dendrite did not answer within ${START_TIMEOUT}s; last log lines:"
+  tail -n 40 "$LOG" >&2
+  cmd_stop || true
+  exit 1
+}
+
+cmd_stop() {
+  if [ ! -f "$PIDFILE" ]; then
+    log "not running (no pid file)"
+    return 0
+  fi
+  local pid
+  pid="$(cat "$PIDFILE")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid still alive after ${STOP_TIMEOUT}s, sending KILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+  fi
+  rm -f "$PIDFILE"
+  log "stopped"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  url) echo "$BASE_URL" ;;
+  status) if is_running; then echo "running pid $(cat "$PIDFILE")"; else echo "stopped"; exit 1; fi ;;
+  *) echo "usage: $0 install|start|stop|url|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Install / start / stop a throwaway Synapse on 127.0.0.1 for the interop run.
+#   scripts/interop/synapse.sh install|start|stop|url|status
+# Everything lives under <repo>/.cache/interop/synapse/ (git-ignored).
+# Every start wipes the data directory: each run gets a fresh SQLite database.
+set -euo pipefail
+
+SYNAPSE_VERSION="${SYNAPSE_VERSION:-1.163.2}"          # PyPI matrix-synapse, pinned
+HOST=127.0.0.1
+PORT="${SYNAPSE_PORT:-18008}"
+START_TIMEOUT="${SYNAPSE_START_TIMEOUT:-120}"           # seconds
+STOP_TIMEOUT=30
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="$ROOT/.cache/interop/synapse"
+VENV="$CACHE/venv"
+DATA="$CACHE/data"
+CONFIG="$CACHE/homeserver.yaml"
+PIDFILE="$CACHE/synapse.pid"
+LOG="$CACHE/synapse.log"
+BASE_URL="http://$HOST:$PORT"
+
+log() { printf '[synapse] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+installed_version() {
+  [ -x "$VENV/bin/python" ] || return 1
+  "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("matrix-synapse"))' 2>/dev/null
+}
+
+cmd_install() {
+  if [ "$(installed_version || true)" = "$SYNAPSE_VERSION" ]; then
+    log "matrix-synapse $SYNAPSE_VERSION already installed in $VENV"
+    return 0
+  fi
+  command -v python3 >/dev/null || die "python3 not found"
+  mkdir -p "$CACHE"
+  local t0=$SECONDS
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating venv $VENV"
+    python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  fi
+  log "upgrading pip"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+  log "pip install matrix-synapse==$SYNAPSE_VERSION (about a minute)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "matrix-synapse==$SYNAPSE_VERSION" >&2
+  [ "$(installed_version || true)" = "$SYNAPSE_VERSION" ] || die "install finished but version check failed"
+  log "installed matrix-synapse $SYNAPSE_VERSION in $((SECONDS - t0)) s"
+}
+
+is_running() {
+  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+}
+
+write_config() {
+  # Secrets are random per start; nothing here is meant to be reused.
+  local macaroon form
+  macaroon="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  form="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  cat > "$CONFIG" <<YAML
+# Written by scripts/interop/synapse.sh - regenerated on every start.
+server_name: "localhost"
+public_baseurl: "$BASE_URL/"
+pid_file: "$DATA/homeserver.pid"
+listeners:
+  - port: $PORT
+    bind_addresses: ["$HOST"]
+    type: http
+    tls: false
+    x_forwarded: false
+    resources:
+      - names: [client]
+        compress: false
+database:
+  name: sqlite3
+  args:
+    database: "$DATA/homeserver.db"
+media_store_path: "$DATA/media_store"
+signing_key_path: "$DATA/localhost.signing.key"
+macaroon_secret_key: "$macaroon"
+form_secret: "$form"
+
+# Open registration through m.login.dummy: no email, no captcha, no token.
+enable_registration: true
+enable_registration_without_verification: true
+registrations_require_3pid: []
+enable_3pid_lookup: false
+auto_join_rooms: []
+
+# No outbound network: no stats, no key servers, no federation, no previews.
+report_stats: false
+trusted_key_servers: []
+suppress_key_server_warning: true
+federation_domain_whitelist: []
+url_preview_enabled: false
+presence:
+  enabled: false
+# Outbound HTTP (push gateways, identity servers) may only reach loopback,
+# so a mock push gateway on 127.0.0.1 works and nothing else is reachable.
+ip_range_blacklist: ["0.0.0.0/0", "::/0"]
+ip_range_whitelist: ["127.0.0.0/8", "::1/128"]
+
+# Rate limits relaxed for a test suite that registers many users quickly.
+# Defaults (synapse/config/ratelimiting.py): rc_registration 0.17/s burst 3
+# (per client IP, all of ours are 127.0.0.1), rc_login.* 0.003/s burst 5,
+# rc_message 0.2/s burst 10. A limiter cannot be switched off by config;
+# huge numbers make it unreachable.
+rc_registration: {per_second: 100000, burst_count: 100000}
+rc_registration_token_validity: {per_second: 100000, burst_count: 100000}
+rc_login:
+  address: {per_second: 100000, burst_count: 100000}
+  account: {per_second: 100000, burst_count: 100000}
+  failed_attempts: {per_second: 100000, burst_count: 100000}
+rc_message: {per_second: 100000, burst_count: 100000}
+rc_joins:
+  local: {per_second: 100000, burst_count: 100000}
+rc_3pid_validation: {per_second: 100000, burst_count: 100000}
+rc_room_creation: {per_second: 100000, burst_count: 100000}
+rc_delayed_event_mgmt: {per_second: 100000, burst_count: 100000}
+YAML
+}
+
+cmd_start() {
+  [ "$(installed_version || true)" = "$SYNAPSE_VERSION" ] || cmd_install
+  if is_running; then
+    die "already running (pid $(cat "$PIDFILE")); run stop first"
+  fi
+  if curl -s -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
+    die "something already answers on $BASE_URL (not started by this script's pid file)"
+  fi
+  rm -rf "$DATA"
+  mkdir -p "$DATA"
+  write_config
+  : > "$LOG"
+  log "starting synapse $SYNAPSE_VERSION on $BASE_URL (log: $LOG)"
+  local t0=$SECONDS
+  # No log_config: Synapse logs to stderr, captured in $LOG.
+  # --generate-missing-and-run (the default) creates the signing key.
+  SYNAPSE_NO_TLS=1 nohup "$VENV/bin/python" -m synapse.app.homeserver -c "$CONFIG" \
+    >>"$LOG" 2>&1 </dev/null &
+  echo $! > "$PIDFILE"
+  local deadline=$((SECONDS + START_TIMEOUT))
+  while [ $SECONDS -lt $deadline ]; do
+    if ! is_running; then
+      log "synapse exited during startup; last log lines:"
+      tail -n 40 "$LOG" >&2
+      rm -f "$PIDFILE"
+      exit 1
+    fi
+    if curl -sf -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
+      log "synapse is up after $((SECONDS - t0)) s (pid $(cat "$PIDFILE"))"
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "synapse did not answer within ${START_TIMEOUT}s; last log lines:"
+  tail -n 40 "$LOG" >&2
+  cmd_stop || true
+  exit 1
+}
+
+cmd_stop() {
+  if [ ! -f "$PIDFILE" ]; then
+    log "not running (no pid file)"
+    return 0
+  fi
+  local pid
+  pid="$(cat "$PIDFILE")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid still alive after ${STOP_TIMEOUT}s, sending KILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+  fi
+  rm -f "$PIDFILE"
+  log "stopped"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  url) echo "$BASE_URL" ;;
+  status) if is_running; then echo "running pid $(cat "$PIDFILE")"; else echo "stopped"; exit 1; fi ;;
+  *) echo "usage: $0 install|start|stop|url|status" >&2; exit 2 ;;
+esac

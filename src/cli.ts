@@ -129,7 +129,7 @@ export function parseFlags(argv: readonly string[]): Flags {
       continue;
     }
     const allowed = flags.command === 'serve' ? SERVE_FLAGS : flags.command === 'coverage' ? COVERAGE_FLAGS : flags.command === 'compare' ? COMPARE_FLAGS : RUN_FLAGS;
-    if (allowed && !allowed.has(arg)) {
+    if (allowed && !allowed.has(arg) && (VALUE_FLAGS.has(arg) || BOOL_FLAGS.has(arg))) {
       problems.push(`${flags.command} does not take ${arg}`);
       if (VALUE_FLAGS.has(arg) && value === undefined) i++;
       continue;

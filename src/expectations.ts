@@ -41,8 +41,9 @@ export function loadExpectations(file: string, knownCaseIds: ReadonlySet<string>
       const key = e.instancePath.split('/')[1] ?? (e.params as { propertyName?: string }).propertyName ?? '';
       problems.push(`${file}:${lineOfKey(key)}: ${describeErrors(validate.errors)[i] ?? e.message}`);
     }
-  } else {
-    for (const id of Object.keys(data as object)) {
+  }
+  if (typeof data === 'object' && data !== null && !Array.isArray(data)) {
+    for (const id of Object.keys(data)) {
       if (!knownCaseIds.has(id)) problems.push(`${file}:${lineOfKey(id)}: ${id} is not a case of this suite (renamed or removed?): remove it from the file`);
     }
   }

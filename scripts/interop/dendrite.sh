@@ -71,13 +71,13 @@ global:
     enable_inbound: false
     enable_outbound: false
   report_stats:
-    enabled: false
+    enabled: ${DENDRITE_RATE_LIMITING:-false}
   server_notices:
-    enabled: false
+    enabled: ${DENDRITE_RATE_LIMITING:-false}
   dns_cache:
-    enabled: false
+    enabled: ${DENDRITE_RATE_LIMITING:-false}
   metrics:
-    enabled: false
+    enabled: ${DENDRITE_RATE_LIMITING:-false}
   jetstream:
     # NATS runs in-process (DontListen): no port is opened.
     storage_path: $D/jetstream
@@ -95,7 +95,7 @@ client_api:
   # (pushers/set included) and by remote address for /register (all of ours
   # come from 127.0.0.1). Turned off entirely here.
   rate_limiting:
-    enabled: false
+    enabled: ${DENDRITE_RATE_LIMITING:-false}
     threshold: 5
     cooloff_ms: 500
 federation_api:
@@ -116,7 +116,7 @@ sync_api:
   database:
     connection_string: file:$D/dendrite_syncapi.db
   search:
-    enabled: false
+    enabled: ${DENDRITE_RATE_LIMITING:-false}
 user_api:
   account_database:
     connection_string: file:$D/dendrite_userapi.db

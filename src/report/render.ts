@@ -32,9 +32,10 @@ function caseError(r: CaseResult, strict: boolean): Error {
   const message = r.outcome === 'xpassed'
     ? `unexpectedly passing: ${r.id} is listed in ${r.expectation?.file ?? 'the expectations file'} as a known failure ("${r.expectation?.reason ?? ''}") but now passes; remove it from the file`
     : formatCaseProblems(r, strict);
-  const err = new Error(message) as Error & Record<string, unknown>;
+  // Mocha prints the first line of a message after five spaces and the rest as they are.
+  const err = new Error(message.split('\n').join('\n   ')) as Error & Record<string, unknown>;
   err.name = r.outcome === 'errored' ? 'TargetError' : 'ConformanceFailure';
-  err.stack = message;
+  err.stack = err.message;
   err['outcome'] = r.outcome;
   err['failures'] = r.failures.map((f) => ({ requirement: f.requirement, level: f.level, check: f.check, expected: f.expected, actual: f.actual, message: f.message, step: f.step, source: f.source, quote: f.quote, curl: f.exchange.curl }));
   if (strict) err['warnings'] = r.warnings.map((f) => ({ requirement: f.requirement, level: f.level, check: f.check, message: f.message, step: f.step, source: f.source, quote: f.quote, curl: f.exchange.curl }));

@@ -141,8 +141,15 @@ export class GivenUsers implements UserSource {
     });
   }
 
-  private async open(): Promise<Account[]> {
-    if (this.accounts) return this.accounts;
+  private opening: Promise<Account[]> | undefined;
+
+  /** Logs in once, however many cases ask at the same time. */
+  private open(): Promise<Account[]> {
+    this.opening ??= this.login();
+    return this.opening;
+  }
+
+  private async login(): Promise<Account[]> {
     const accounts: Account[] = [];
     for (const [i, c] of this.credentials.entries()) {
       let token: string;

@@ -1,0 +1,128 @@
+/**
+ * Servers without open registration: accounts given with --user or
+ * --access-token, cases that need more accounts skipped (not failed), the
+ * accounts' own pushers left alone, and the run's pushers cleaned up.
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createServer, type RunningServer } from '../reference-server/index.js';
+import { body, json, startProxy, withJson } from './support/proxy-server.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function post(url: string, body: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+async function register(base: string, username: string, password: string): Promise<string> {
+  const url = `${base}/_matrix/client/v3/register`;
+  const first = await post(url, { username, password });
+  const second = await post(url, { username, password, auth: { type: 'm.login.dummy', session: first.json['session'] } });
+  return second.json['access_token'] as string;
+}
+
+async function pushers(base: string, token: string): Promise<Array<Record<string, unknown>>> {
+  const res = await fetch(`${base}/_matrix/client/v3/pushers`, { headers: { authorization: `Bearer ${token}` } });
+  return ((await res.json()) as { pushers: Array<Record<string, unknown>> }).pushers;
+}
+
+describe('given accounts', function () {
+  this.timeout(60_000);
+  let server: RunningServer;
+  let tokenA = '';
+  let tokenB = '';
+  const own = { kind: 'http', app_id: 'com.example.own', pushkey: 'own-device', app_display_name: 'Own', device_display_name: 'Own', lang: 'en', data: { url: 'https://push.example.org/_matrix/push/v1/notify' } };
+
+  before(async function () {
+    server = await createServer({ port: 0 });
+    tokenA = await register(server.url, 'staging_a', 'correct horse battery');
+    tokenB = await register(server.url, 'staging_b', 'battery staple horse');
+    // Account A already has a pusher of its own: the run must leave it and not count it.
+    expect((await post(`${server.url}/_matrix/client/v3/pushers/set`, own, tokenA)).status).to.equal(200);
+  });
+  after(async function () {
+    await server.close();
+  });
+
+  it('with one account, cases needing two are skipped with the reason, and the rest pass', async function () {
+    const r = await cli(['--target', server.url, '--user', 'staging_a:correct horse battery', '--strict', '--reporter', 'json']);
+    expect(r.code, r.stderr).to.equal(0);
+    const json = JSON.parse(r.stdout) as { stats: { passes: number; pending: number; failures: number }; conformance: { skipped: Array<{ case: string; reason: string }> } };
+    expect(json.stats.failures).to.equal(0);
+    expect(json.stats.passes).to.be.greaterThan(30);
+    const skipped = json.conformance.skipped;
+    expect(skipped.map((s) => s.case)).to.include.members(['v1.append.true-keeps', 'v1.get.isolation']);
+    for (const s of skipped) expect(s.reason).to.equal('needs 2 accounts; 1 given (--user / --access-token)');
+    expect(r.stdout).not.to.include('correct horse battery');
+  });
+
+  it('leaves the account as it was: its own pusher kept, the run\'s pushers deleted', async function () {
+    const list = await pushers(server.url, tokenA);
+    expect(list.map((p) => p['pushkey'])).to.deep.equal(['own-device']);
+  });
+
+  it('with two accounts (a password and a token) every case runs, and no secret is shown', async function () {
+    const r = await cli(['--target', server.url, '--user', 'staging_a:correct horse battery', '--access-token', tokenB, '--strict', '--reporter', 'json', '--reporter', 'tap:/dev/null']);
+    expect(r.code, r.stderr).to.equal(0);
+    const json = JSON.parse(r.stdout) as { stats: { pending: number; failures: number } };
+    expect(json.stats.pending).to.equal(0);
+    expect(json.stats.failures).to.equal(0);
+    expect(r.stdout + r.stderr).not.to.include(tokenB);
+    expect(r.stdout + r.stderr).not.to.include('correct horse battery');
+    expect((await pushers(server.url, tokenB)).length).to.equal(0);
+  });
+
+  it('a wrong password ends the run with exit 3 and one line', async function () {
+    const r = await cli(['--target', server.url, '--user', 'staging_a:wrong password']);
+    expect(r.code).to.equal(3);
+    expect(r.stderr.trim().split('\n')).to.have.length(1);
+    expect(r.stderr).to.match(/logging in as staging_a answered 403 M_FORBIDDEN/);
+    expect(r.stderr).not.to.include('wrong password');
+  });
+
+  it('--registration-token with a server that offers only m.login.dummy still registers', async function () {
+    const r = await cli(['--target', server.url, '--registration-token', 'tok-123456', '--grep', 'valid-pusher']);
+    expect(r.code, r.stderr).to.equal(0);
+  });
+
+  it('--registration-token completes the m.login.registration_token stage; without it, exit 3 says what to do', async function () {
+    // A server whose registration asks for a token: the proxy checks it, then registers through the reference server's dummy flow.
+    const gated = await startProxy({
+      name: 'registration needs a token',
+      onRequest: async (req, _state, forward) => {
+        if (!req.path.endsWith('/register')) return undefined;
+        const auth = body(req)['auth'] as { type?: string; token?: string } | undefined;
+        if (auth?.type !== 'm.login.registration_token' || auth.token !== 'tok-secret-42') {
+          return json(401, { flows: [{ stages: ['m.login.registration_token'] }], params: {}, session: 'gate' });
+        }
+        const { auth: _a, ...rest } = body(req);
+        const first = JSON.parse((await forward(withJson(req, rest))).body) as { session: string };
+        return forward(withJson(req, { ...rest, auth: { type: 'm.login.dummy', session: first.session } }));
+      },
+    });
+    try {
+      const ok = await cli(['--target', gated.url, '--registration-token', 'tok-secret-42', '--grep', 'append']);
+      expect(ok.code, ok.stdout + ok.stderr).to.equal(0);
+      expect(ok.stdout + ok.stderr).not.to.include('tok-secret-42');
+      const no = await cli(['--target', gated.url]);
+      expect(no.code).to.equal(3);
+      expect(no.stderr).to.include('m.login.registration_token');
+      expect(no.stderr).to.include('--registration-token');
+    } finally {
+      await gated.close();
+    }
+  });
+});

@@ -21,7 +21,7 @@ import { applyExpectations, loadExpectations, writeExpectations } from './expect
 import type { Credential } from './run/users.js';
 import { CaseFileError, ConformanceError, UsageError } from './errors.js';
 import { render, REPORTERS, type ReporterName } from './report/render.js';
-import { run, selectCases } from './run/runner.js';
+import { DEFAULT_JOBS, run, selectCases } from './run/runner.js';
 import { isFailing } from './run/types.js';
 import { EDITIONS, loadSpec, type Edition } from './spec/requirements.js';
 import { suiteInfo } from './version.js';
@@ -46,7 +46,7 @@ Options:
                       repeat for several reports from one run
   --output FILE       write the report to FILE instead of stdout
   --grep TEXT         only cases whose id, title or tags contain TEXT
-  --jobs N            cases run at once (default 8; 1 runs them one by one)
+  --jobs N            cases run at once (default 16; 1 runs them one by one)
   --timeout MS        per-request deadline in milliseconds (default 10000)
   --list              list the selected cases and exit
   --repeat N          run every case N times; a case whose outcome varies is reported as flaky
@@ -107,7 +107,7 @@ function intIn(name: string, raw: string, min: number, max: number, problems: st
 /** Parses argv; collects every problem before failing, so one run shows them all. */
 export function parseFlags(argv: readonly string[]): Flags {
   const problems: string[] = [];
-  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: 8, timeout: 10_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, files: [] };
+  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, files: [] };
   const args = [...argv];
   if (args[0] === 'serve' || args[0] === 'coverage' || args[0] === 'compare') {
     flags.command = args[0];

@@ -76,7 +76,10 @@ export class RegisteringUsers implements UserSource {
   }
 
   async acquire(aliases: readonly string[]): Promise<User[]> {
-    return Promise.all(aliases.map((alias) => this.register(alias)));
+    // One after the other: with --jobs 1 the target sees one request at a time.
+    const users: User[] = [];
+    for (const alias of aliases) users.push(await this.register(alias));
+    return users;
   }
 
   private async register(alias: string): Promise<User> {

@@ -77,7 +77,8 @@ export class HttpClient {
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         const room = this.options.maxBodyBytes - size;
-        if (chunk.length >= room) {
+        // Only a byte past the cap makes a body too large: one of exactly the cap is whole.
+        if (chunk.length > room) {
           chunks.push(chunk.subarray(0, room));
           size += room;
           truncated = true;

@@ -1,4 +1,5 @@
 import type { Case, Expectation, Suite } from '../cases/types.js';
+import { TargetError } from '../errors.js';
 import { pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TransportError, type HttpClient, type HttpRequest, type HttpResponse } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
@@ -26,6 +27,44 @@ export interface CaseEnv {
 /** A token no server issued: long, random-looking, and not a secret. */
 const INVALID_TOKEN = 'syt_conformance_not_a_token_0000000000000000';
 
+/**
+ * Deeper JSON than any pushers answer needs. Past it, checks and reports
+ * (which walk values recursively) could overflow the stack on what a target
+ * sent, so such a body is an error, not something to judge.
+ */
+const MAX_JSON_DEPTH = 256;
+
+/** How deeply arrays and objects nest in a JSON text (brackets inside strings do not count). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/** Replaces every secret in a value the reports will show (a message, an expected or actual value). */
+function redactValue(value: unknown, redactor: Redactor): unknown {
+  if (typeof value === 'string') return redactor.apply(value);
+  if (value === undefined) return value;
+  const text = JSON.stringify(value);
+  const redacted = redactor.apply(text);
+  if (redacted === text) return value;
+  try {
+    return JSON.parse(redacted) as unknown;
+  } catch {
+    return redacted;
+  }
+}
+
 function parseJson(text: string): { json: unknown; isJson: boolean } {
   if (text.trim() === '') return { json: undefined, isJson: false };
   try {
@@ -45,6 +84,13 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
   const finish = (): CaseResult => {
     result.durationMs = performance.now() - started;
+    // Targets may repeat a secret back (in an error text, a Location, a body): nothing the reports show keeps it.
+    if (result.error) result.error.message = env.redactor.apply(result.error.message);
+    for (const f of [...result.failures, ...result.warnings]) {
+      f.message = env.redactor.apply(f.message);
+      f.expected = redactValue(f.expected, env.redactor);
+      f.actual = redactValue(f.actual, env.redactor);
+    }
     if (result.outcome === 'passed' && result.failures.length) result.outcome = 'failed';
     else if (result.outcome === 'passed' && result.warnings.length) result.outcome = 'warned';
     return result;
@@ -52,7 +98,14 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
 
   let users: User[] = [];
   if (c.users.length) {
-    const got = await env.users.acquire(c.users);
+    let got;
+    try {
+      got = await env.users.acquire(c.users);
+    } catch (err) {
+      // The message may quote the target's answer, which may repeat a password or token back.
+      if (err instanceof TargetError) throw new TargetError(err.code as ConstructorParameters<typeof TargetError>[0], env.redactor.apply(err.message));
+      throw err;
+    }
     if ('skip' in got) {
       result.outcome = 'skipped';
       result.skipReason = got.skip;
@@ -123,8 +176,10 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       const exchange: Exchange = recordExchange(req, res, env.redactor, res.durationMs);
       const observed = { status: res.status, ...parseJson(res.text) };
+      const tooDeep = observed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
+      if (tooDeep) observed.json = undefined;
       if (user?.baseline?.size && step.request.method === 'GET' && step.request.path.endsWith('/pushers')) observed.json = withoutBaseline(observed.json, user.baseline);
-      const problem = misbehaviour(res, observed.isJson, env.client.options.maxBodyBytes);
+      const problem = misbehaviour(res, observed.isJson, env.client.options.maxBodyBytes) ?? (tooDeep ? { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` } : undefined);
       if (problem) {
         result.outcome = 'errored';
         result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, exchange };
@@ -165,7 +220,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     result.outcome = 'errored';
     result.error = { code: 'ERR_CASE_VALUE', message: err.message };
   } finally {
-    await cleanupPushers(created, env);
+    await cleanupPushers(created, env, deadline);
   }
   return finish();
 }
@@ -205,14 +260,15 @@ function resolveExpectation(e: Expectation, ctx: ValueContext): Expectation {
 }
 
 /** Best effort: a failed delete must not change the verdict of the case. */
-async function cleanupPushers(created: Array<{ user: User; path: string; app_id: string; pushkey: string }>, env: CaseEnv): Promise<void> {
+async function cleanupPushers(created: Array<{ user: User; path: string; app_id: string; pushkey: string }>, env: CaseEnv, deadline: number): Promise<void> {
   const seen = new Set<string>();
   for (const p of created) {
     const key = `${p.user.alias}\n${p.path}\n${p.app_id}\n${p.pushkey}`;
     if (seen.has(key)) continue;
     seen.add(key);
     try {
-      await env.client.send({ method: 'POST', url: env.base + p.path, headers: { authorization: `Bearer ${p.user.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: null, app_id: p.app_id, pushkey: p.pushkey }) });
+      // Rate limits and redirects are handled as for the case's own requests, within its bound.
+      await sendWithRetry(env.client, { method: 'POST', url: env.base + p.path, headers: { authorization: `Bearer ${p.user.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: null, app_id: p.app_id, pushkey: p.pushkey }) }, { followRedirects: env.followRedirects, deadline });
     } catch {
       // the verdict is already made; an unreachable target shows up elsewhere
     }

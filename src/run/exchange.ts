@@ -5,15 +5,23 @@ import type { Exchange } from './types.js';
 const MAX_RETRIES = 5;
 const MAX_WAIT_MS = 10_000;
 
+/**
+ * The wait the server asks for (retry_after_ms, else Retry-After in seconds or
+ * as an HTTP date), else an exponential back-off. Not capped: a caller that
+ * would never wait that long gives up instead of sleeping for nothing.
+ */
 function retryDelay(res: HttpResponse, attempt: number): number {
   try {
     const body = JSON.parse(res.text) as { retry_after_ms?: unknown };
-    if (typeof body.retry_after_ms === 'number' && body.retry_after_ms >= 0) return Math.min(body.retry_after_ms, MAX_WAIT_MS);
+    if (typeof body.retry_after_ms === 'number' && body.retry_after_ms >= 0) return body.retry_after_ms;
   } catch {
     // not JSON: fall back to the header or a back-off
   }
-  const header = Number(res.headers['retry-after']);
-  if (Number.isFinite(header) && header >= 0) return Math.min(header * 1000, MAX_WAIT_MS);
+  const raw = res.headers['retry-after']?.trim() ?? '';
+  const seconds = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  const date = raw === '' ? NaN : Date.parse(raw);
+  if (Number.isFinite(date)) return Math.max(0, date - Date.now());
   return Math.min(250 * 2 ** attempt, MAX_WAIT_MS);
 }
 
@@ -42,11 +50,14 @@ export async function sendWithRetry(client: HttpClient, req: HttpRequest, option
       attempts++;
       if (res.status !== 429 || retry >= MAX_RETRIES) break;
       const wait = retryDelay(res, retry);
+      // A server asking for longer than the runner ever waits will not be ready sooner: stop now.
+      if (wait > MAX_WAIT_MS) break;
       if (options.deadline !== undefined && performance.now() + wait > options.deadline) break;
       await new Promise((r) => setTimeout(r, wait));
     }
     const location = res.headers['location'];
     if (!options.followRedirects || res.status < 300 || res.status > 399 || !location || hop >= MAX_REDIRECTS) return { res, attempts, url: current.url };
+    if (options.deadline !== undefined && performance.now() > options.deadline) return { res, attempts, url: current.url };
     let next: URL;
     try {
       next = new URL(location, current.url);
@@ -54,7 +65,8 @@ export async function sendWithRetry(client: HttpClient, req: HttpRequest, option
       return { res, attempts, url: current.url };
     }
     const headers = { ...current.headers };
-    if (next.origin !== new URL(current.url).origin) delete headers['authorization'];
+    // Credentials stay with their origin, whatever the case of the header's name.
+    if (next.origin !== new URL(current.url).origin) for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
     // 303 (and, as browsers do, 301/302 after POST) turn into a GET without a body.
     const toGet = res.status === 303 || ((res.status === 301 || res.status === 302) && current.method === 'POST');
     if (toGet) delete headers['content-type'];

@@ -108,12 +108,6 @@ interface Situation {
   boundMs?: number;
   /** Further checks on what the server saw. */
   check?: (ran: Ran, server: MisbehavingServer) => void;
-  /**
-   * A runner bug outside the files this test may change: while the run still
-   * shows it (stderr matches), the test is pending with the reason; once it
-   * is fixed, the test asserts as usual.
-   */
-  knownBug?: { stderr: RegExp; reason: string };
   /** Takes seconds of waiting: started first, so the file ends soon after the slowest run. */
   slow?: true;
 }
@@ -326,10 +320,6 @@ const SITUATIONS: Situation[] = [
     server: { at: 'versions', mode: 'deep-versions' },
     args: ONE_SET,
     expected: { exit: 0, passed: 1 },
-    knownBug: {
-      stderr: /internal error .*RangeError: Maximum call stack size exceeded/,
-      reason: 'src/run/runner.ts preflight() keeps the whole /versions body in the report meta; rendering it overflows the stack',
-    },
   },
   { title: 'preflight: GET /versions resets the connection', server: { at: 'versions', mode: 'reset' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is unreachable: the connection was closed before a complete answer$/ } },
   { title: 'preflight: the connection is refused', args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is unreachable: cannot connect \(ECONNREFUSED\)$/ } },
@@ -409,10 +399,6 @@ describe('misbehaving targets: every run ends in bounds, with exit 1 or 3, no st
       const { ran, server } = result;
       const everything = [ran.stdout, ran.stderr, ran.reports.json ?? '', ran.reports.junit ?? '', ran.reports.tap ?? ''];
       const context = `exit ${ran.code} after ${Math.round(ran.elapsedMs)} ms\n--- stderr\n${ran.stderr}\n--- stdout\n${ran.stdout.slice(0, 4000)}`;
-      if (s.knownBug && s.knownBug.stderr.test(ran.stderr)) {
-        (this.test as Mocha.Test).title += ` (pending: known bug, ${s.knownBug.reason})`;
-        this.skip();
-      }
 
       expect(ran.signal, `the run was killed after ${KILL_MS} ms: it did not end on its own\n${context}`).to.equal(null);
       expect(ran.code, context).to.equal(s.expected.exit);

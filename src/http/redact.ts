@@ -8,12 +8,18 @@ export class Redactor {
 
   /** Registers a secret with the placeholder that replaces it. */
   add(secret: string, placeholder: string): void {
-    if (secret.length >= 4) this.secrets.set(secret, placeholder);
+    if (secret !== '') this.secrets.set(secret, placeholder);
+  }
+
+  /** The placeholder of a registered secret, found by exact value (for header values, however short the secret). */
+  placeholderFor(secret: string): string | undefined {
+    return this.secrets.get(secret);
   }
 
   apply(text: string): string {
     let out = text;
-    for (const [secret, placeholder] of this.secrets) if (out.includes(secret)) out = out.split(secret).join(placeholder);
+    // Very short secrets would match ordinary text; they are caught by exact value where they travel (headers).
+    for (const [secret, placeholder] of this.secrets) if (secret.length >= 4 && out.includes(secret)) out = out.split(secret).join(placeholder);
     return out;
   }
 }

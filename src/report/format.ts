@@ -22,7 +22,11 @@ export function formatExchange(x: Exchange): string {
     if (ct) lines.push(`${pad}content-type: ${ct}`);
     lines.push(pad + indent(clip(x.response.body) + (x.response.truncated ? ' … (body cut at the size cap)' : ''), pad));
   } else lines.push('response:   (none)');
-  lines.push(`reproduce:  ${x.curl}`);
+  if (x.before?.length) {
+    lines.push(`reproduce:  ${x.before.length} earlier step(s) of the case first, then this request:`);
+    x.before.forEach((c, i) => lines.push(`${pad}${i + 1}. ${c}`));
+    lines.push(`${pad}${x.before.length + 1}. ${x.curl}`);
+  } else lines.push(`reproduce:  ${x.curl}`);
   return lines.join('\n');
 }
 

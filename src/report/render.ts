@@ -148,6 +148,9 @@ function specSummary(report: RunReport, strict: boolean): string {
       lines.push('');
     });
   }
+  if (report.results.some((r) => isFailing(r, strict) && r.outcome !== 'xpassed')) {
+    lines.push('', '  To reproduce a failure, export the variables its curl commands use ($ALICE_TOKEN, …) as access tokens of fresh users on the target.');
+  }
   lines.push('', `  ${counts(report)}`, `  verdict: ${report.results.some((r) => isFailing(r, strict)) ? 'DOES NOT CONFORM' : 'conforms'} at level ${strict ? 'strict' : 'MUST'}`, '');
   return lines.join('\n') + '\n';
 }

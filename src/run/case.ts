@@ -5,7 +5,7 @@ import { TransportError, type HttpClient, type HttpRequest, type HttpResponse } 
 import type { Redactor } from '../http/redact.js';
 import type { SpecText } from '../spec/requirements.js';
 import { evaluate } from './checks.js';
-import { recordExchange, sendWithRetry } from './exchange.js';
+import { curlFor, recordExchange, sendWithRetry } from './exchange.js';
 import type { CaseResult, CheckFailure, Exchange } from './types.js';
 import { pusherKey, type User, type UserSource } from './users.js';
 
@@ -143,6 +143,8 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   const deadline = started + env.timeoutMs * (c.steps.length + 2) + 30_000;
 
   try {
+    // The requests of the steps so far: a failure shows them, so it can be reproduced from the start.
+    const earlier: HttpRequest[] = [];
     for (const [i, step] of c.steps.entries()) {
       const headers: Record<string, string> = {};
       const user = byAlias.get(step.request.auth);
@@ -171,10 +173,11 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       } catch (err) {
         if (!(err instanceof TransportError)) throw err;
         result.outcome = 'errored';
-        result.error = { code: err.code, message: `step ${i + 1} "${step.title}": ${err.message}`, step: i + 1, exchange: recordExchange(req, undefined, env.redactor, 0) };
+        result.error = { code: err.code, message: `step ${i + 1} "${step.title}": ${err.message}`, step: i + 1, exchange: { ...recordExchange(req, undefined, env.redactor, 0), ...(earlier.length ? { before: earlier.map((r) => curlFor(r, env.redactor)) } : {}) } };
         return finish();
       }
-      const exchange: Exchange = recordExchange(req, res, env.redactor, res.durationMs);
+      let shown: Exchange | undefined;
+      const exchange = (): Exchange => (shown ??= { ...recordExchange(req, res, env.redactor, res.durationMs), ...(earlier.length ? { before: earlier.map((r) => curlFor(r, env.redactor)) } : {}) });
       const observed = { status: res.status, ...parseJson(res.text) };
       const tooDeep = observed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
       if (tooDeep) observed.json = undefined;
@@ -182,7 +185,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       const problem = misbehaviour(res, observed.isJson, env.client.options.maxBodyBytes) ?? (tooDeep ? { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` } : undefined);
       if (problem) {
         result.outcome = 'errored';
-        result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, exchange };
+        result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, exchange: exchange() };
         return finish();
       }
 
@@ -199,7 +202,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
             step: i + 1,
             stepTitle: step.title,
             source: `${c.file}:${e.line}`,
-            exchange,
+            exchange: exchange(),
           };
           if (failure.level === 'MUST') {
             mustFailed = true;
@@ -213,6 +216,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       if (env.cleanup && res.status === 200 && step.request.path.endsWith('/pushers/set') && user && isSetRequest(sentJson)) {
         created.push({ user, path: step.request.path, app_id: sentJson.app_id, pushkey: sentJson.pushkey });
       }
+      earlier.push(req);
       if (mustFailed) break;
     }
   } catch (err) {

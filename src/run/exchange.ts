@@ -79,9 +79,19 @@ function shellQuote(s: string): string {
 }
 
 /** Records an exchange for reports, with every secret replaced by its placeholder. */
-export function recordExchange(req: HttpRequest, res: HttpResponse | undefined, redactor: Redactor, durationMs: number): Exchange {
+function redactHeader(name: string, value: string, redactor: Redactor): string {
+  if (name.toLowerCase() === 'authorization') {
+    const token = /^Bearer (.*)$/i.exec(value)?.[1];
+    const placeholder = token === undefined ? undefined : redactor.placeholderFor(token);
+    if (placeholder) return `Bearer ${placeholder}`;
+  }
+  return redactor.apply(value);
+}
+
+/** The request as it is shown in reports, and a curl command that sends it again; secrets replaced. */
+function shownRequest(req: HttpRequest, redactor: Redactor): { request: Exchange['request']; curl: string } {
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) headers[k] = redactor.apply(v);
+  for (const [k, v] of Object.entries(req.headers)) headers[k] = redactHeader(k, v, redactor);
   const body = req.body === undefined ? undefined : redactor.apply(req.body);
   const url = redactor.apply(req.url);
   const parts = ['curl', '-sS', '-i', '-X', req.method, shellQuote(url)];
@@ -90,10 +100,25 @@ export function recordExchange(req: HttpRequest, res: HttpResponse | undefined, 
     parts.push('-H', /\$[A-Z_]+/.test(v) ? `"${k}: ${v}"` : shellQuote(`${k}: ${v}`));
   }
   if (body !== undefined) parts.push('--data-binary', shellQuote(body));
+  return { request: { method: req.method, url, headers, ...(body === undefined ? {} : { body }) }, curl: parts.join(' ') };
+}
+
+/** A shell command that sends `req` again, secrets replaced by shell variables. */
+export function curlFor(req: HttpRequest, redactor: Redactor): string {
+  return shownRequest(req, redactor).curl;
+}
+
+/**
+ * Records an exchange for reports, with every secret replaced by its
+ * placeholder. Only called for steps that fail or error: redacting every
+ * passing step would cost more than the rest of the run.
+ */
+export function recordExchange(req: HttpRequest, res: HttpResponse | undefined, redactor: Redactor, durationMs: number): Exchange {
+  const { request, curl } = shownRequest(req, redactor);
   return {
-    request: { method: req.method, url, headers, ...(body === undefined ? {} : { body }) },
+    request,
     ...(res ? { response: { status: res.status, headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, redactor.apply(v)])), body: redactor.apply(res.text), truncated: res.truncated } } : {}),
     durationMs,
-    curl: parts.join(' '),
+    curl,
   };
 }

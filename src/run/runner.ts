@@ -73,7 +73,10 @@ export async function preflight(client: HttpClient, base: string): Promise<Prefl
   }
   const versions = (body as { versions: string[] }).versions;
   const editions: Edition[] = versions.some((v) => /^v1\.\d+$/.test(v)) ? ['v1'] : [];
-  return { versions: body, ...(res.headers['server'] ? { server: res.headers['server'] } : {}), editions };
+  // Keep what provenance needs, in a shape every reporter can print: the target decides the rest of the body.
+  const unstable = (body as { unstable_features?: unknown }).unstable_features;
+  const flags = typeof unstable === 'object' && unstable !== null && !Array.isArray(unstable) ? Object.fromEntries(Object.entries(unstable).filter(([, v]) => typeof v === 'boolean')) : undefined;
+  return { versions: { versions, ...(flags ? { unstable_features: flags } : {}) }, ...(res.headers['server'] ? { server: res.headers['server'] } : {}), editions };
 }
 
 export function selectCases(suite: Suite, editions: readonly Edition[], grep?: string): Case[] {

@@ -1,7 +1,7 @@
 /** The public API of the runner library; the CLI is one user of it. */
 export { loadSuite, type LoadOptions } from './cases/load.js';
 export type { Case, Step, Expectation, Suite } from './cases/types.js';
-export { run, preflight, selectCases, type RunOptions } from './run/runner.js';
+export { run, preflight, selectCases, DEFAULT_JOBS, type RunOptions } from './run/runner.js';
 export { summarize, isFailing, type CaseResult, type CheckFailure, type RunReport, type Summary, type Outcome } from './run/types.js';
 export { render, REPORTERS, type ReporterName } from './report/render.js';
 export { loadSpec, parseRequirements, EDITIONS, type Requirement, type Edition, type Level } from './spec/requirements.js';

@@ -3,27 +3,15 @@
  * a bad file is a usage error, and --update-expectations writes what fails now.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { cli } from './support/cli.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { BROKEN } from './support/mutations.js';
 import { startProxy, type ProxyServer } from './support/proxy-server.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('expectations files', function () {
   this.timeout(60_000);

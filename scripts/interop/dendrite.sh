@@ -5,6 +5,8 @@
 # Every start wipes the data directory: each run gets fresh SQLite databases.
 set -euo pipefail
 
+NAME=dendrite
+
 # github.com/matrix-org/dendrite, pinned. v0.13.8 is the newest version of this
 # module path on the Go module proxy (later releases moved to another path).
 DENDRITE_VERSION="${DENDRITE_VERSION:-v0.13.8}"
@@ -24,8 +26,6 @@ LOG="$CACHE/dendrite.log"
 STAMP="$BIN/.version"
 BASE_URL="http://$HOST:$PORT"
 
-log() { printf '[dendrite] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 is_installed() {
   [ -x "$BIN/dendrite" ] && [ -x "$BIN/generate-keys" ] && [ -f "$STAMP" ] &&
@@ -51,9 +51,6 @@ cmd_install() {
   log "installed dendrite $DENDRITE_VERSION in $((SECONDS - t0)) s ($("$BIN/dendrite" -version 2>&1 | head -n1))"
 }
 
-is_running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
 
 write_config() {
   local D="$DATA"
@@ -141,73 +138,20 @@ logging:
 YAML
 }
 
-cmd_start() {
-  is_installed || cmd_install
-  if is_running; then
-    die "already running (pid $(cat "$PIDFILE")); run stop first"
-  fi
-  if curl -s -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
-    die "something already answers on $BASE_URL (not started by this script's pid file)"
-  fi
+# Fresh data and config, then the server in the background (lib.sh waits for it).
+launch() {
   rm -rf "$DATA"
   mkdir -p "$DATA"
   "$BIN/generate-keys" -private-key "$DATA/matrix_key.pem" >&2
   write_config
-  : > "$LOG"
   log "starting dendrite $DENDRITE_VERSION on $BASE_URL (log: $LOG)"
-  local t0=$SECONDS
   # No -tls-cert/-tls-key: the HTTPS listener is not started.
   (cd "$DATA" && exec nohup "$BIN/dendrite" -config "$CONFIG" \
       -http-bind-address "$HOST:$PORT" -really-enable-open-registration \
       >>"$LOG" 2>&1 </dev/null) &
   echo $! > "$PIDFILE"
-  local deadline=$((SECONDS + START_TIMEOUT))
-  while [ $SECONDS -lt $deadline ]; do
-    if ! is_running; then
-      log "dendrite exited during startup; last log lines:"
-      tail -n 40 "$LOG" >&2
-      rm -f "$PIDFILE"
-      exit 1
-    fi
-    if curl -sf -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
-      log "dendrite is up after $((SECONDS - t0)) s (pid $(cat "$PIDFILE"))"
-      return 0
-    fi
-    sleep 0.5
-  done
-  log "dendrite did not answer within ${START_TIMEOUT}s; last log lines:"
-  tail -n 40 "$LOG" >&2
-  cmd_stop || true
-  exit 1
 }
 
-cmd_stop() {
-  if [ ! -f "$PIDFILE" ]; then
-    log "not running (no pid file)"
-    return 0
-  fi
-  local pid
-  pid="$(cat "$PIDFILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid still alive after ${STOP_TIMEOUT}s, sending KILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-    fi
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
-}
-
-case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  url) echo "$BASE_URL" ;;
-  status) if is_running; then echo "running pid $(cat "$PIDFILE")"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 install|start|stop|url|status" >&2; exit 2 ;;
-esac
+# shellcheck source=scripts/interop/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+dispatch "$@"

@@ -5,6 +5,8 @@
 # Every start wipes the data directory: each run gets a fresh SQLite database.
 set -euo pipefail
 
+NAME=synapse
+
 SYNAPSE_VERSION="${SYNAPSE_VERSION:-1.163.2}"          # PyPI matrix-synapse, pinned
 HOST=127.0.0.1
 PORT="${SYNAPSE_PORT:-18008}"
@@ -20,8 +22,8 @@ PIDFILE="$CACHE/synapse.pid"
 LOG="$CACHE/synapse.log"
 BASE_URL="http://$HOST:$PORT"
 
-log() { printf '[synapse] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+
+is_installed() { [ "$(installed_version || true)" = "$SYNAPSE_VERSION" ]; }
 
 installed_version() {
   [ -x "$VENV/bin/python" ] || return 1
@@ -48,9 +50,6 @@ cmd_install() {
   log "installed matrix-synapse $SYNAPSE_VERSION in $((SECONDS - t0)) s"
 }
 
-is_running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
 
 write_config() {
   # Secrets are random per start; nothing here is meant to be reused.
@@ -120,72 +119,19 @@ rc_delayed_event_mgmt: {per_second: 100000, burst_count: 100000}
 YAML
 }
 
-cmd_start() {
-  [ "$(installed_version || true)" = "$SYNAPSE_VERSION" ] || cmd_install
-  if is_running; then
-    die "already running (pid $(cat "$PIDFILE")); run stop first"
-  fi
-  if curl -s -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
-    die "something already answers on $BASE_URL (not started by this script's pid file)"
-  fi
+# Fresh data and config, then the server in the background (lib.sh waits for it).
+launch() {
   rm -rf "$DATA"
   mkdir -p "$DATA"
   write_config
-  : > "$LOG"
   log "starting synapse $SYNAPSE_VERSION on $BASE_URL (log: $LOG)"
-  local t0=$SECONDS
   # No log_config: Synapse logs to stderr, captured in $LOG.
   # --generate-missing-and-run (the default) creates the signing key.
   SYNAPSE_NO_TLS=1 nohup "$VENV/bin/python" -m synapse.app.homeserver -c "$CONFIG" \
     >>"$LOG" 2>&1 </dev/null &
   echo $! > "$PIDFILE"
-  local deadline=$((SECONDS + START_TIMEOUT))
-  while [ $SECONDS -lt $deadline ]; do
-    if ! is_running; then
-      log "synapse exited during startup; last log lines:"
-      tail -n 40 "$LOG" >&2
-      rm -f "$PIDFILE"
-      exit 1
-    fi
-    if curl -sf -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
-      log "synapse is up after $((SECONDS - t0)) s (pid $(cat "$PIDFILE"))"
-      return 0
-    fi
-    sleep 0.5
-  done
-  log "synapse did not answer within ${START_TIMEOUT}s; last log lines:"
-  tail -n 40 "$LOG" >&2
-  cmd_stop || true
-  exit 1
 }
 
-cmd_stop() {
-  if [ ! -f "$PIDFILE" ]; then
-    log "not running (no pid file)"
-    return 0
-  fi
-  local pid
-  pid="$(cat "$PIDFILE")"
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid still alive after ${STOP_TIMEOUT}s, sending KILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-    fi
-  fi
-  rm -f "$PIDFILE"
-  log "stopped"
-}
-
-case "${1:-}" in
-  install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  url) echo "$BASE_URL" ;;
-  status) if is_running; then echo "running pid $(cat "$PIDFILE")"; else echo "stopped"; exit 1; fi ;;
-  *) echo "usage: $0 install|start|stop|url|status" >&2; exit 2 ;;
-esac
+# shellcheck source=scripts/interop/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+dispatch "$@"

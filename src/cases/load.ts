@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { CaseFileError, type CaseProblem } from '../errors.js';
 import { casesDir, packageRoot } from '../paths.js';
 import { describeErrors, getValidator, hasSchema } from '../schemas.js';

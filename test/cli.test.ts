@@ -106,6 +106,26 @@ describe('CLI', function () {
     });
   });
 
+  it('every reporter carries provenance: suite version, target, server, versions, editions, level, time', async function () {
+    const dir = tmp();
+    const r = await cli(['--grep', 'auth', '--reporter', 'spec', '--reporter', `json:${join(dir, 'r.json')}`, '--reporter', `junit:${join(dir, 'r.xml')}`, '--reporter', `tap:${join(dir, 'r.tap')}`]);
+    expect(r.code, r.stderr).to.equal(0);
+    const json = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as { conformance: { meta: Record<string, unknown> } };
+    const meta = json.conformance.meta;
+    expect(meta).to.include.keys('suite', 'target', 'server', 'versions', 'editions', 'strict', 'startedAt', 'finishedAt');
+    const target = meta['target'] as string;
+    const version = (meta['suite'] as { version: string }).version;
+    const xml = readFileSync(join(dir, 'r.xml'), 'utf8');
+    for (const name of ['suite.version', 'target', 'editions', 'level', 'server', 'versions', 'started']) expect(xml).to.include(`<property name="${name}"`);
+    const tap = readFileSync(join(dir, 'r.tap'), 'utf8');
+    for (const text of [r.stdout, tap, xml]) {
+      expect(text).to.include(target);
+      expect(text).to.include(version);
+      expect(text).to.include('matrix-pushers-conformance-reference-server');
+    }
+    expect(tap).to.match(/^# editions: v1, draft — level: MUST/m);
+  });
+
   it('exit 2: a bad command line lists every problem and the usage', async function () {
     const r = await cli(['--edition', 'v2', '--jobs', '0', '--frobnicate']);
     expect(r.code).to.equal(2);

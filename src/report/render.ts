@@ -156,7 +156,7 @@ function specSummary(report: RunReport, strict: boolean): string {
 }
 
 function tapSummary(report: RunReport, strict: boolean): string {
-  const lines = [`# ${counts(report)}`];
+  const lines = [...formatHeader(report.meta).split('\n').map((l) => `# ${l}`), `# ${counts(report)}`];
   if (!strict) for (const r of report.results) for (const w of r.warnings) lines.push(`# warning ${r.id}: SHOULD ${w.requirement}: ${w.message}`);
   return lines.join('\n') + '\n';
 }

@@ -34,9 +34,11 @@ function compileSchemas(dir: string): Validators {
     // verbose puts the offending value on each error, which the errcode choice needs.
     verbose: true,
     allErrors: false,
-    // The spec schemas put `required`/`properties` on `data` inside if/then without
-    // `type: object`; strictTypes would print a warning for each at every start.
-    strictTypes: false,
+    // Strict, as the runner's: a schema in spec/ that Ajv finds ambiguous fails at start, not quietly.
+    strict: true,
+    allowUnionTypes: true,
+    // if/then branches require members that the schema's top level defines.
+    strictRequired: false,
   });
   const ids: string[] = [];
   for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort()) {

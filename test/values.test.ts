@@ -65,6 +65,15 @@ describe('matching', function () {
   });
 });
 
+describe('spec schemas', function () {
+  it('every schema in spec/ compiles under strict Ajv, with $id and description', async function () {
+    const { schemaIds, getValidator } = await import('../src/schemas.js');
+    const ids = schemaIds();
+    expect(ids).to.include.members(['matrix-error', 'v1/set-request', 'v1/pusher', 'v1/pushers-response', 'draft/set-request', 'case', 'expectations']);
+    for (const id of ids) expect(getValidator(id), id).to.be.a('function');
+  });
+});
+
 describe('spec requirements', function () {
   it('parses ids, levels and statements from spec/pushers.md', function () {
     const spec = loadSpec();

@@ -7,6 +7,7 @@ export interface RequestSpec {
   auth: string;
   json?: unknown;
   raw?: string;
+  raw_base64?: string;
   content_type?: string;
 }
 

@@ -17,7 +17,8 @@ export interface HttpRequest {
   method: string;
   url: string;
   headers: Record<string, string>;
-  body?: string;
+  /** Text, or bytes for bodies that are not valid UTF-8 on purpose. */
+  body?: string | Uint8Array;
 }
 
 export interface HttpResponse {

@@ -150,9 +150,10 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       const user = byAlias.get(step.request.auth);
       if (user) headers['authorization'] = `Bearer ${user.accessToken}`;
       else if (step.request.auth === 'invalid') headers['authorization'] = `Bearer ${INVALID_TOKEN}`;
-      let body: string | undefined;
+      let body: string | Uint8Array | undefined;
       let sentJson: unknown;
       if (step.request.raw !== undefined) body = step.request.raw;
+      else if (step.request.raw_base64 !== undefined) body = Buffer.from(step.request.raw_base64, 'base64');
       else if (step.request.json !== undefined) {
         sentJson = resolve(step.request.json, ctx);
         body = JSON.stringify(sentJson);

@@ -74,6 +74,13 @@ export async function sendWithRetry(client: HttpClient, req: HttpRequest, option
   }
 }
 
+/** Bytes for printf '%b' inside single quotes: printable ASCII as is, the rest as \\xHH. */
+function printfBytes(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += b >= 0x20 && b < 0x7f && b !== 0x27 && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -92,12 +99,17 @@ function redactHeader(name: string, value: string, redactor: Redactor): string {
 function shownRequest(req: HttpRequest, redactor: Redactor): { request: Exchange['request']; curl: string } {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) headers[k] = redactHeader(k, v, redactor);
-  const body = req.body === undefined ? undefined : redactor.apply(req.body);
+  // Bytes that are not UTF-8 are shown decoded (with U+FFFD) and sent again byte for byte by the curl line.
+  const body = req.body === undefined ? undefined : redactor.apply(typeof req.body === 'string' ? req.body : Buffer.from(req.body).toString('utf8'));
   const url = redactor.apply(req.url);
   const parts = ['curl', '-sS', '-i', '-X', req.method, shellQuote(url)];
   for (const [k, v] of Object.entries(headers)) {
     // Placeholders are shell variables, so the command runs once the user exports them.
     parts.push('-H', /\$[A-Z_]+/.test(v) ? `"${k}: ${v}"` : shellQuote(`${k}: ${v}`));
+  }
+  if (body !== undefined && typeof req.body !== 'string' && req.body !== undefined) {
+    parts.push('--data-binary', '@-');
+    return { request: { method: req.method, url, headers, body }, curl: `printf '%b' '${printfBytes(req.body)}' | ${parts.join(' ')}` };
   }
   if (body !== undefined) parts.push('--data-binary', shellQuote(body));
   return { request: { method: req.method, url, headers, ...(body === undefined ? {} : { body }) }, curl: parts.join(' ') };

@@ -8,6 +8,8 @@ export interface ProxyRequest {
   path: string;
   headers: Record<string, string>;
   body: string;
+  /** The bytes as received, forwarded as they are unless a mutation rewrote the body (bodies need not be UTF-8). */
+  bytes?: Buffer;
   json: unknown;
   /** The access token sent, if any. */
   token: string | undefined;
@@ -38,11 +40,11 @@ export interface ProxyServer {
   close(): Promise<void>;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -68,7 +70,8 @@ export function body(req: ProxyRequest): Json {
 
 export function withJson(req: ProxyRequest, value: unknown): ProxyRequest {
   const text = JSON.stringify(value);
-  return { ...req, body: text, json: value };
+  const { bytes: _bytes, ...rest } = req;
+  return { ...rest, body: text, json: value };
 }
 
 /** Starts the reference server and, in front of it, a server that applies `mutation`. Both on loopback, port 0. */
@@ -77,24 +80,26 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
   const state = new Map<string, unknown>();
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
-      const text = await readBody(req);
+      const bytes = await readBody(req);
+      const text = bytes.toString('utf8');
       let parsed: unknown;
       try {
-        parsed = JSON.parse(text);
+        // Invalid UTF-8 is not JSON, even if the text decoded with U+FFFD would parse.
+        parsed = Buffer.from(text, 'utf8').equals(bytes) ? JSON.parse(text) : undefined;
       } catch {
         parsed = undefined;
       }
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
       const auth = headers['authorization'];
-      let preq: ProxyRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0] as string, headers, body: text, json: parsed, token: auth?.startsWith('Bearer ') ? auth.slice(7) : undefined };
+      let preq: ProxyRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0] as string, headers, body: text, bytes, json: parsed, token: auth?.startsWith('Bearer ') ? auth.slice(7) : undefined };
       const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
       const forward = async (f: ProxyRequest): Promise<ProxyResponse> => {
         const fwdHeaders = { ...f.headers };
         delete fwdHeaders['content-length'];
         delete fwdHeaders['host'];
         delete fwdHeaders['connection'];
-        const r = await fetch(inner.url + f.path + query, { method: f.method, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.body }) });
+        const r = await fetch(inner.url + f.path + query, { method: f.method, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.bytes ? new Uint8Array(f.bytes) : f.body }) });
         return { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' }, body: await r.text() };
       };
       const early = await mutation.onRequest?.(preq, state, forward);

@@ -8,7 +8,7 @@ import { loadSuite } from '../src/cases/load.js';
 import { run } from '../src/run/runner.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
 import { loadSpec } from '../src/spec/requirements.js';
-import { ALLOWED, BROKEN } from './support/mutations.js';
+import { ALLOWED, ALLOWED_AT_MUST, BROKEN } from './support/mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
 
 const spec = loadSpec();
@@ -59,6 +59,19 @@ describe('correct servers that choose differently pass', function () {
       const report = await runAgainst(m, true);
       const failing = report.results.filter((r) => isFailing(r, true));
       expect(failing.map((r) => `${r.id}: ${r.failures.concat(r.warnings).map((f) => f.message).join('; ')}${r.error ? r.error.message : ''}`)).to.deep.equal([]);
+    });
+  }
+});
+
+describe('correct servers that skip a SHOULD pass the default run', function () {
+  this.timeout(60_000);
+  for (const m of ALLOWED_AT_MUST) {
+    it(m.name, async function () {
+      const report = await runAgainst(m, false);
+      const failing = report.results.filter((r) => isFailing(r, false));
+      expect(failing.map((r) => `${r.id}: ${r.failures.map((f) => f.message).join('; ')}${r.error ? r.error.message : ''}`)).to.deep.equal([]);
+      const strict = report.results.filter((r) => isFailing(r, true));
+      for (const r of strict) expect(r.warnings.length, `${r.id} fails under --strict only through SHOULD warnings`).to.be.greaterThan(0);
     });
   }
 });

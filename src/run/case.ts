@@ -183,7 +183,13 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       const tooDeep = observed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
       if (tooDeep) observed.json = undefined;
       if (user?.baseline?.size && step.request.method === 'GET' && step.request.path.endsWith('/pushers')) observed.json = withoutBaseline(observed.json, user.baseline);
-      const problem = misbehaviour(res, observed.isJson, env.client.options.maxBodyBytes) ?? (tooDeep ? { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` } : undefined);
+      // A body that is not JSON is an error (no verdict) where a MUST check reads it or
+      // the status is already wrong; where the MUST checks hold on the status alone (a
+      // draft 404 with an empty body), the step is judged like any other.
+      const must = step.expect.filter((e) => env.spec.requirements.get(e.requirement)?.level !== 'SHOULD');
+      const needsJson = must.some((e) => e.errcode !== undefined || e.body !== undefined || e.body_includes !== undefined || e.schema !== undefined || e.list !== undefined);
+      const statusWrong = must.some((e) => e.status !== undefined && !(Array.isArray(e.status) ? e.status : [e.status]).includes(res.status));
+      const problem = misbehaviour(res, observed.isJson || !(needsJson || statusWrong), env.client.options.maxBodyBytes) ?? (tooDeep ? { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` } : undefined);
       if (problem) {
         result.outcome = 'errored';
         result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, exchange: exchange() };
@@ -233,7 +239,8 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
 /**
  * Answers that give no verdict on the rule a step checks: the server broke
  * (5xx), sent the client elsewhere (3xx), kept rate-limiting past every retry,
- * or did not speak JSON at all. They are errors, reported apart from failures.
+ * or did not speak JSON where a MUST check reads the body. They are errors,
+ * reported apart from failures.
  */
 function misbehaviour(res: HttpResponse, isJson: boolean, cap: number): { code: string; message: string } | undefined {
   if (res.status >= 500) return { code: 'ERR_SERVER_ERROR', message: `the server failed with status ${res.status}` };

@@ -7,6 +7,7 @@ import { getValidator } from '../schemas.js';
 import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
+import { sendWithRetry } from './exchange.js';
 import type { CaseResult, RunReport } from './types.js';
 import { GivenUsers, RegisteringUsers, type Credential, type UserSource } from './users.js';
 
@@ -57,7 +58,8 @@ export interface Preflight {
 export async function preflight(client: HttpClient, base: string): Promise<Preflight> {
   let res;
   try {
-    res = await client.send({ method: 'GET', url: `${base}/_matrix/client/versions`, headers: {} });
+    // A rate limit on the very first request is waited out like any other.
+    ({ res } = await sendWithRetry(client, { method: 'GET', url: `${base}/_matrix/client/versions`, headers: {} }));
   } catch (err) {
     if (err instanceof TransportError) throw new TargetError('ERR_TARGET_UNREACHABLE', `${base} is unreachable: ${err.message}`);
     throw err;

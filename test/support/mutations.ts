@@ -50,6 +50,46 @@ function pushersOf(state: Map<string, unknown>, token: string): Map<string, Json
   return ((state.get('pushers') as Map<string, Map<string, Json>> | undefined)?.get(token)) ?? new Map<string, Json>();
 }
 
+/** Applies `fn` to every string inside a JSON value (keys left alone). */
+function mapStrings(v: unknown, fn: (s: string) => string): unknown {
+  if (typeof v === 'string') return fn(v);
+  if (Array.isArray(v)) return v.map((x) => mapStrings(x, fn));
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mapStrings(x, fn)]));
+  return v;
+}
+/** The first complete JSON object at the start of `text`, ignoring what follows it, as a streaming decoder reads it. */
+function firstJsonValue(text: string): unknown {
+  const t = text.trimStart();
+  if (!t.startsWith('{')) return undefined;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) {
+        try {
+          return JSON.parse(t.slice(0, i + 1)) as unknown;
+        } catch {
+          return undefined;
+        }
+      }
+    }
+  }
+  return undefined;
+}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Reverses the member order of every object in a JSON value. */
+function reversedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(reversedKeys);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversedKeys(x)]));
+  return v;
+}
 const replyOnSet = (edition: 'v1' | 'draft', when: (b: Json, req: ProxyRequest) => boolean, res: ProxyResponse): Mutation['onRequest'] => (req) => (isSet(req, edition) && when(body(req), req) ? res : undefined);
 const rewriteSet = (edition: 'v1' | 'draft', fn: (b: Json) => Json | undefined): Mutation['onRequest'] => (req) => {
   if (!isSet(req, edition)) return undefined;
@@ -74,7 +114,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a body that is not JSON is accepted',
     violates: 'v1.set.not-json',
-    fails: ['v1.set.body-not-json'],
+    fails: ['v1.set.body-invalid-utf8', 'v1.set.body-not-json'],
     onRequest: replyOnSet('v1', (_b, req) => req.json === undefined && req.body !== '', json(200, {})),
   },
   {
@@ -145,7 +185,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a successful set answers 201',
     violates: 'v1.set.success',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.delete.removes-pusher', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.get.isolation', 'v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.app-id-64-chars', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.valid-pusher'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.delete.full-body', 'v1.delete.removes-pusher', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.app-id-64-chars', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true', 'v1.set.valid-pusher'],
     alsoCites: ['v1.set.app-id-length', 'v1.set.profile-tag-shared', 'v1.set.pushkey-length'],
     onResponse: (req, res) => (isSet(req, 'v1') && isCreate(req) && res.status === 200 ? { ...res, status: 201 } : undefined),
   },
@@ -158,14 +198,14 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: GET /pushers answers a bare array',
     violates: 'v1.get.shape',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.delete.full-body', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
     alsoCites: ['v1.append.keeps', 'v1.append.replaces', 'v1.delete.removes', 'v1.get.isolation', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
     onResponse: (req, res) => (isGet(req) && res.status === 200 ? { ...res, body: JSON.stringify(parseBody(res)['pushers']) } : undefined),
   },
   {
     name: 'v1: custom keys of data are dropped',
     violates: 'v1.get.round-trip',
-    fails: ['v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.update-in-place'],
+    fails: ['v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.round-trip-profile-tag', 'v1.set.update-in-place'],
     alsoCites: ['v1.set.update-in-place'],
     onRequest: rewriteSet('v1', (b) => {
       const data = b['data'] as Json | undefined;
@@ -188,7 +228,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: GET lists every user\'s pushers',
     violates: 'v1.get.isolation',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.round-trip', 'v1.get.round-trip-profile-tag', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.delete.full-body', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
     alsoCites: ['v1.append.replaces', 'v1.delete.removes', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
     onResponse: (req, res, state) => {
       remember(state, req, res);
@@ -201,7 +241,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a second set with the same app_id and pushkey adds a pusher instead of updating',
     violates: 'v1.set.update-in-place',
-    fails: ['v1.set.update-in-place'],
+    fails: ['v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
     onResponse: (req, res, state) => {
       // Keep the first version of each pusher and list it beside the current one.
       if (isSet(req, 'v1') && isCreate(req) && res.status === 200 && req.token) {
@@ -255,13 +295,13 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: kind null answers 200 and deletes nothing',
     violates: 'v1.delete.removes',
-    fails: ['v1.delete.removes-pusher'],
+    fails: ['v1.delete.full-body', 'v1.delete.removes-pusher'],
     onRequest: replyOnSet('v1', (b) => 'kind' in b && b['kind'] === null && typeof b['app_id'] === 'string' && typeof b['pushkey'] === 'string', json(200, {})),
   },
   {
     name: 'v1: kind null deletes every pusher of the user',
     violates: 'v1.delete.removes',
-    fails: ['v1.delete.removes-pusher'],
+    fails: ['v1.delete.full-body', 'v1.delete.removes-pusher'],
     onRequest: async (req, state, forward) => {
       if (!isSet(req, 'v1') || !isDelete(req) || !req.token) return undefined;
       for (const [key, p] of pushersOf(state, req.token)) {
@@ -288,6 +328,206 @@ export const BROKEN: Broken[] = [
     violates: 'v1.append.keeps',
     fails: ['v1.append.true-keeps'],
     onRequest: rewriteSet('v1', (b) => (b['append'] === true ? { ...b, append: false } : undefined)),
+  },
+  {
+    name: 'v1: the app_id limit counts UTF-16 code units, not characters',
+    violates: 'v1.set.app-id-length',
+    fails: ['v1.set.app-id-64-chars'],
+    onRequest: replyOnSet('v1', (b) => typeof b['app_id'] === 'string' && b['app_id'].length > 64, json(400, { errcode: 'M_INVALID_PARAM', error: 'app_id too long' })),
+  },
+  {
+    name: 'v1: surrounding spaces of the display names and profile_tag are trimmed',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.verbatim-strings'],
+    onRequest: rewriteSet('v1', (b) => {
+      if (typeof b['kind'] !== 'string') return undefined;
+      for (const k of ['app_display_name', 'device_display_name', 'profile_tag']) if (typeof b[k] === 'string') b[k] = (b[k] as string).trim();
+      return b;
+    }),
+  },
+  {
+    name: 'v1: display names are cut to 255 characters (a VARCHAR(255) column)',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.long-display-names'],
+    onRequest: rewriteSet('v1', (b) => {
+      const long = ['app_display_name', 'device_display_name'].filter((k) => typeof b[k] === 'string' && [...(b[k] as string)].length > 255);
+      if (long.length === 0) return undefined;
+      for (const k of long) b[k] = [...(b[k] as string)].slice(0, 255).join('');
+      return b;
+    }),
+  },
+  {
+    name: 'v1: app_id is stored in lower case',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.verbatim-strings'],
+    onRequest: rewriteSet('v1', (b) => (typeof b['app_id'] === 'string' && b['app_id'] !== b['app_id'].toLowerCase() ? { ...b, app_id: b['app_id'].toLowerCase() } : undefined)),
+  },
+  {
+    name: 'v1: characters outside the BMP are stored as U+FFFD (a 3-byte UTF-8 column)',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.astral-characters'],
+    onRequest: rewriteSet('v1', (b) => (typeof b['kind'] === 'string' ? (mapStrings(b, (s) => s.replace(/[\u{10000}-\u{10FFFF}]/gu, '\uFFFD')) as Json) : undefined)),
+  },
+  {
+    name: 'v1: data.url is stored normalised (lower-case host, default port dropped)',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.url-verbatim'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'] as Json | undefined;
+      if (typeof data?.['url'] !== 'string') return undefined;
+      let href: string;
+      try {
+        href = new URL(data['url']).href;
+      } catch {
+        return undefined;
+      }
+      return href === data['url'] ? undefined : { ...b, data: { ...data, url: href } };
+    }),
+  },
+  {
+    name: 'v1: custom data keys whose value is null, false, 0 or "" are dropped',
+    violates: 'v1.get.round-trip',
+    fails: ['v1.get.data-empty-values'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'];
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+      return { ...b, data: Object.fromEntries(Object.entries(data).filter(([, v]) => Boolean(v))) };
+    }),
+  },
+  {
+    name: 'v1: a set with append true adds a pusher even for the same user',
+    violates: 'v1.set.update-in-place',
+    fails: ['v1.set.update-in-place-append-true'],
+    onResponse: (req, res, state) => {
+      // List the user's earlier version of the pusher beside the current one.
+      const older = (state.get('older') as Json[] | undefined) ?? [];
+      state.set('older', older);
+      if (isSet(req, 'v1') && isCreate(req) && body(req)['append'] === true && res.status === 200 && req.token) {
+        const b = body(req);
+        const before = pushersOf(state, req.token).get(`${req.path}\n${String(b['app_id'])}\n${String(b['pushkey'])}`);
+        if (before) older.push({ ...before, token: req.token });
+      }
+      remember(state, req, res);
+      if (!isGet(req) || res.status !== 200) return undefined;
+      const mine = older.filter((p) => p['token'] === req.token).map(({ token: _t, append: _a, ...p }) => p);
+      return mine.length ? { ...res, body: JSON.stringify({ pushers: [...(parseBody(res)['pushers'] as Json[]), ...mine] }) } : undefined;
+    },
+  },
+  {
+    name: 'v1: GET lists every pusher whose app_id and pushkey one of the user\'s pushers has, whoever holds it',
+    violates: 'v1.get.isolation',
+    fails: ['v1.get.isolation-shared-pusher'],
+    onResponse: (req, res, state) => {
+      remember(state, req, res);
+      if (!isGet(req) || res.status !== 200 || !req.token) return undefined;
+      const mine = parseBody(res)['pushers'] as Json[];
+      const pairs = new Set(mine.map((p) => `${String(p['app_id'])}\n${String(p['pushkey'])}`));
+      const all = (state.get('pushers') as Map<string, Map<string, Json>> | undefined) ?? new Map<string, Map<string, Json>>();
+      const others = [...all.entries()]
+        .filter(([t]) => t !== req.token)
+        .flatMap(([, m]) => [...m.entries()].filter(([k, p]) => k.startsWith(V1_SET) && pairs.has(`${String(p['app_id'])}\n${String(p['pushkey'])}`)).map(([, { append: _a, ...p }]) => p));
+      return { ...res, body: JSON.stringify({ pushers: [...mine, ...others] }) };
+    },
+  },
+  {
+    name: 'v1: pushkeys are compared without regard to letter case',
+    violates: 'v1.set.update-in-place',
+    fails: ['v1.set.pushkey-case-sensitive'],
+    onRequest: (req, state) => {
+      if (!isSet(req, 'v1') || !req.token) return undefined;
+      const b = body(req);
+      if (typeof b['pushkey'] !== 'string' || typeof b['app_id'] !== 'string') return undefined;
+      // The first spelling of a pushkey is the one stored; later spellings in another case reach that pusher.
+      const spelling = (state.get('spelling') as Map<string, string> | undefined) ?? new Map<string, string>();
+      state.set('spelling', spelling);
+      const key = `${req.token}\n${b['app_id']}\n${b['pushkey'].toLowerCase()}`;
+      const first = spelling.get(key);
+      if (first === undefined) {
+        if (isCreate(req)) spelling.set(key, b['pushkey']);
+        return undefined;
+      }
+      if (isDelete(req)) spelling.delete(key);
+      return first === b['pushkey'] ? undefined : withJson(req, { ...b, pushkey: first });
+    },
+  },
+  {
+    name: 'v1: a valid object followed by trailing text is taken as that object (a streaming decoder)',
+    violates: 'v1.set.not-json',
+    fails: ['v1.set.body-not-json'],
+    onRequest: (req) => {
+      if (!isSet(req, 'v1') || req.json !== undefined || (req.bytes && !Buffer.from(req.body, 'utf8').equals(req.bytes))) return undefined;
+      const first = firstJsonValue(req.body);
+      return first === undefined ? undefined : withJson(req, first);
+    },
+  },
+  {
+    name: 'v1: a data.url that is not a string is taken as its string form',
+    violates: 'v1.set.http-url-form',
+    fails: ['v1.set.http-url-not-a-string'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'] as Json | undefined;
+      if (typeof data !== 'object' || data === null || !('url' in data) || typeof data['url'] === 'string') return undefined;
+      // String(["https://…"]) is the URL itself; String(443) is not a URL and stays refused.
+      return { ...b, data: { ...data, url: String(data['url']) } };
+    }),
+  },
+  {
+    name: 'v1: the url path check is a prefix match',
+    violates: 'v1.set.http-url-form',
+    fails: ['v1.set.http-url-wrong-path'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'] as Json | undefined;
+      if (typeof data?.['url'] !== 'string') return undefined;
+      let u: URL;
+      try {
+        u = new URL(data['url']);
+      } catch {
+        return undefined;
+      }
+      return u.protocol === 'https:' && u.pathname !== '/_matrix/push/v1/notify' && u.pathname.startsWith('/_matrix/push/v1/notify') ? { ...b, data: { ...data, url: URL_OK } } : undefined;
+    }),
+  },
+  {
+    name: 'v1: the url path check is a suffix match',
+    violates: 'v1.set.http-url-form',
+    fails: ['v1.set.http-url-wrong-path'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'] as Json | undefined;
+      if (typeof data?.['url'] !== 'string') return undefined;
+      let u: URL;
+      try {
+        u = new URL(data['url']);
+      } catch {
+        return undefined;
+      }
+      return u.protocol === 'https:' && u.pathname !== '/_matrix/push/v1/notify' && u.pathname.endsWith('/_matrix/push/v1/notify') ? { ...b, data: { ...data, url: URL_OK } } : undefined;
+    }),
+  },
+  {
+    name: 'v1: an http pusher with empty data is accepted',
+    violates: 'v1.set.http-url-required',
+    fails: ['v1.set.http-without-url'],
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'];
+      return b['kind'] === 'http' && typeof data === 'object' && data !== null && Object.keys(data).length === 0 ? { ...b, data: { url: URL_OK } } : undefined;
+    }),
+  },
+  {
+    name: 'v1: a string field given as null is taken as "" (Go zero values)',
+    violates: 'v1.set.field-types',
+    fails: ['v1.set.wrong-type-null'],
+    onRequest: rewriteSet('v1', (b) => {
+      const nulls = ['app_display_name', 'device_display_name', 'lang', 'profile_tag'].filter((k) => k in b && b[k] === null);
+      if (typeof b['kind'] !== 'string' || nulls.length === 0) return undefined;
+      for (const k of nulls) b[k] = '';
+      return b;
+    }),
+  },
+  {
+    name: 'v1: kind null deletes nothing when the request also carries the pusher\'s other fields',
+    violates: 'v1.delete.removes',
+    fails: ['v1.delete.full-body'],
+    onRequest: replyOnSet('v1', (b) => 'kind' in b && b['kind'] === null && 'data' in b, json(200, {})),
   },
   // ---- draft ----
   {
@@ -317,7 +557,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: any kind is taken as http',
     violates: 'draft.set.kind-values',
-    fails: ['draft.set.kind-email', 'draft.set.kind-empty-string'],
+    fails: ['draft.set.kind-email', 'draft.set.kind-empty-string', 'draft.set.kind-near-http'],
     onRequest: rewriteSet('draft', (b) => (typeof b['kind'] === 'string' && b['kind'] !== 'http' ? { ...b, kind: 'http' } : undefined)),
   },
   {
@@ -387,7 +627,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: kind null answers {} and deletes nothing',
     violates: 'draft.delete.removes',
-    fails: ['draft.delete.frees-handle', 'draft.set.update-same-handle'],
+    fails: ['draft.delete.frees-handle', 'draft.delete.full-body', 'draft.set.update-same-handle'],
     alsoCites: ['draft.set.update-same-handle'],
     onRequest: replyOnSet('draft', (b) => 'kind' in b && b['kind'] === null && typeof b['app_id'] === 'string' && typeof b['pushkey'] === 'string', json(200, {})),
   },
@@ -408,6 +648,51 @@ export const BROKEN: Broken[] = [
     fails: ['draft.delete.without-app-id', 'draft.delete.without-kind', 'draft.delete.without-pushkey', 'draft.set.missing-kind'],
     alsoCites: ['draft.set.required-fields'],
     onRequest: replyOnSet('draft', (b) => (!('kind' in b) && typeof b['app_id'] === 'string') || ('kind' in b && b['kind'] === null && (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string')), json(200, {})),
+  },
+  {
+    name: 'draft: the app_id limit counts UTF-16 code units',
+    violates: 'draft.set.app-id-length',
+    fails: ['draft.set.app-id-64-chars'],
+    onRequest: replyOnSet('draft', (b) => typeof b['app_id'] === 'string' && b['app_id'].length > 64, json(400, { errcode: 'M_INVALID_PARAM', error: 'app_id too long' })),
+  },
+  {
+    name: 'draft: the instance_handle limit counts bytes',
+    violates: 'draft.set.instance-handle-length',
+    fails: ['draft.set.instance-handle-32-chars'],
+    onRequest: replyOnSet('draft', (b) => typeof b['instance_handle'] === 'string' && Buffer.byteLength(b['instance_handle']) > 32, json(400, { errcode: 'M_INVALID_PARAM', error: 'instance_handle too long' })),
+  },
+  {
+    name: 'draft: the instance_handle limit counts UTF-16 code units',
+    violates: 'draft.set.instance-handle-length',
+    fails: ['draft.set.instance-handle-32-chars'],
+    onRequest: replyOnSet('draft', (b) => typeof b['instance_handle'] === 'string' && b['instance_handle'].length > 32, json(400, { errcode: 'M_INVALID_PARAM', error: 'instance_handle too long' })),
+  },
+  {
+    name: 'draft: an http pusher whose data has keys but no url is accepted',
+    violates: 'draft.set.http-url-required',
+    fails: ['draft.set.http-without-url'],
+    onRequest: rewriteSet('draft', (b) => {
+      const data = b['data'];
+      return b['kind'] === 'http' && typeof data === 'object' && data !== null && Object.keys(data).length > 0 && !('url' in data) ? { ...b, data: { ...(data as Json), url: URL_OK } } : undefined;
+    }),
+  },
+  {
+    name: 'draft: kind is compared without regard to letter case or surrounding space',
+    violates: 'draft.set.kind-values',
+    fails: ['draft.set.kind-near-http'],
+    onRequest: rewriteSet('draft', (b) => (typeof b['kind'] === 'string' && b['kind'] !== 'http' && b['kind'].trim().toLowerCase() === 'http' ? { ...b, kind: 'http' } : undefined)),
+  },
+  {
+    name: 'draft: instance_handle uniqueness ignores letter case',
+    violates: 'draft.set.success',
+    fails: ['draft.set.instance-handle-case-sensitive'],
+    onRequest: rewriteSet('draft', (b) => (typeof b['instance_handle'] === 'string' && b['instance_handle'] !== b['instance_handle'].toLowerCase() ? { ...b, instance_handle: b['instance_handle'].toLowerCase() } : undefined)),
+  },
+  {
+    name: 'draft: kind null answers {} and deletes nothing when the request carries the other keys too',
+    violates: 'draft.delete.removes',
+    fails: ['draft.delete.full-body'],
+    onRequest: replyOnSet('draft', (b) => 'kind' in b && b['kind'] === null && 'instance_handle' in b, json(200, {})),
   },
 ];
 
@@ -450,5 +735,128 @@ export const ALLOWED: Mutation[] = [
       if (res.status < 400 || typeof b['errcode'] !== 'string') return { ...res, headers: { ...res.headers, 'x-extra': '1' } };
       return { status: res.status, headers: { 'content-type': 'application/json; charset=utf-8', 'x-extra': '1' }, body: JSON.stringify({ errcode: b['errcode'] }) };
     },
+  },
+  {
+    name: 'every answer closes the connection (no keep-alive)',
+    onResponse: (_req, res) => ({ ...res, headers: { ...res.headers, connection: 'close' } }),
+  },
+  {
+    name: 'every answer is sent with chunked transfer encoding',
+    onResponse: (_req, res) => ({ ...res, headers: { ...res.headers, 'transfer-encoding': 'chunked' } }),
+  },
+  {
+    name: 'every answer takes 200 ms',
+    onResponse: async () => {
+      await sleep(200);
+      return undefined;
+    },
+  },
+  {
+    name: 'the first request of each user to each endpoint is rate-limited (429 with retry_after_ms)',
+    onRequest: (req, state) => {
+      if (req.path.endsWith('/versions')) return undefined;
+      const seen = (state.get('limited') as Set<string> | undefined) ?? new Set<string>();
+      state.set('limited', seen);
+      const key = `${req.token ?? '-'} ${req.method} ${req.path}`;
+      if (seen.has(key)) return undefined;
+      seen.add(key);
+      return json(429, { errcode: 'M_LIMIT_EXCEEDED', error: 'Too many requests', retry_after_ms: 20 });
+    },
+  },
+  {
+    name: 'every fourth request is rate-limited with only a Retry-After header',
+    onRequest: (req, state) => {
+      if (req.path.endsWith('/versions')) return undefined;
+      const n = ((state.get('n') as number | undefined) ?? 0) + 1;
+      state.set('n', n);
+      return n % 4 === 0 ? { status: 429, headers: { 'Content-Type': 'application/json', 'Retry-After': '0' }, body: JSON.stringify({ errcode: 'M_LIMIT_EXCEEDED', error: 'slow down' }) } : undefined;
+    },
+  },
+  {
+    name: 'header names in upper case, content-type in upper case with a charset',
+    onResponse: (_req, res) => ({ ...res, headers: { 'CONTENT-TYPE': 'APPLICATION/JSON; CHARSET=UTF-8', 'CACHE-CONTROL': 'no-store' } }),
+  },
+  {
+    name: 'JSON pretty-printed, members in reverse order, numbers written as 1.0',
+    onResponse: (_req, res) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(res.body);
+      } catch {
+        return undefined;
+      }
+      const text = JSON.stringify(reversedKeys(value), null, '\t').replace(/(?<=[:[,]\s*)(-?\d+)(?=\s*[,\]}])/g, '$1.0');
+      return { ...res, body: `\n${text}\n\n` };
+    },
+  },
+  {
+    name: 'JSON in ASCII only, every other character as a \\u escape (as Python writes it)',
+    onResponse: (_req, res) => ({ ...res, body: res.body.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) }),
+  },
+  {
+    name: 'errors carry localised messages and extra members',
+    onResponse: (_req, res) => {
+      const b = parseBody(res);
+      if (res.status < 400 || typeof b['errcode'] !== 'string') return undefined;
+      return json(res.status, { errcode: b['errcode'], error: 'Ungültige Anfrage — 请求无效 😀', soft_logout: false, 'org.example.trace': [1, 2] });
+    },
+  },
+  {
+    name: 'GET lists append and fields of its own on every pusher, profile_tag "" when unset, sorted by pushkey descending',
+    onResponse: (req, res, state) => {
+      remember(state, req, res);
+      if (!isGet(req) || res.status !== 200 || !req.token) return undefined;
+      const sent = pushersOf(state, req.token);
+      const pushers = (parseBody(res)['pushers'] as Json[])
+        .map((p): Json => ({ profile_tag: '', ...p, append: sent.get(`${req.path}/set\n${String(p['app_id'])}\n${String(p['pushkey'])}`)?.['append'] ?? false, pushkey_ts: 1700000000000, enabled: true, device_id: 'ABCDEFGH' }))
+        .sort((a, b) => (String(a['pushkey']) < String(b['pushkey']) ? 1 : -1));
+      return { ...res, body: JSON.stringify({ pushers }) };
+    },
+  },
+  {
+    name: 'draft: every error but the duplicate instance_handle carries M_UNKNOWN (the draft names no errcode)',
+    onResponse: (req, res) => (isSet(req, 'draft') && res.status === 400 && !/instance_handle/.test(String(parseBody(res)['error'])) ? json(400, { errcode: 'M_UNKNOWN', error: 'bad request' }) : undefined),
+  },
+  {
+    name: 'a successful set answers {} with whitespace and no content-type; extra headers (CORS, cookie, ETag)',
+    onResponse: (req, res) => {
+      const extra = { 'access-control-allow-origin': '*', 'set-cookie': 'session=x; HttpOnly', etag: 'W/"1"', 'x-request-id': 'abc' };
+      return isSet(req) && res.status === 200 ? { status: 200, headers: extra, body: ' {\n }\n' } : { ...res, headers: { ...res.headers, ...extra } };
+    },
+  },
+];
+
+/**
+ * Correct servers whose choice is allowed at MUST level but not what a SHOULD
+ * recommends: they must pass the default run (a warning at most) and fail
+ * only under --strict.
+ */
+export const ALLOWED_AT_MUST: Mutation[] = [
+  {
+    name: 'v1: deleting a pusher that does not exist answers 404 with an empty body',
+    onRequest: (req, state) => {
+      if (!isSet(req, 'v1') || !isDelete(req) || !req.token) return undefined;
+      const b = body(req);
+      if (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string') return undefined;
+      return pushersOf(state, req.token).has(`${req.path}\n${b['app_id']}\n${b['pushkey']}`) ? undefined : { status: 404, headers: {}, body: '' };
+    },
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
+    name: 'draft: deleting a pusher that does not exist answers 404 with an empty body (either status conforms)',
+    onRequest: (req, state) => {
+      if (!isSet(req, 'draft') || !isDelete(req) || !req.token) return undefined;
+      const b = body(req);
+      if (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string') return undefined;
+      return pushersOf(state, req.token).has(`${req.path}\n${b['app_id']}\n${b['pushkey']}`) ? undefined : { status: 404, headers: {}, body: '' };
+    },
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
+    name: 'v1: a plain http:// gateway URL is accepted',
+    onRequest: rewriteSet('v1', (b) => {
+      const data = b['data'] as Json | undefined;
+      return typeof data?.['url'] === 'string' && data['url'].startsWith('http://') && data['url'].endsWith('/_matrix/push/v1/notify') ? { ...b, data: { ...data, url: URL_OK } } : undefined;
+    }),
   },
 ];

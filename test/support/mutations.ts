@@ -97,6 +97,20 @@ const rewriteSet = (edition: 'v1' | 'draft', fn: (b: Json) => Json | undefined):
   return next ? withJson(req, next) : undefined;
 };
 
+/** A v1 server whose data.url check lets through the URLs for which `lets` holds: it stores them as a good URL. */
+const urlLetThrough = (lets: (u: URL) => boolean): Mutation['onRequest'] =>
+  rewriteSet('v1', (b) => {
+    const data = b['data'] as Json | undefined;
+    if (typeof data?.['url'] !== 'string') return undefined;
+    let u: URL;
+    try {
+      u = new URL(data['url']);
+    } catch {
+      return undefined;
+    }
+    return lets(u) ? { ...b, data: { ...data, url: URL_OK } } : undefined;
+  });
+
 export const BROKEN: Broken[] = [
   // ---- v1 ----
   {
@@ -475,33 +489,13 @@ export const BROKEN: Broken[] = [
     name: 'v1: the url path check is a prefix match',
     violates: 'v1.set.http-url-form',
     fails: ['v1.set.http-url-wrong-path'],
-    onRequest: rewriteSet('v1', (b) => {
-      const data = b['data'] as Json | undefined;
-      if (typeof data?.['url'] !== 'string') return undefined;
-      let u: URL;
-      try {
-        u = new URL(data['url']);
-      } catch {
-        return undefined;
-      }
-      return u.protocol === 'https:' && u.pathname !== '/_matrix/push/v1/notify' && u.pathname.startsWith('/_matrix/push/v1/notify') ? { ...b, data: { ...data, url: URL_OK } } : undefined;
-    }),
+    onRequest: urlLetThrough((u) => u.protocol === 'https:' && u.pathname !== '/_matrix/push/v1/notify' && u.pathname.startsWith('/_matrix/push/v1/notify')),
   },
   {
     name: 'v1: the url path check is a suffix match',
     violates: 'v1.set.http-url-form',
     fails: ['v1.set.http-url-wrong-path'],
-    onRequest: rewriteSet('v1', (b) => {
-      const data = b['data'] as Json | undefined;
-      if (typeof data?.['url'] !== 'string') return undefined;
-      let u: URL;
-      try {
-        u = new URL(data['url']);
-      } catch {
-        return undefined;
-      }
-      return u.protocol === 'https:' && u.pathname !== '/_matrix/push/v1/notify' && u.pathname.endsWith('/_matrix/push/v1/notify') ? { ...b, data: { ...data, url: URL_OK } } : undefined;
-    }),
+    onRequest: urlLetThrough((u) => u.protocol === 'https:' && u.pathname !== '/_matrix/push/v1/notify' && u.pathname.endsWith('/_matrix/push/v1/notify')),
   },
   {
     name: 'v1: an http pusher with empty data is accepted',

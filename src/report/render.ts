@@ -87,7 +87,12 @@ export async function render(report: RunReport, options: RenderOptions): Promise
     return true;
   }) as typeof process.stdout.write;
   try {
-    await new Promise<void>((resolve) => mocha.run(() => resolve()));
+    await new Promise<void>((resolve) => {
+      const runner = mocha.run(() => resolve());
+      // The stats are filled in as the replay ends; show how long the run itself took instead.
+      const stats = runner.stats as unknown as Record<string, unknown> | undefined;
+      if (stats) Object.defineProperty(stats, 'duration', { get: () => Math.round(report.meta.durationMs), set: () => undefined, configurable: true, enumerable: true });
+    });
   } finally {
     Base.consoleLog = savedLog;
     process.stdout.write = savedWrite;

@@ -57,6 +57,11 @@ Options:
                            but a listed case that passes does
   --update-expectations FILE   write the cases failing now to FILE
   --follow-redirects  follow 3xx answers (credentials are never sent to another origin)
+
+Environment (keeps secrets out of the process list):
+  CONFORMANCE_REGISTRATION_TOKEN   as --registration-token
+  CONFORMANCE_USERS                as --user, one NAME:PASSWORD per line
+  CONFORMANCE_ACCESS_TOKENS        as --access-token, one token per line
   --help, --version
 
 Commands:
@@ -105,6 +110,29 @@ function intIn(name: string, raw: string, min: number, max: number, problems: st
 }
 
 /** Parses argv; collects every problem before failing, so one run shows them all. */
+/**
+ * Secrets can come from the environment instead of argv, where every user of
+ * the machine can read them in the process list. Each variable stands for the
+ * flag it is named after; flags given on the command line come first.
+ */
+export const SECRET_ENV = {
+  CONFORMANCE_REGISTRATION_TOKEN: '--registration-token',
+  CONFORMANCE_USERS: '--user',
+  CONFORMANCE_ACCESS_TOKENS: '--access-token',
+} as const;
+
+function secretArgs(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const [name, flag] of Object.entries(SECRET_ENV)) {
+    const value = env[name];
+    if (!value) continue;
+    // One value, or (for the repeatable ones) one per line.
+    const values = flag === '--registration-token' ? [value.trim()] : value.split(/\r?\n/).map((v) => v.trim()).filter(Boolean);
+    for (const v of values) out.push(`${flag}=${v}`);
+  }
+  return out;
+}
+
 export function parseFlags(argv: readonly string[]): Flags {
   const problems: string[] = [];
   const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, files: [] };
@@ -326,7 +354,9 @@ async function runSuite(flags: Flags): Promise<number> {
 
 export async function main(argv: readonly string[]): Promise<number> {
   try {
-    const flags = parseFlags(argv);
+    // Only a run against a target takes accounts; `npx conformance` alone ignores them.
+    const targeted = argv.some((a) => a === '--target' || a.startsWith('--target='));
+    const flags = parseFlags(targeted ? [...argv, ...secretArgs(process.env)] : argv);
     if (flags.command === 'help') {
       process.stdout.write(USAGE + '\n');
       return 0;

@@ -73,6 +73,17 @@ describe('given accounts', function () {
     expect((await pushers(server.url, tokenB)).length).to.equal(0);
   });
 
+  it('accounts can come from the environment, out of the process list', async function () {
+    const r = await cli(['--target', server.url, '--strict', '--reporter', 'json'], 60_000, { CONFORMANCE_USERS: 'staging_a:correct horse battery\n', CONFORMANCE_ACCESS_TOKENS: tokenB });
+    expect(r.code, r.stderr).to.equal(0);
+    const json = JSON.parse(r.stdout) as { stats: { pending: number; failures: number } };
+    expect(json.stats.pending, 'two accounts: nothing skipped').to.equal(0);
+    expect(r.stdout + r.stderr).not.to.include(tokenB);
+    expect(r.stdout + r.stderr).not.to.include('correct horse battery');
+    const embedded = await cli(['--grep', 'valid-pusher'], 60_000, { CONFORMANCE_USERS: 'staging_a:correct horse battery' });
+    expect(embedded.code, 'without --target the variables are ignored').to.equal(0);
+  });
+
   it('a wrong password ends the run with exit 3 and one line', async function () {
     const r = await cli(['--target', server.url, '--user', 'staging_a:wrong password']);
     expect(r.code).to.equal(3);

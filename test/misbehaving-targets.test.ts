@@ -11,14 +11,11 @@
  * time, to spare the CPU) and each test then judges its own.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cli as spawnCli, type Ran as SpawnedRun } from './support/cli.js';
 import { closedPort, startMisbehaving, type MisbehavingOptions, type MisbehavingServer } from './support/misbehaving-server.js';
-
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
 /** The per-request deadline every run gets. */
 const TIMEOUT_MS = 1000;
@@ -37,12 +34,7 @@ interface Reports {
   tap?: string;
 }
 
-interface Ran {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  elapsedMs: number;
+interface Ran extends SpawnedRun {
   reports: Reports;
 }
 
@@ -56,29 +48,12 @@ interface JsonReport {
   };
 }
 
-function cli(args: string[]): Promise<Omit<Ran, 'reports'>> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), KILL_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, elapsedMs: performance.now() - started });
-    });
-  });
-}
-
 /** Runs the CLI against `target` with every reporter: spec on stdout, json, junit and tap into files. */
 async function runAll(target: string, args: readonly string[]): Promise<Ran> {
   const dir = mkdtempSync(join(tmpdir(), 'conformance-misbehaving-'));
   try {
     const files = { json: join(dir, 'r.json'), junit: join(dir, 'r.xml'), tap: join(dir, 'r.tap') };
-    const ran = await cli(['--target', target, '--timeout', String(TIMEOUT_MS), '--reporter', 'spec', '--reporter', `json:${files.json}`, '--reporter', `junit:${files.junit}`, '--reporter', `tap:${files.tap}`, ...args]);
+    const ran = await spawnCli(['--target', target, '--timeout', String(TIMEOUT_MS), '--reporter', 'spec', '--reporter', `json:${files.json}`, '--reporter', `junit:${files.junit}`, '--reporter', `tap:${files.tap}`, ...args], KILL_MS);
     const reports: Reports = {};
     for (const [k, f] of Object.entries(files) as Array<[keyof Reports, string]>) if (existsSync(f)) reports[k] = readFileSync(f, 'utf8');
     return { ...ran, reports };

@@ -71,6 +71,7 @@ describe('correct servers that skip a SHOULD pass the default run', function () 
       const failing = report.results.filter((r) => isFailing(r, false));
       expect(failing.map((r) => `${r.id}: ${r.failures.map((f) => f.message).join('; ')}${r.error ? r.error.message : ''}`)).to.deep.equal([]);
       const strict = report.results.filter((r) => isFailing(r, true));
+      expect(strict.map((r) => r.id).sort(), 'cases failing under --strict').to.deep.equal([...m.failsStrict].sort());
       for (const r of strict) expect(r.warnings.length, `${r.id} fails under --strict only through SHOULD warnings`).to.be.greaterThan(0);
     });
   }

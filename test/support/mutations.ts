@@ -155,6 +155,31 @@ export const BROKEN: Broken[] = [
     }),
   },
   {
+    name: 'v1: a create missing pushkey, app_id or kind gets them filled (empty ids, kind http)',
+    violates: 'v1.set.required-fields',
+    fails: ['v1.set.missing-app-id', 'v1.set.missing-kind', 'v1.set.missing-pushkey'],
+    onRequest: rewriteSet('v1', (b) => ('data' in b || 'lang' in b) && !(('kind' in b) && 'app_id' in b && 'pushkey' in b) ? { kind: 'http', app_id: '', pushkey: '', ...b } : undefined),
+  },
+  {
+    name: 'v1: string fields of another JSON type are turned into strings',
+    violates: 'v1.set.field-types',
+    fails: ['v1.set.wrong-type-app-display-name', 'v1.set.wrong-type-device-display-name', 'v1.set.wrong-type-kind', 'v1.set.wrong-type-lang', 'v1.set.wrong-type-profile-tag', 'v1.set.wrong-type-pushkey'],
+    onRequest: rewriteSet('v1', (b) => {
+      let changed = false;
+      for (const k of ['pushkey', 'app_display_name', 'device_display_name', 'lang', 'profile_tag']) {
+        if (k in b && b[k] !== null && typeof b[k] !== 'string') {
+          b[k] = JSON.stringify(b[k]);
+          changed = true;
+        }
+      }
+      if ('kind' in b && b['kind'] !== null && typeof b['kind'] !== 'string') {
+        b['kind'] = 'http';
+        changed = true;
+      }
+      return changed ? b : undefined;
+    }),
+  },
+  {
     name: 'v1: an app_id over 64 characters is cut to 64 and accepted',
     violates: 'v1.set.app-id-length',
     fails: ['v1.set.app-id-65-chars'],
@@ -543,6 +568,12 @@ export const BROKEN: Broken[] = [
     onResponse: (req, res) => (isSet(req, 'draft') && isCreate(req) && res.status === 200 ? json(200, { ok: true }) : undefined),
   },
   {
+    name: 'draft: a create missing pushkey or app_id gets them filled with empty strings',
+    violates: 'draft.set.required-fields',
+    fails: ['draft.set.missing-app-id', 'draft.set.missing-pushkey'],
+    onRequest: rewriteSet('draft', (b) => (b['kind'] === 'http' && !('app_id' in b && 'pushkey' in b) ? { app_id: '', pushkey: '', ...b } : undefined)),
+  },
+  {
     name: 'draft: missing keys are filled with defaults',
     violates: 'draft.set.required-fields',
     fails: ['draft.set.missing-app-display-name', 'draft.set.missing-data', 'draft.set.missing-device-display-name', 'draft.set.missing-instance-handle', 'draft.set.missing-lang'],
@@ -825,9 +856,10 @@ export const ALLOWED: Mutation[] = [
  * recommends: they must pass the default run (a warning at most) and fail
  * only under --strict.
  */
-export const ALLOWED_AT_MUST: Mutation[] = [
+export const ALLOWED_AT_MUST: Array<Mutation & { failsStrict: string[] }> = [
   {
     name: 'v1: deleting a pusher that does not exist answers 404 with an empty body',
+    failsStrict: ['v1.delete.missing-pusher'],
     onRequest: (req, state) => {
       if (!isSet(req, 'v1') || !isDelete(req) || !req.token) return undefined;
       const b = body(req);
@@ -838,6 +870,7 @@ export const ALLOWED_AT_MUST: Mutation[] = [
   },
   {
     name: 'draft: deleting a pusher that does not exist answers 404 with an empty body (either status conforms)',
+    failsStrict: [],
     onRequest: (req, state) => {
       if (!isSet(req, 'draft') || !isDelete(req) || !req.token) return undefined;
       const b = body(req);
@@ -848,6 +881,7 @@ export const ALLOWED_AT_MUST: Mutation[] = [
   },
   {
     name: 'v1: a plain http:// gateway URL is accepted',
+    failsStrict: ['v1.set.http-url-plain-http'],
     onRequest: rewriteSet('v1', (b) => {
       const data = b['data'] as Json | undefined;
       return typeof data?.['url'] === 'string' && data['url'].startsWith('http://') && data['url'].endsWith('/_matrix/push/v1/notify') ? { ...b, data: { ...data, url: URL_OK } } : undefined;

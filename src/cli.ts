@@ -25,10 +25,12 @@ import { DEFAULT_JOBS, run, selectCases } from './run/runner.js';
 import { isFailing } from './run/types.js';
 import { EDITIONS, loadSpec, type Edition } from './spec/requirements.js';
 import { suiteInfo } from './version.js';
+import type { RateLimitWait } from './http/transport.js';
+import { escapeForTerminal } from './report/text.js';
 
 const USAGE = `Usage:
   conformance [--target URL] [--edition draft|v1|all] [--strict] [--reporter spec|json|junit|tap[:FILE]]...
-              [--output FILE] [--grep TEXT] [--jobs N] [--timeout MS] [--list] [--repeat N]
+              [--output FILE] [--grep TEXT] [--jobs N] [--timeout MS] [--rate-limit-budget MS] [--list] [--repeat N]
               [--registration-token T | --user NAME:PASSWORD ... | --access-token T ...]
               [--expectations FILE] [--update-expectations FILE] [--follow-redirects]
   conformance serve [--port N] [--host H]
@@ -48,6 +50,7 @@ Options:
   --grep TEXT         only cases whose id, title or tags contain TEXT
   --jobs N            cases run at once (default 16; 1 runs them one by one)
   --timeout MS        per-request deadline in milliseconds (default 10000)
+  --rate-limit-budget MS   how long one request may spend waiting out 429 answers (default 60000)
   --list              list the selected cases and exit
   --repeat N          run every case N times; a case whose outcome varies is reported as flaky
   --registration-token T   complete the m.login.registration_token stage when registering users
@@ -81,6 +84,7 @@ interface Flags {
   grep?: string;
   jobs: number;
   timeout: number;
+  rateLimitBudget: number;
   list: boolean;
   port: number;
   host: string;
@@ -96,7 +100,7 @@ interface Flags {
   files: string[];
 }
 
-const VALUE_FLAGS = new Set(['--target', '--edition', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--repeat', '--html']);
+const VALUE_FLAGS = new Set(['--target', '--edition', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--repeat', '--html']);
 const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects']);
 const SERVE_FLAGS = new Set(['--port', '--host', '--help']);
 const COVERAGE_FLAGS = new Set(['--cases', '--help']);
@@ -135,7 +139,7 @@ function secretArgs(env: NodeJS.ProcessEnv): string[] {
 
 export function parseFlags(argv: readonly string[]): Flags {
   const problems: string[] = [];
-  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, files: [] };
+  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, rateLimitBudget: 60_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, files: [] };
   const args = [...argv];
   if (args[0] === 'serve' || args[0] === 'coverage' || args[0] === 'compare') {
     flags.command = args[0];
@@ -220,6 +224,9 @@ export function parseFlags(argv: readonly string[]): Flags {
         break;
       case '--timeout':
         flags.timeout = intIn('--timeout', value, 1, 600_000, problems);
+        break;
+      case '--rate-limit-budget':
+        flags.rateLimitBudget = intIn('--rate-limit-budget', value, 0, 3_600_000, problems);
         break;
       case '--port':
         flags.port = intIn('--port', value, 0, 65535, problems);
@@ -308,6 +315,19 @@ function compare(flags: Flags): number {
   return 0;
 }
 
+/** Says on stderr when the run waits a noticeable time for a rate limit; short back-offs pass silently. */
+function rateLimitNotice(w: RateLimitWait): void {
+  if (w.waitMs < 1000) return;
+  let path = w.url;
+  try {
+    path = new URL(w.url).pathname;
+  } catch {
+    // keep the URL as it is
+  }
+  const from = w.source === 'back-off' ? 'back-off' : w.source;
+  process.stderr.write(`conformance: rate-limited: waiting ${(w.waitMs / 1000).toFixed(1)} s (${from}) before sending ${w.method} ${escapeForTerminal(path)} again\n`);
+}
+
 async function runSuite(flags: Flags): Promise<number> {
   const embedded = flags.target === undefined;
   const editions = editionsFor(flags, embedded);
@@ -329,6 +349,8 @@ async function runSuite(flags: Flags): Promise<number> {
       strict: flags.strict,
       jobs: flags.jobs,
       timeoutMs: flags.timeout,
+      rateLimitBudgetMs: flags.rateLimitBudget,
+      onRateLimit: rateLimitNotice,
       embedded,
       followRedirects: flags.followRedirects,
       repeat: flags.repeat,

@@ -1,16 +1,17 @@
 import type { Case, Expectation, Suite } from '../cases/types.js';
 import { TargetError } from '../errors.js';
 import { pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
-import { TransportError, type HttpClient, type HttpRequest, type HttpResponse } from '../http/client.js';
+import { TransportError, type HttpRequest, type HttpResponse } from '../http/client.js';
+import type { Transport } from '../http/transport.js';
 import type { Redactor } from '../http/redact.js';
 import type { SpecText } from '../spec/requirements.js';
 import { evaluate } from './checks.js';
-import { curlFor, recordExchange, sendWithRetry } from './exchange.js';
+import { curlFor, recordExchange } from './exchange.js';
 import type { CaseResult, CheckFailure, Exchange } from './types.js';
 import { pusherKey, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
-  client: HttpClient;
+  client: Transport;
   base: string;
   runId: string;
   seq: number;
@@ -139,8 +140,8 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   };
   const created: Array<{ user: User; path: string; app_id: string; pushkey: string }> = [];
   // Every request is bounded by the per-request timeout; the case as a whole by
-  // one timeout per request it may send, plus room for rate-limit waits.
-  const deadline = started + env.timeoutMs * (c.steps.length + 2) + 30_000;
+  // one timeout per request it may send, plus what it spends waiting out rate limits.
+  let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
   try {
     // The requests of the steps so far: a failure shows them, so it can be reproduced from the start.
@@ -168,7 +169,9 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       let res: HttpResponse;
       try {
-        const sent = await sendWithRetry(env.client, req, { followRedirects: env.followRedirects, deadline });
+        const sent = await env.client.send(req, { followRedirects: env.followRedirects, deadline });
+        // Time spent waiting out rate limits does not count against the case's bound.
+        deadline += sent.waitedMs;
         res = sent.res;
         result.requests += sent.attempts;
       } catch (err) {
@@ -189,7 +192,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       const must = step.expect.filter((e) => env.spec.requirements.get(e.requirement)?.level !== 'SHOULD');
       const needsJson = must.some((e) => e.errcode !== undefined || e.body !== undefined || e.body_includes !== undefined || e.schema !== undefined || e.list !== undefined);
       const statusWrong = must.some((e) => e.status !== undefined && !(Array.isArray(e.status) ? e.status : [e.status]).includes(res.status));
-      const problem = misbehaviour(res, observed.isJson || !(needsJson || statusWrong), env.client.options.maxBodyBytes) ?? (tooDeep ? { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` } : undefined);
+      const problem = misbehaviour(res, observed.isJson || !(needsJson || statusWrong), env.client.client.options.maxBodyBytes) ?? (tooDeep ? { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` } : undefined);
       if (problem) {
         result.outcome = 'errored';
         result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, exchange: exchange() };
@@ -280,7 +283,7 @@ async function cleanupPushers(created: Array<{ user: User; path: string; app_id:
     seen.add(key);
     try {
       // Rate limits and redirects are handled as for the case's own requests, within its bound.
-      await sendWithRetry(env.client, { method: 'POST', url: env.base + p.path, headers: { authorization: `Bearer ${p.user.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: null, app_id: p.app_id, pushkey: p.pushkey }) }, { followRedirects: env.followRedirects, deadline });
+      await env.client.send({ method: 'POST', url: env.base + p.path, headers: { authorization: `Bearer ${p.user.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: null, app_id: p.app_id, pushkey: p.pushkey }) }, { followRedirects: env.followRedirects, deadline });
     } catch {
       // the verdict is already made; an unreachable target shows up elsewhere
     }

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { TargetError } from '../errors.js';
 import { HttpClient, TransportError } from '../http/client.js';
+import { Transport, type RateLimitWait } from '../http/transport.js';
 import { Redactor } from '../http/redact.js';
 import type { Case, Suite } from '../cases/types.js';
 import { getValidator } from '../schemas.js';
 import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
-import { sendWithRetry } from './exchange.js';
 import type { CaseResult, RunReport } from './types.js';
 import { GivenUsers, RegisteringUsers, type Credential, type UserSource } from './users.js';
 
@@ -36,6 +36,10 @@ export interface RunOptions {
   /** Run every case this many times and report cases whose outcome varies. */
   repeat?: number;
   spec?: SpecText;
+  /** How long one request may wait out 429s in all (default 60 s). */
+  rateLimitBudgetMs?: number;
+  /** Called before each wait for a rate limit. */
+  onRateLimit?: (wait: RateLimitWait) => void;
 }
 
 /**
@@ -55,11 +59,11 @@ export interface Preflight {
  * Asks GET /_matrix/client/versions: a target that does not answer it with a
  * versions list is not a Matrix server, and nothing more is sent to it.
  */
-export async function preflight(client: HttpClient, base: string): Promise<Preflight> {
+export async function preflight(client: Transport, base: string): Promise<Preflight> {
   let res;
   try {
     // A rate limit on the very first request is waited out like any other.
-    ({ res } = await sendWithRetry(client, { method: 'GET', url: `${base}/_matrix/client/versions`, headers: {} }));
+    ({ res } = await client.send({ method: 'GET', url: `${base}/_matrix/client/versions`, headers: {} }));
   } catch (err) {
     if (err instanceof TransportError) throw new TargetError('ERR_TARGET_UNREACHABLE', `${base} is unreachable: ${err.message}`);
     throw err;
@@ -124,7 +128,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const startedAt = new Date();
   const base = options.target.replace(/\/+$/, '');
   const spec = options.spec ?? loadSpec();
-  const client = new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 });
+  const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), { ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}), ...(options.onRateLimit ? { onRateLimit: options.onRateLimit } : {}) });
   const redactor = new Redactor();
   const runId = randomBytes(4).toString('hex');
   try {

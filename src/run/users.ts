@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { TargetError } from '../errors.js';
-import { TransportError, type HttpClient } from '../http/client.js';
+import { TransportError } from '../http/client.js';
+import type { Transport } from '../http/transport.js';
 import type { Redactor } from '../http/redact.js';
-import { sendWithRetry } from './exchange.js';
 
 export interface User {
   alias: string;
@@ -46,11 +46,11 @@ const describe = (status: number, a: Answer): string => `${status} ${typeof a['e
 
 const usersError = (why: string): TargetError => new TargetError('ERR_TARGET_USERS', `cannot get users on the target: ${why}`);
 
-async function postJson(client: HttpClient, url: string, body: unknown, token?: string): Promise<{ status: number; answer: Answer }> {
+async function postJson(client: Transport, url: string, body: unknown, token?: string): Promise<{ status: number; answer: Answer }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers['authorization'] = `Bearer ${token}`;
   try {
-    const { res } = await sendWithRetry(client, { method: 'POST', url, headers, body: JSON.stringify(body) });
+    const { res } = await client.send({ method: 'POST', url, headers, body: JSON.stringify(body) });
     return { status: res.status, answer: parse(res.text) };
   } catch (err) {
     if (err instanceof TransportError) throw usersError(err.message);
@@ -66,7 +66,7 @@ async function postJson(client: HttpClient, url: string, body: unknown, token?: 
 export class RegisteringUsers implements UserSource {
   private seq = 0;
   constructor(
-    private readonly client: HttpClient,
+    private readonly client: Transport,
     private readonly base: string,
     private readonly runId: string,
     private readonly redactor: Redactor,
@@ -133,7 +133,7 @@ export class GivenUsers implements UserSource {
   private readonly waiting: Array<() => void> = [];
 
   constructor(
-    private readonly client: HttpClient,
+    private readonly client: Transport,
     private readonly base: string,
     private readonly redactor: Redactor,
     private readonly credentials: readonly Credential[],
@@ -177,7 +177,7 @@ export class GivenUsers implements UserSource {
 
   private async get(path: string, token: string): Promise<{ status: number; answer: Answer }> {
     try {
-      const { res } = await sendWithRetry(this.client, { method: 'GET', url: this.base + path, headers: { authorization: `Bearer ${token}` } });
+      const { res } = await this.client.send({ method: 'GET', url: this.base + path, headers: { authorization: `Bearer ${token}` } });
       return { status: res.status, answer: parse(res.text) };
     } catch (err) {
       if (err instanceof TransportError) throw usersError(err.message);

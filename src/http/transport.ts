@@ -1,0 +1,137 @@
+import type { HttpClient, HttpRequest, HttpResponse } from './client.js';
+
+/** What the runner is told each time it waits out a rate limit, so the terminal can say so. */
+export interface RateLimitWait {
+  method: string;
+  url: string;
+  /** How long this wait lasts. */
+  waitMs: number;
+  /** Rate-limit answers this request has had so far. */
+  attempt: number;
+  /** Where the wait comes from: the server's retry_after_ms, its Retry-After header, or our own back-off. */
+  source: 'retry_after_ms' | 'retry-after' | 'back-off';
+}
+
+export interface TransportOptions {
+  /**
+   * How long one request may spend waiting out 429s, in all (default 60 s).
+   * A server that asks for more than what is left is not waited for.
+   */
+  rateLimitBudgetMs?: number;
+  onRateLimit?: (wait: RateLimitWait) => void;
+  /** The first back-off when a 429 names no wait (default 200 ms); it doubles with each further 429, up to 10 s. */
+  backoffBaseMs?: number;
+  /** For tests: the source of jitter (default Math.random). */
+  random?: () => number;
+}
+
+export interface SendOptions {
+  /** Follow 3xx answers (at most 5 hops); credentials are dropped when the origin changes. */
+  followRedirects?: boolean;
+  /** performance.now() value after which no more redirects are followed (rate-limit waits have their own budget). */
+  deadline?: number;
+}
+
+export interface Sent {
+  res: HttpResponse;
+  /** Requests sent, rate-limited ones included. */
+  attempts: number;
+  /** The URL that gave the final answer (differs from the request's after a followed redirect). */
+  url: string;
+  /** Time spent waiting out rate limits. */
+  waitedMs: number;
+}
+
+export const DEFAULT_RATE_LIMIT_BUDGET_MS = 60_000;
+/** First back-off when the server names no wait (or names 0), doubled on each further 429. */
+const DEFAULT_BACKOFF_BASE_MS = 200;
+const BACKOFF_CAP_MS = 10_000;
+const MAX_REDIRECTS = 5;
+
+/** The wait a 429 asks for: retry_after_ms in its JSON body, else Retry-After in seconds or as an HTTP date. */
+export function askedWait(res: HttpResponse): { ms: number; source: 'retry_after_ms' | 'retry-after' } | undefined {
+  try {
+    const body = JSON.parse(res.text) as { retry_after_ms?: unknown } | null;
+    if (body && typeof body.retry_after_ms === 'number' && Number.isFinite(body.retry_after_ms) && body.retry_after_ms >= 0) return { ms: body.retry_after_ms, source: 'retry_after_ms' };
+  } catch {
+    // not JSON: fall back to the header
+  }
+  const raw = res.headers['retry-after']?.trim() ?? '';
+  if (/^\d+(\.\d+)?$/.test(raw)) return { ms: Number(raw) * 1000, source: 'retry-after' };
+  const date = raw === '' ? NaN : Date.parse(raw);
+  if (Number.isFinite(date)) return { ms: Math.max(0, date - Date.now()), source: 'retry-after' };
+  return undefined;
+}
+
+/**
+ * Sends requests for the runner: rate limits are waited out within a time
+ * budget, redirects followed only when asked. A 429 means the server did not
+ * act on the request, so sending it again is safe whatever its method.
+ *
+ * The budget, not a count of tries, bounds the waiting: a server that
+ * rate-limits every fourth request, or answers `Retry-After: 0`, is waited out
+ * with a growing, jittered back-off however often it says so, and a run that
+ * meets a real limit slows down instead of failing.
+ */
+export class Transport {
+  readonly budgetMs: number;
+  private readonly random: () => number;
+
+  constructor(
+    readonly client: HttpClient,
+    private readonly options: TransportOptions = {},
+  ) {
+    this.budgetMs = options.rateLimitBudgetMs ?? DEFAULT_RATE_LIMIT_BUDGET_MS;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** The wait before the next try: what the server asked for, else an exponential back-off with jitter. */
+  private waitFor(res: HttpResponse, limited: number): { ms: number; source: RateLimitWait['source'] } {
+    const asked = askedWait(res);
+    if (asked && asked.ms > 0) return asked;
+    // Half fixed, half random: clients limited together do not all come back at the same moment.
+    const backoff = Math.min((this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS) * 2 ** (limited - 1), BACKOFF_CAP_MS);
+    return { ms: backoff / 2 + this.random() * (backoff / 2), source: 'back-off' };
+  }
+
+  async send(req: HttpRequest, options: SendOptions = {}): Promise<Sent> {
+    let attempts = 0;
+    let waitedMs = 0;
+    let current = req;
+    for (let hop = 0; ; hop++) {
+      let res: HttpResponse;
+      for (let limited = 0; ; ) {
+        res = await this.client.send(current);
+        attempts++;
+        if (res.status !== 429) break;
+        limited++;
+        const wait = this.waitFor(res, limited);
+        // A server asking for longer than the budget has left will not be ready in time: stop now.
+        if (waitedMs + wait.ms > this.budgetMs) break;
+        this.options.onRateLimit?.({ method: current.method, url: current.url, waitMs: wait.ms, attempt: limited, source: wait.source });
+        await new Promise((r) => setTimeout(r, wait.ms));
+        waitedMs += wait.ms;
+      }
+      const location = res.headers['location'];
+      if (!options.followRedirects || res.status < 300 || res.status > 399 || !location || hop >= MAX_REDIRECTS) return { res, attempts, url: current.url, waitedMs };
+      if (options.deadline !== undefined && performance.now() > options.deadline) return { res, attempts, url: current.url, waitedMs };
+      let next: URL;
+      try {
+        next = new URL(location, current.url);
+      } catch {
+        return { res, attempts, url: current.url, waitedMs };
+      }
+      const headers = { ...current.headers };
+      // Credentials stay with their origin, whatever the case of the header's name.
+      if (next.origin !== new URL(current.url).origin) for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
+      // 303 (and, as browsers do, 301/302 after POST) turn into a GET without a body.
+      const toGet = res.status === 303 || ((res.status === 301 || res.status === 302) && current.method === 'POST');
+      if (toGet) delete headers['content-type'];
+      current = { method: toGet ? 'GET' : current.method, url: next.toString(), headers, ...(toGet || current.body === undefined ? {} : { body: current.body }) };
+    }
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}

@@ -12,6 +12,7 @@ import { v1PusherRoutes } from './routes/pushers-v1.js';
 import type { Route, RouteContext } from './routes/types.js';
 import { MemoryPusherStore } from './store/memory.js';
 import { loadValidators } from './validate.js';
+import { defaultVersions } from './versions.js';
 
 export interface AppOptions {
   /** Largest request body read, in bytes; larger ones get 413 M_TOO_LARGE. Default 64 KiB. */
@@ -20,6 +21,13 @@ export interface AppOptions {
   serverName?: string;
   /** Receives one line per request. */
   log?: (line: string) => void;
+  /**
+   * The versions GET /_matrix/client/versions advertises. Default: the last r0
+   * and every v1 version listed in spec/editions.yaml, the newest the suite
+   * models. The server behaves the same whatever it advertises: what it does
+   * conforms to every version.
+   */
+  versions?: readonly string[];
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -35,7 +43,7 @@ export function createApp(options: AppOptions = {}): RequestListener {
   const accounts = new Accounts(options.serverName ?? 'localhost');
   const validators = loadValidators();
   const routes: Route[] = [
-    ...accountRoutes(accounts),
+    ...accountRoutes(accounts, options.versions ?? defaultVersions()),
     ...v1PusherRoutes(new MemoryPusherStore(), validators),
     ...draftPusherRoutes(new MemoryPusherStore(), validators),
   ];

@@ -20,6 +20,8 @@ export interface ReferenceServerOptions {
   serverName?: string;
   /** Receives one line per request (method, path without query, status). */
   log?: (line: string) => void;
+  /** What GET /_matrix/client/versions advertises (default: every version the suite models). */
+  versions?: readonly string[];
 }
 
 export interface RunningServer {
@@ -35,7 +37,7 @@ const CLOSE_GRACE_MS = 1000;
 export async function createServer(options: ReferenceServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   const server = createHttpServer(
-    createApp({ maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, serverName: options.serverName, log: options.log }),
+    createApp({ maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, serverName: options.serverName, log: options.log, ...(options.versions ? { versions: options.versions } : {}) }),
   );
   answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {

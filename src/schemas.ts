@@ -37,6 +37,18 @@ export function getValidator(id: string): ValidateFunction {
   return fn;
 }
 
+const compiled = new WeakMap<object, ValidateFunction>();
+
+/** Compiles a schema that a module carries (a step or expectation kind's), once per schema object. */
+export function compileSchema(schema: object): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    fn = instance().compile(schema);
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
 export function hasSchema(id: string): boolean {
   return instance().getSchema(id) !== undefined;
 }

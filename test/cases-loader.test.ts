@@ -23,7 +23,7 @@ describe('case loading', function () {
   it('loads a valid case and defaults auth to the first user', function () {
     const suite = loadSuite({ dir: tmpCases({ 'v1/ok.yaml': VALID_CASE }) });
     expect(suite.cases).to.have.length(1);
-    expect(suite.cases[0]?.steps[0]?.request.auth).to.equal('alice');
+    expect((suite.cases[0]?.steps[0]?.spec as { auth?: string } | undefined)?.auth).to.equal('alice');
   });
 
   it('reports a YAML syntax error with file, line and column', function () {

@@ -3,13 +3,13 @@ import { isJsonObject, jsonType, type Json, type JsonObject } from '../json.js';
 import { matrixError, ok, type HandlerResult } from '../result.js';
 import { CLIENT_PREFIXES, type AuthedContext, type Route, type RouteContext } from './types.js';
 
-/** Every stable version whose pushers API the v1 edition describes, plus the last r0. */
-const VERSIONS = ['r0.6.1', ...Array.from({ length: 12 }, (_, i) => `v1.${i + 1}`)];
 const DUMMY = 'm.login.dummy';
 const PASSWORD = 'm.login.password';
 
-export function accountRoutes(accounts: Accounts): Route[] {
-  const routes: Route[] = [{ method: 'GET', path: '/_matrix/client/versions', auth: false, body: false, handler: versions }];
+/** `versions`: what GET /_matrix/client/versions advertises. */
+export function accountRoutes(accounts: Accounts, versions: readonly string[]): Route[] {
+  const answer = { versions: [...versions], unstable_features: {} };
+  const routes: Route[] = [{ method: 'GET', path: '/_matrix/client/versions', auth: false, body: false, handler: () => ok(answer) }];
   for (const prefix of CLIENT_PREFIXES) {
     routes.push(
       { method: 'POST', path: `${prefix}/register`, auth: false, body: true, handler: (ctx) => register(accounts, ctx) },
@@ -19,10 +19,6 @@ export function accountRoutes(accounts: Accounts): Route[] {
     );
   }
   return routes;
-}
-
-function versions(): HandlerResult {
-  return ok({ versions: VERSIONS, unstable_features: {} });
 }
 
 function whoami(ctx: AuthedContext): HandlerResult {

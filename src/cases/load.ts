@@ -3,10 +3,14 @@ import { basename, join, relative } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { CaseFileError, type CaseProblem } from '../errors.js';
 import { casesDir, packageRoot } from '../paths.js';
-import { describeErrors, getValidator, hasSchema } from '../schemas.js';
-import { EDITIONS, loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
-import type { Case, Expectation, Step, Suite } from './types.js';
-import { checkOperators, isPlainObject, references } from './values.js';
+import { compileSchema, describeErrors, getValidator } from '../schemas.js';
+import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
+import type { EditionInfo } from '../spec/editions.js';
+import { expectKinds } from '../run/expect/index.js';
+import type { References } from '../run/kinds.js';
+import { stepKinds } from '../run/steps/index.js';
+import type { Case, Check, EditionSetup, Expectation, Step, Suite } from './types.js';
+import { checkOperators, isPlainObject, type ValueProblem } from './values.js';
 
 type Path = (string | number)[];
 
@@ -83,7 +87,7 @@ function loadTemplates(dir: string, edition: Edition, problems: CaseProblem[]): 
     problems.push({ file: pf.display, line: 1, message: 'a templates file is a mapping of template name to object' });
     return {};
   }
-  const out: Array<[Path, string]> = [];
+  const out: ValueProblem[] = [];
   for (const [name, value] of Object.entries(pf.data)) {
     if (!isPlainObject(value)) out.push([[name], `template ${name} must be an object`]);
     checkOperators(value, [name], false, out);
@@ -99,6 +103,39 @@ export interface LoadOptions {
   spec?: SpecText;
 }
 
+/** Reads cases/<edition>/_edition.yaml: the clean-up rules and the baseline of the edition's cases. */
+function loadSetup(dir: string, edition: EditionInfo, problems: CaseProblem[]): EditionSetup {
+  const file = join(dir, edition.id, '_edition.yaml');
+  try {
+    statSync(file);
+  } catch {
+    return { cleanup: [] };
+  }
+  const pf = parseFile(file, problems);
+  if (!pf) return { cleanup: [] };
+  const validate = getValidator('edition-setup');
+  const data = pf.data ?? {};
+  if (!validate(data)) {
+    const lines = describeErrors(validate.errors);
+    (validate.errors ?? []).forEach((e, i) => problems.push({ file: pf.display, line: lineOf(pf, pointerToPath(e.instancePath)), message: lines[i] ?? e.keyword }));
+    return { cleanup: [] };
+  }
+  const setup = data as EditionSetup;
+  const out: ValueProblem[] = [];
+  setup.cleanup = (setup.cleanup ?? []).map((rule, i) => {
+    checkOperators(rule.after.sent, ['cleanup', i, 'after', 'sent'], true, out);
+    checkOperators(rule.send.json, ['cleanup', i, 'send', 'json'], false, out, true);
+    checkOperators(rule.send.path, ['cleanup', i, 'send', 'path'], false, out, true);
+    const abs = (p: string): string => (p.startsWith('/_matrix/') ? p : edition.prefix + p);
+    const sendPath = typeof rule.send.path === 'string' ? abs(rule.send.path) : Array.isArray(rule.send.path) && typeof rule.send.path[0] === 'string' ? [abs(rule.send.path[0]), ...rule.send.path.slice(1)] : rule.send.path;
+    if (sendPath === rule.send.path && typeof rule.send.path !== 'string') out.push([['cleanup', i, 'send', 'path'], 'a path, or a list of parts starting with a literal path']);
+    return { ...rule, after: { ...rule.after, path: abs(rule.after.path) }, send: { ...rule.send, path: sendPath } };
+  });
+  if (setup.baseline) setup.baseline = { ...setup.baseline, request: { ...setup.baseline.request, path: setup.baseline.request.path.startsWith('/_matrix/') ? setup.baseline.request.path : edition.prefix + setup.baseline.request.path } };
+  for (const [path, message] of out) problems.push({ file: pf.display, line: lineOf(pf, path), message });
+  return setup;
+}
+
 /**
  * Loads and validates every case file before anything is sent. All problems of
  * all files are collected and thrown together as one CaseFileError, each with
@@ -106,16 +143,23 @@ export interface LoadOptions {
  */
 export function loadSuite(options: LoadOptions = {}): Suite {
   const dir = options.dir ?? casesDir;
-  const editions = options.editions ?? EDITIONS;
   const spec = options.spec ?? loadSpec();
+  const editions = options.editions ?? ([...spec.editions.keys()] as Edition[]);
   const problems: CaseProblem[] = [];
-  const templates = { v1: {}, draft: {} } as Record<Edition, Record<string, unknown>>;
+  const templates = {} as Record<Edition, Record<string, unknown>>;
+  const setups = {} as Record<Edition, EditionSetup>;
   const cases: Case[] = [];
   const seen = new Map<string, string>();
   const validate = getValidator('case');
 
   for (const edition of editions) {
+    const info = spec.editions.get(edition);
+    if (!info) {
+      problems.push({ file: join(display(dir), edition), message: `edition ${edition} is not in spec/editions.yaml` });
+      continue;
+    }
     templates[edition] = loadTemplates(dir, edition, problems);
+    setups[edition] = loadSetup(dir, info, problems);
     let files: string[];
     try {
       files = readdirSync(join(dir, edition)).filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('_')).sort();
@@ -131,17 +175,20 @@ export function loadSuite(options: LoadOptions = {}): Suite {
       };
       if (!validate(pf.data)) {
         // Report the most specific errors; oneOf/if noise adds nothing for a case author.
-        const errors = (validate.errors ?? []).filter((e) => !['oneOf', 'if', 'not'].includes(e.keyword) || (validate.errors ?? []).length === 1);
-        const lines = describeErrors(errors.length ? errors : validate.errors);
-        (errors.length ? errors : validate.errors ?? []).forEach((e, i) => {
+        const all = validate.errors ?? [];
+        const errors = all.filter((e) => !['oneOf', 'if', 'not'].includes(e.keyword) || all.length === 1);
+        const shown = errors.length ? errors : all;
+        const lines = describeErrors(shown);
+        shown.forEach((e, i) => {
           const extra = e.keyword === 'additionalProperties' ? [(e.params as { additionalProperty: string }).additionalProperty] : [];
           at([...pointerToPath(e.instancePath), ...extra], lines[i] ?? e.message ?? e.keyword);
         });
         continue;
       }
       const raw = pf.data as Record<string, unknown>;
-      const c = toCase(raw, pf, dir);
-      checkCase(c, raw, edition, spec, templates[edition], at);
+      const c = toCase(raw, pf, info, at);
+      if (!c) continue;
+      checkCase(c, edition, spec, templates[edition], at);
       const dup = seen.get(c.id);
       if (dup) at(['id'], `case id ${c.id} is already used by ${dup}`);
       seen.set(c.id, pf.display);
@@ -149,17 +196,66 @@ export function loadSuite(options: LoadOptions = {}): Suite {
     }
   }
   if (problems.length) throw new CaseFileError(problems);
-  return { cases, templates };
+  return { cases, templates, setups };
 }
 
-function toCase(raw: Record<string, unknown>, pf: ParsedFile, _dir: string): Case {
+/** Validates a kind's value against the kind's own schema, reporting at `path`. */
+function checkKindValue(schema: object, value: unknown, path: Path, what: string, at: (path: Path, message: string) => void): boolean {
+  const v = compileSchema(schema);
+  if (v(value)) return true;
+  const errors = (v.errors ?? []).filter((e) => !['oneOf', 'if', 'not'].includes(e.keyword) || (v.errors ?? []).length === 1);
+  const shown = errors.length ? errors : v.errors ?? [];
+  describeErrors(shown).forEach((line, i) => at([...path, ...pointerToPath(shown[i]?.instancePath ?? '')], `${what}: ${line}`));
+  return false;
+}
+
+function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionInfo, at: (path: Path, message: string) => void): Case | undefined {
   const users = (raw['users'] as string[] | undefined) ?? [];
+  let ok = true;
   const steps = (raw['steps'] as Array<Record<string, unknown>>).map((s, i): Step => {
-    const request = { ...(s['request'] as Record<string, unknown>) } as unknown as Step['request'];
-    if (request.auth === undefined) request.auth = users[0] ?? 'none';
-    const expect = (s['expect'] as Array<Record<string, unknown>>).map((e, j) => ({ ...e, line: lineOf(pf, ['steps', i, 'expect', j]) }) as unknown as Expectation);
-    return { title: s['title'] as string, request, expect, capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, ['steps', i]) };
+    const kindKeys = Object.keys(s).filter((k) => !['title', 'expect', 'capture'].includes(k));
+    const known = stepKinds.all.map((k) => k.name);
+    if (kindKeys.length !== 1) {
+      at(['steps', i], kindKeys.length === 0 ? `a step needs one step kind (${known.join(', ')})` : `a step has one step kind, this one has ${kindKeys.join(', ')}`);
+      ok = false;
+    }
+    const kindName = kindKeys[0] ?? '';
+    const kind = stepKinds.get(kindName);
+    if (kindName && !kind) {
+      at(['steps', i, kindName], `unknown step kind "${kindName}" (known: ${known.join(', ')})`);
+      ok = false;
+    }
+    let spec = s[kindName];
+    if (kind) {
+      if (!checkKindValue(kind.schema, spec, ['steps', i, kindName], kindName, at)) ok = false;
+      else {
+        // The request's default user: the case's first.
+        if (isPlainObject(spec) && kind.name === 'request' && spec['auth'] === undefined) spec = { ...spec, auth: users[0] ?? 'none' };
+        spec = kind.prepare ? kind.prepare(spec, edition) : spec;
+      }
+    }
+    const expect = (s['expect'] as Array<Record<string, unknown>>).map((e, j): Expectation => {
+      const checks: Check[] = [];
+      for (const [key, value] of Object.entries(e)) {
+        if (key === 'requirement') continue;
+        const ek = expectKinds.get(key);
+        if (!ek) {
+          at(['steps', i, 'expect', j, key], `unknown expectation kind "${key}" (known: ${expectKinds.all.map((k) => k.name).join(', ')})`);
+          ok = false;
+          continue;
+        }
+        if (kind && !ek.steps.includes(kind.name)) {
+          at(['steps', i, 'expect', j, key], `${key} does not apply to a ${kind.name} step (it applies to ${ek.steps.join(', ')})`);
+          ok = false;
+        }
+        if (!checkKindValue(ek.schema, value, ['steps', i, 'expect', j, key], key, at)) ok = false;
+        checks.push({ kind: key, value });
+      }
+      return { requirement: e['requirement'] as string, checks, line: lineOf(pf, ['steps', i, 'expect', j]) };
+    });
+    return { kind: kindName, title: s['title'] as string, spec, expect, capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, ['steps', i]) };
   });
+  if (!ok) return undefined;
   return {
     id: raw['id'] as string,
     title: raw['title'] as string,
@@ -167,13 +263,14 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, _dir: string): Cas
     requirements: raw['requirements'] as string[],
     tags: (raw['tags'] as string[] | undefined) ?? [],
     users,
+    freshUsers: raw['fresh_users'] === true,
     steps,
     file: pf.display,
     line: 1,
   };
 }
 
-function checkCase(c: Case, raw: Record<string, unknown>, dirEdition: Edition, spec: SpecText, templates: Record<string, unknown>, at: (path: Path, message: string) => void): void {
+function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Record<string, unknown>, at: (path: Path, message: string) => void): void {
   if (c.edition !== dirEdition) at(['edition'], `edition is ${c.edition} but the file is under cases/${dirEdition}/`);
   if (!c.id.startsWith(c.edition + '.')) at(['id'], `case id must start with "${c.edition}."`);
   c.requirements.forEach((id, i) => {
@@ -184,30 +281,24 @@ function checkCase(c: Case, raw: Record<string, unknown>, dirEdition: Edition, s
   const cited = new Set<string>();
   const captured = new Set<string>();
   c.steps.forEach((step, i) => {
-    const auth = step.request.auth;
-    if (auth !== 'none' && auth !== 'invalid' && !c.users.includes(auth)) at(['steps', i, 'request', 'auth'], `auth "${auth}" is not one of the case's users (${c.users.join(', ') || 'none declared'}), "none" or "invalid"`);
-    const ops: Array<[Path, string]> = [];
-    checkOperators(step.request.json, ['steps', i, 'request', 'json'], false, ops);
-    const refs = { vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>() };
-    references(step.request.json, refs);
+    const kind = stepKinds.get(step.kind);
+    const ops: ValueProblem[] = [];
+    const refs: References = { vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>() };
+    kind?.check?.(step.spec, ['steps', i, step.kind], ops, refs);
+    for (const u of refs.users) if (!c.users.includes(u)) at(['steps', i, step.kind], `user "${u}" is not one of the case's users (${c.users.join(', ') || 'none declared'})${kind?.name === 'request' ? ', "none" or "invalid"' : ''}`);
+    const stepRefs: References = { vars: refs.vars, users: new Set<string>(), templates: refs.templates };
     step.expect.forEach((e, j) => {
       cited.add(e.requirement);
       if (!c.requirements.includes(e.requirement)) at(['steps', i, 'expect', j, 'requirement'], `requirement ${e.requirement} is not listed in the case's requirements`);
-      if (e.schema !== undefined && !hasSchema(e.schema)) at(['steps', i, 'expect', j, 'schema'], `no schema with $id "${e.schema}" in spec/schemas`);
-      for (const key of ['body', 'body_includes', 'list'] as const) {
-        if (e[key] === undefined) continue;
-        checkOperators(e[key], ['steps', i, 'expect', j, key], true, ops);
-        references(e[key], refs);
-      }
+      for (const check of e.checks) expectKinds.get(check.kind)?.check?.(check.value, ['steps', i, 'expect', j, check.kind], ops, stepRefs);
     });
     for (const [path, message] of ops) at(path, message);
     for (const v of refs.vars) if (!captured.has(v)) at(['steps', i], `{$var: ${v}} is used before any earlier step captures it`);
-    for (const u of refs.users) if (!c.users.includes(u)) at(['steps', i], `{$user_id: ${u}} names no user of this case`);
+    for (const u of stepRefs.users) if (!c.users.includes(u)) at(['steps', i], `{$user_id: ${u}} names no user of this case`);
     for (const t of refs.templates) if (!(t in templates)) at(['steps', i], `{$template: ${t}}: no such template in cases/${c.edition}/_templates.yaml`);
     for (const name of Object.keys(step.capture)) captured.add(name);
   });
   c.requirements.forEach((id, i) => {
     if (!cited.has(id)) at(['requirements', i], `requirement ${id} is listed but no expectation checks it`);
   });
-  void raw;
 }

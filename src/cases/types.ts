@@ -1,38 +1,30 @@
 import type { Edition } from '../spec/requirements.js';
 
-export interface RequestSpec {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  path: string;
-  /** A user alias, 'none' or 'invalid'. */
-  auth: string;
-  json?: unknown;
-  raw?: string;
-  raw_base64?: string;
-  content_type?: string;
+/** One check of an expectation: a registered expectation kind and its value (`status: 200`). */
+export interface Check {
+  kind: string;
+  value: unknown;
 }
 
-export interface ListCheck {
-  at: string;
-  exactly?: unknown[];
-  includes?: unknown[];
-  excludes?: unknown[];
-}
-
+/** Checks tied to one requirement, hence to one level. */
 export interface Expectation {
   requirement: string;
-  status?: number | number[];
-  errcode?: string | string[];
-  body?: unknown;
-  body_includes?: unknown;
-  schema?: string;
-  list?: ListCheck;
+  checks: Check[];
   line: number;
 }
 
+/**
+ * One step of a case: a registered step kind (`request`, `await_notification`,
+ * …) with its own part of the case file, the expectations on what it observed,
+ * and values to capture from it.
+ */
 export interface Step {
+  kind: string;
   title: string;
-  request: RequestSpec;
+  /** The step kind's own value, as validated by its schema (e.g. the request). */
+  spec: unknown;
   expect: Expectation[];
+  /** Variable name → JSON pointer into what the step observed. */
   capture: Record<string, string>;
   line: number;
 }
@@ -44,13 +36,47 @@ export interface Case {
   requirements: string[];
   tags: string[];
   users: string[];
+  /** The case needs users that have never been used by another case (e.g. in no room). */
+  freshUsers: boolean;
   steps: Step[];
   /** Path relative to the package root (or as given), for reports. */
   file: string;
   line: number;
 }
 
+/**
+ * A request sent when a case ends, for each earlier request that matched
+ * `after`: what the case created is removed, so its users can be handed to
+ * the next case and a shared server is left as it was.
+ */
+export interface CleanupRule {
+  after: { method: string; path: string; status?: number | number[]; sent?: unknown };
+  /** The request to send; values may read the request sent with {$sent: POINTER} and its answer with {$received: POINTER}. */
+  send: { method: string; path: unknown; json?: unknown };
+  /** Pointers into the sent body: two matches with equal values there are cleaned up once. */
+  key?: string[];
+}
+
+/**
+ * What a user already has before a case takes it (pushers of a given
+ * account, leftovers of an earlier case that failed): read with `request`,
+ * the items of the array at `list`, identified by the pointers in `key`.
+ * Answers to the same request during the case have those items removed, so
+ * "exactly these pushers" speaks of the case's own.
+ */
+export interface Baseline {
+  request: { method: string; path: string };
+  list: string;
+  key: string[];
+}
+
+export interface EditionSetup {
+  cleanup: CleanupRule[];
+  baseline?: Baseline;
+}
+
 export interface Suite {
   cases: Case[];
   templates: Record<Edition, Record<string, unknown>>;
+  setups: Record<Edition, EditionSetup>;
 }

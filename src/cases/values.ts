@@ -11,13 +11,20 @@
  *   {$user_id: ALIAS}          the Matrix user id of one of the case's users
  *   {$template: NAME, with?: {...}, without?: [KEY...]}
  *                              a named object from the edition's _templates.yaml, members replaced or removed
+ *   {$sent: POINTER, with?, without?}   (clean-up rules only) the body of the request being cleaned up after
+ *   {$received: POINTER}       (clean-up rules only) its answer
  * Matchers (expectations only):
  *   {$absent: true}            as an object member: the member must not be present
  *   {$anyOf: [A, B, ...]}      the value matches any alternative ($absent allowed among them)
+ *   {$type: T | [T, ...]}      any value of that JSON type (null, boolean, number, integer, string, array, object)
  */
 
-export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template'] as const;
-export const MATCHERS = ['$absent', '$anyOf'] as const;
+export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received'] as const;
+export const MATCHERS = ['$absent', '$anyOf', '$type'] as const;
+const JSON_TYPES = ['null', 'boolean', 'number', 'integer', 'string', 'array', 'object'];
+
+/** A problem found in a value of a case file: where it is, and what is wrong. */
+export type ValueProblem = [(string | number)[], string];
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -26,6 +33,10 @@ export interface ValueContext {
   variable(name: string): unknown;
   userId(alias: string): string;
   template(name: string): unknown;
+  /** For clean-up rules: a value of the request body being cleaned up after. */
+  sent?(ptr: string): unknown;
+  /** For clean-up rules: a value of its answer. */
+  received?(ptr: string): unknown;
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -103,7 +114,22 @@ export function resolve(value: unknown, ctx: ValueContext): unknown {
       if (isPlainObject(withMembers)) for (const [k, v] of Object.entries(withMembers)) out[k] = resolve(v, ctx);
       return out;
     }
+    case '$sent': {
+      if (!ctx.sent) throw new ValueError('$sent is only known in clean-up rules');
+      const base = ctx.sent(String(value['$sent']));
+      if (value['with'] === undefined && value['without'] === undefined) return base;
+      if (!isPlainObject(base)) throw new ValueError('$sent with `with`/`without` needs an object');
+      const out: Record<string, unknown> = { ...base };
+      for (const key of (value['without'] as string[] | undefined) ?? []) delete out[key];
+      const withMembers = value['with'];
+      if (isPlainObject(withMembers)) for (const [k, v] of Object.entries(withMembers)) out[k] = resolve(v, ctx);
+      return out;
+    }
+    case '$received':
+      if (!ctx.received) throw new ValueError('$received is only known in clean-up rules');
+      return ctx.received(String(value['$received']));
     case '$absent':
+    case '$type':
       return value;
     case '$anyOf':
       return { $anyOf: (value['$anyOf'] as unknown[]).map((v) => resolve(v, ctx)) };
@@ -116,15 +142,15 @@ export function resolve(value: unknown, ctx: ValueContext): unknown {
  * Checks the shape of every operator in a value without running it; returns
  * problems as [path, message] so the loader can point at the line.
  */
-export function checkOperators(value: unknown, path: (string | number)[], allowMatchers: boolean, out: Array<[(string | number)[], string]>): void {
+export function checkOperators(value: unknown, path: (string | number)[], allowMatchers: boolean, out: ValueProblem[], allowSent = false): void {
   if (Array.isArray(value)) {
-    value.forEach((v, i) => checkOperators(v, [...path, i], allowMatchers, out));
+    value.forEach((v, i) => checkOperators(v, [...path, i], allowMatchers, out, allowSent));
     return;
   }
   if (!isPlainObject(value)) return;
   const op = operatorOf(value);
   if (op === undefined) {
-    for (const [k, v] of Object.entries(value)) checkOperators(v, [...path, k], allowMatchers, out);
+    for (const [k, v] of Object.entries(value)) checkOperators(v, [...path, k], allowMatchers, out, allowSent);
     return;
   }
   const keys = Object.keys(value);
@@ -155,12 +181,26 @@ export function checkOperators(value: unknown, path: (string | number)[], allowM
       if (s['prefix'] !== undefined) checkOperators(s['prefix'], [...path, op, 'prefix'], false, out);
       return;
     }
+    case '$sent':
+    case '$received':
+      if (!allowSent) out.push([path, `${op} is only known in clean-up rules`]);
+      only(...(op === '$sent' ? ['$sent', 'with', 'without'] : [op]));
+      if (typeof value[op] !== 'string' || !/^(\/.*)?$/.test(value[op] as string)) out.push([[...path, op], `${op} takes a JSON pointer ("" for the whole body)`]);
+      return;
+    case '$type': {
+      if (!allowMatchers) out.push([path, '$type is a matcher: it belongs in an expectation']);
+      only(op);
+      const t = value[op];
+      const types = Array.isArray(t) ? t : [t];
+      if (types.length === 0 || !types.every((x) => typeof x === 'string' && JSON_TYPES.includes(x))) out.push([[...path, op], `$type takes one of ${JSON_TYPES.join(', ')}, or a list of them`]);
+      return;
+    }
     case '$template': {
       only('$template', 'with', 'without');
       if (typeof value['$template'] !== 'string') out.push([[...path, op], '$template takes a template name']);
       const w = value['with'];
       if (w !== undefined && !isPlainObject(w)) out.push([[...path, 'with'], '`with` must be an object']);
-      if (isPlainObject(w)) checkOperators(w, [...path, 'with'], allowMatchers, out);
+      if (isPlainObject(w)) checkOperators(w, [...path, 'with'], allowMatchers, out, allowSent);
       const wo = value['without'];
       if (wo !== undefined && !(Array.isArray(wo) && wo.every((k) => typeof k === 'string'))) out.push([[...path, 'without'], '`without` must be a list of member names']);
       return;
@@ -224,6 +264,13 @@ export function match(expected: unknown, actual: unknown, mode: 'exact' | 'inclu
     }
     return [{ path: path || '/', expected: alternatives, actual: actual === MISSING ? undefined : actual, reason: `${show(actual)} matches none of ${alternatives.map(show).join(', ')}` }];
   }
+  if (op === '$type') {
+    const t = (expected as { $type: string | string[] }).$type;
+    const types = Array.isArray(t) ? t : [t];
+    if (actual !== MISSING && types.includes(jsonType(actual))) return [];
+    if (actual !== MISSING && types.includes('number') && jsonType(actual) === 'integer') return [];
+    return [{ path: path || '/', expected: `a value of type ${types.join(' or ')}`, actual: actual === MISSING ? undefined : actual, reason: actual === MISSING ? `missing member, expected a value of type ${types.join(' or ')}` : `expected a value of type ${types.join(' or ')}, got ${show(actual)}` }];
+  }
   if (op === '$absent') {
     return actual === MISSING ? [] : [{ path, expected: '(absent)', actual, reason: `expected no member here, got ${show(actual)}` }];
   }
@@ -247,6 +294,14 @@ export function match(expected: unknown, actual: unknown, mode: 'exact' | 'inclu
   }
   if (Object.is(expected, actual) || expected === actual) return [];
   return [{ path: path || '/', expected, actual, reason: `expected ${show(expected)}, got ${show(actual)}` }];
+}
+
+/** The JSON type of a value, as JSON Schema names it (integers are "integer"). */
+export function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
 }
 
 function escapePointer(k: string): string {

@@ -35,7 +35,7 @@ export function formatFailure(f: CheckFailure): string {
     `${f.level} ${f.requirement} — step ${f.step} "${f.stepTitle}" (${f.source})`,
     `  ${f.message}`,
     `  spec (${f.level}): "${f.quote}"`,
-    '  ' + indent(formatExchange(f.exchange), '  '),
+    ...(f.exchange ? ['  ' + indent(formatExchange(f.exchange), '  ')] : []),
   ].join('\n');
 }
 

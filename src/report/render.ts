@@ -37,8 +37,8 @@ function caseError(r: CaseResult, strict: boolean): Error {
   err.name = r.outcome === 'errored' ? 'TargetError' : 'ConformanceFailure';
   err.stack = err.message;
   err['outcome'] = r.outcome;
-  err['failures'] = r.failures.map((f) => ({ requirement: f.requirement, level: f.level, check: f.check, expected: f.expected, actual: f.actual, message: f.message, step: f.step, source: f.source, quote: f.quote, curl: f.exchange.curl }));
-  if (strict) err['warnings'] = r.warnings.map((f) => ({ requirement: f.requirement, level: f.level, check: f.check, message: f.message, step: f.step, source: f.source, quote: f.quote, curl: f.exchange.curl }));
+  err['failures'] = r.failures.map((f) => ({ requirement: f.requirement, level: f.level, check: f.check, expected: f.expected, actual: f.actual, message: f.message, step: f.step, source: f.source, quote: f.quote, curl: f.exchange?.curl }));
+  if (strict) err['warnings'] = r.warnings.map((f) => ({ requirement: f.requirement, level: f.level, check: f.check, message: f.message, step: f.step, source: f.source, quote: f.quote, curl: f.exchange?.curl }));
   if (r.error) err['error'] = { code: r.error.code, message: r.error.message };
   return err;
 }
@@ -116,7 +116,7 @@ function conformanceSection(report: RunReport, strict: boolean): unknown {
     meta: report.meta,
     summary: summarize(report.results),
     failing: report.results.filter((r) => isFailing(r, strict)).map((r) => r.id),
-    warnings: report.results.flatMap((r) => r.warnings.map((w) => ({ case: r.id, requirement: w.requirement, level: w.level, message: w.message, quote: w.quote, source: w.source, curl: w.exchange.curl }))),
+    warnings: report.results.flatMap((r) => r.warnings.map((w) => ({ case: r.id, requirement: w.requirement, level: w.level, message: w.message, quote: w.quote, source: w.source, curl: w.exchange?.curl }))),
     errors: report.results.filter((r) => r.error).map((r) => ({ case: r.id, ...r.error, exchange: undefined })),
     skipped: report.results.filter((r) => r.outcome === 'skipped').map((r) => ({ case: r.id, reason: r.skipReason })),
     expectedFailures: report.results.filter((r) => r.outcome === 'xfailed').map((r) => r.id),

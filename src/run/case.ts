@@ -1,14 +1,24 @@
-import type { Case, Expectation, Suite } from '../cases/types.js';
+/**
+ * Runs one case: takes its users, runs its steps in order through their step
+ * kinds, evaluates each expectation through its expectation kinds at the
+ * level its requirement has in the version judged, and cleans up what the
+ * case created by the edition's declared rules. Knows no endpoint.
+ */
+import type { Case, Check, CleanupRule, EditionSetup, Suite } from '../cases/types.js';
+import { match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
-import { pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
-import { TransportError, type HttpRequest, type HttpResponse } from '../http/client.js';
-import type { Transport } from '../http/transport.js';
+import { TransportError, type HttpRequest } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
-import type { SpecText } from '../spec/requirements.js';
-import { evaluate } from './checks.js';
-import { curlFor, recordExchange } from './exchange.js';
-import type { CaseResult, CheckFailure, Exchange } from './types.js';
-import { pusherKey, type User, type UserSource } from './users.js';
+import type { Transport } from '../http/transport.js';
+import type { EditionInfo } from '../spec/editions.js';
+import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
+import { expectKinds } from './expect/index.js';
+import type { Observed, StepContext, StepRun } from './kinds.js';
+import type { Services } from './services.js';
+import { stepKinds } from './steps/index.js';
+import { parseJson } from './steps/request.js';
+import type { CaseResult, CheckFailure } from './types.js';
+import { UsersError, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
   client: Transport;
@@ -17,39 +27,17 @@ export interface CaseEnv {
   seq: number;
   spec: SpecText;
   suite: Suite;
+  edition: EditionInfo;
+  /** The version of the edition's specification the case is judged by. */
+  version: string;
   users: UserSource;
   redactor: Redactor;
-  /** Delete the pushers the case created once it ends, so a shared server is left as it was. */
+  services: Services;
+  /** Clean up what the case created once it ends, so a shared server is left as it was. */
   cleanup: boolean;
   followRedirects: boolean;
   timeoutMs: number;
-}
-
-/** A token no server issued: long, random-looking, and not a secret. */
-const INVALID_TOKEN = 'syt_conformance_not_a_token_0000000000000000';
-
-/**
- * Deeper JSON than any pushers answer needs. Past it, checks and reports
- * (which walk values recursively) could overflow the stack on what a target
- * sent, so such a body is an error, not something to judge.
- */
-const MAX_JSON_DEPTH = 256;
-
-/** How deeply arrays and objects nest in a JSON text (brackets inside strings do not count). */
-function jsonDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
+  signal?: AbortSignal;
 }
 
 /** Replaces every secret in a value the reports will show (a message, an expected or actual value). */
@@ -57,6 +45,7 @@ function redactValue(value: unknown, redactor: Redactor): unknown {
   if (typeof value === 'string') return redactor.apply(value);
   if (value === undefined) return value;
   const text = JSON.stringify(value);
+  if (text === undefined) return value;
   const redacted = redactor.apply(text);
   if (redacted === text) return value;
   try {
@@ -66,20 +55,29 @@ function redactValue(value: unknown, redactor: Redactor): unknown {
   }
 }
 
-function parseJson(text: string): { json: unknown; isJson: boolean } {
-  if (text.trim() === '') return { json: undefined, isJson: false };
-  try {
-    return { json: JSON.parse(text) as unknown, isJson: true };
-  } catch {
-    return { json: undefined, isJson: false };
-  }
+/** The key of an item of a baseline list. */
+function itemKey(item: unknown, key: readonly string[]): string {
+  return key.map((p) => JSON.stringify(pointer(item, p)) ?? '').join('\n');
 }
 
-/**
- * Runs one case: acquires its users, sends its steps in order, and turns every
- * check that fails into data. A step with a MUST failure ends the case, since
- * later steps build on it; SHOULD failures are recorded and the case goes on.
- */
+/** A path of a rule ("/_matrix/client/v3/pushers/set", or one ending in /* for any rest) against a request URL. */
+function pathMatches(pattern: string, url: string): boolean {
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+  return pattern.endsWith('/*') ? path.startsWith(pattern.slice(0, -1)) : path === pattern;
+}
+
+interface Pending {
+  rule: CleanupRule;
+  user: User;
+  sent: unknown;
+  received: unknown;
+}
+
 export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   const started = performance.now();
   const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
@@ -101,27 +99,37 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   if (c.users.length) {
     let got;
     try {
-      got = await env.users.acquire(c.users);
+      got = await env.users.acquire(c.users, { fresh: c.freshUsers });
     } catch (err) {
       // The message may quote the target's answer, which may repeat a password or token back.
       if (err instanceof TargetError) throw new TargetError(err.code as ConstructorParameters<typeof TargetError>[0], env.redactor.apply(err.message));
+      if (err instanceof UsersError) {
+        result.outcome = 'errored';
+        result.error = { code: 'ERR_USERS', message: err.message };
+        return finish();
+      }
       throw err;
     }
     if ('skip' in got) {
       result.outcome = 'skipped';
       result.skipReason = got.skip;
+      result.skipCode = 'users';
       return finish();
     }
     users = got;
   }
+  let clean = false;
   try {
-    return await runSteps(c, env, users, result, started, finish);
+    clean = await runSteps(c, env, users, result, started);
   } finally {
-    env.users.release?.(users);
+    env.users.release(users, clean && result.outcome === 'passed' && result.failures.length === 0 && result.warnings.length === 0);
   }
+  return finish();
 }
 
-async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult, started: number, finish: () => CaseResult): Promise<CaseResult> {
+/** Runs the steps; returns whether the clean-up removed everything the case created. */
+async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult, started: number): Promise<boolean> {
+  const setup: EditionSetup = env.suite.setups[c.edition] ?? { cleanup: [] };
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
@@ -138,154 +146,198 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
     template: (name) => env.suite.templates[c.edition][name],
   };
-  const created: Array<{ user: User; path: string; app_id: string; pushkey: string }> = [];
+  const pending: Pending[] = [];
   // Every request is bounded by the per-request timeout; the case as a whole by
   // one timeout per request it may send, plus what it spends waiting out rate limits.
   let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
-  try {
-    // The requests of the steps so far: a failure shows them, so it can be reproduced from the start.
-    const earlier: HttpRequest[] = [];
+  const earlier: HttpRequest[] = [];
+  const body = async (): Promise<void> => {
+    await readBaselines(users, setup, env);
     for (const [i, step] of c.steps.entries()) {
-      const headers: Record<string, string> = {};
-      const user = byAlias.get(step.request.auth);
-      if (user) headers['authorization'] = `Bearer ${user.accessToken}`;
-      else if (step.request.auth === 'invalid') headers['authorization'] = `Bearer ${INVALID_TOKEN}`;
-      let body: string | Uint8Array | undefined;
-      let sentJson: unknown;
-      if (step.request.raw !== undefined) body = step.request.raw;
-      else if (step.request.raw_base64 !== undefined) body = Buffer.from(step.request.raw_base64, 'base64');
-      else if (step.request.json !== undefined) {
-        sentJson = resolve(step.request.json, ctx);
-        body = JSON.stringify(sentJson);
+      const kind = stepKinds.get(step.kind);
+      if (!kind) throw new Error(`step kind ${step.kind} is not registered`);
+      if (env.signal?.aborted) {
+        result.outcome = 'errored';
+        result.error = { code: 'ERR_INTERRUPTED', message: `step ${i + 1} "${step.title}": the run was interrupted`, step: i + 1 };
+        return;
       }
-      if (body !== undefined) headers['content-type'] = step.request.content_type ?? 'application/json';
-      const req: HttpRequest = { method: step.request.method, url: env.base + step.request.path, headers, ...(body === undefined ? {} : { body }) };
-
       if (performance.now() > deadline) {
         result.outcome = 'errored';
         result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(deadline - started)} ms`, step: i + 1 };
-        return finish();
+        return;
       }
-      let res: HttpResponse;
-      try {
-        const sent = await env.client.send(req, { followRedirects: env.followRedirects, deadline });
-        // Time spent waiting out rate limits does not count against the case's bound.
-        deadline += sent.waitedMs;
-        res = sent.res;
-        result.requests += sent.attempts;
-      } catch (err) {
-        if (!(err instanceof TransportError)) throw err;
+      const stepCtx: StepContext = {
+        caseId: c.id,
+        edition: env.edition,
+        index: i + 1,
+        title: step.title,
+        transport: env.client,
+        base: env.base,
+        redactor: env.redactor,
+        followRedirects: env.followRedirects,
+        timeoutMs: env.timeoutMs,
+        resolve: (v) => resolve(v, ctx),
+        user: (alias) => byAlias.get(alias),
+        earlier,
+        services: env.services,
+        ...(env.signal ? { signal: env.signal } : {}),
+      };
+      const ran: StepRun = await kind.run(step.spec, stepCtx);
+      result.requests += ran.requests;
+      deadline += ran.waitedMs;
+      if (ran.skip !== undefined) {
+        result.outcome = 'skipped';
+        result.skipReason = ran.skip;
+        result.skipCode = 'step';
+        return;
+      }
+      if (ran.problem) {
         result.outcome = 'errored';
-        result.error = { code: err.code, message: `step ${i + 1} "${step.title}": ${err.message}`, step: i + 1, exchange: { ...recordExchange(req, undefined, env.redactor, 0), ...(earlier.length ? { before: earlier.map((r) => curlFor(r, env.redactor)) } : {}) } };
-        return finish();
+        result.error = { code: ran.problem.code, message: `step ${i + 1} "${step.title}": ${ran.problem.message}`, step: i + 1, ...(ran.problem.exchange ? { exchange: ran.problem.exchange } : {}) };
+        return;
       }
-      let shown: Exchange | undefined;
-      const exchange = (): Exchange => (shown ??= { ...recordExchange(req, res, env.redactor, res.durationMs), ...(earlier.length ? { before: earlier.map((r) => curlFor(r, env.redactor)) } : {}) });
-      const observed = { status: res.status, ...parseJson(res.text) };
-      const tooDeep = observed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
-      if (tooDeep) observed.json = undefined;
-      if (user?.baseline?.size && step.request.method === 'GET' && step.request.path.endsWith('/pushers')) observed.json = withoutBaseline(observed.json, user.baseline);
-      // A body that is not JSON is an error (no verdict) where a MUST check reads it or
-      // the status is already wrong; where the MUST checks hold on the status alone (a
-      // draft 404 with an empty body), the step is judged like any other.
-      const must = step.expect.filter((e) => env.spec.requirements.get(e.requirement)?.level !== 'SHOULD');
-      const needsJson = must.some((e) => e.errcode !== undefined || e.body !== undefined || e.body_includes !== undefined || e.schema !== undefined || e.list !== undefined);
-      const statusWrong = must.some((e) => e.status !== undefined && !(Array.isArray(e.status) ? e.status : [e.status]).includes(res.status));
-      const problem = misbehaviour(res, observed.isJson || !(needsJson || statusWrong), env.client.client.options.maxBodyBytes) ?? (tooDeep ? { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` } : undefined);
+      const observed = withoutBaseline(ran, setup, users);
+      const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';
+      const resolved = step.expect.map((e) => ({ e, checks: e.checks.map((ch): Check => (expectKinds.get(ch.kind)?.resolves ? { kind: ch.kind, value: resolve(ch.value, ctx) } : ch)) }));
+      const must = resolved.filter((r) => levelOf(r.e.requirement) === 'MUST').flatMap((r) => r.checks);
+      const holds = (ch: Check): boolean => (expectKinds.get(ch.kind)?.evaluate(ch.value, observed) ?? []).length === 0;
+      const problem = kind.judgeable?.(ran, must, holds, expectKinds);
       if (problem) {
         result.outcome = 'errored';
-        result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, exchange: exchange() };
-        return finish();
+        result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
+        return;
       }
 
-      let mustFailed = false;
-      for (const e of step.expect) {
-        const resolved = resolveExpectation(e, ctx);
-        for (const outcome of evaluate(resolved, observed)) {
-          const r = env.spec.requirements.get(e.requirement);
-          const failure: CheckFailure = {
-            requirement: e.requirement,
-            level: r?.level ?? 'MUST',
-            quote: r?.text ?? '',
-            ...outcome,
-            step: i + 1,
-            stepTitle: step.title,
-            source: `${c.file}:${e.line}`,
-            exchange: exchange(),
-          };
-          if (failure.level === 'MUST') {
-            mustFailed = true;
-            result.failures.push(failure);
-          } else result.warnings.push(failure);
+      const mustFailures: CheckFailure[] = [];
+      const shouldFailures: CheckFailure[] = [];
+      for (const { e, checks } of resolved) {
+        const r = env.spec.requirements.get(e.requirement);
+        for (const ch of checks) {
+          for (const outcome of expectKinds.get(ch.kind)?.evaluate(ch.value, observed) ?? []) {
+            const failure: CheckFailure = {
+              requirement: e.requirement,
+              level: r?.level ?? 'MUST',
+              ground: r?.ground ?? 'reading',
+              quote: r?.text ?? '',
+              link: r ? linkFor(r, env.version, env.spec.editions) : '',
+              versions: r ? versionRange(r, env.spec.editions) : '',
+              ...outcome,
+              step: i + 1,
+              stepTitle: step.title,
+              source: `${c.file}:${e.line}`,
+              ...(ran.exchange ? { exchange: ran.exchange() } : {}),
+            };
+            (failure.level === 'MUST' ? mustFailures : shouldFailures).push(failure);
+          }
         }
       }
-      for (const [name, ptr] of Object.entries(step.capture)) {
-        vars.set(name, pointer(observed.json, ptr));
+      result.failures.push(...mustFailures);
+      // A SHOULD check on a step whose MUST checks already failed says nothing more: the answer was wrong anyway.
+      if (mustFailures.length === 0) result.warnings.push(...shouldFailures);
+      for (const [name, ptr] of Object.entries(step.capture)) vars.set(name, pointer(observed.json, ptr));
+      if (env.cleanup && ran.sent) {
+        const user = users.find((u) => ran.sent?.headers['authorization'] === `Bearer ${u.accessToken}`);
+        for (const rule of setup.cleanup) {
+          if (!user || rule.after.method !== ran.sent.method || !pathMatches(rule.after.path, ran.sent.url)) continue;
+          if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;
+          if (rule.after.sent !== undefined && match(rule.after.sent, ran.sentJson, 'includes').length > 0) continue;
+          pending.push({ rule, user, sent: ran.sentJson, received: observed.json });
+        }
       }
-      if (env.cleanup && res.status === 200 && step.request.path.endsWith('/pushers/set') && user && isSetRequest(sentJson)) {
-        created.push({ user, path: step.request.path, app_id: sentJson.app_id, pushkey: sentJson.pushkey });
-      }
-      earlier.push(req);
-      if (mustFailed) break;
+      if (ran.sent) earlier.push(ran.sent);
+      if (mustFailures.length) break;
     }
+  };
+  try {
+    await body();
   } catch (err) {
-    if (!(err instanceof ValueError)) throw err;
+    if (!(err instanceof ValueError)) {
+      // A bug: still clean up, so the target is left as it was, then let it surface.
+      await cleanup(pending, env);
+      throw err;
+    }
     result.outcome = 'errored';
     result.error = { code: 'ERR_CASE_VALUE', message: err.message };
-  } finally {
-    await cleanupPushers(created, env, deadline);
   }
-  return finish();
+  return cleanup(pending, env);
 }
 
 /**
- * Answers that give no verdict on the rule a step checks: the server broke
- * (5xx), sent the client elsewhere (3xx), kept rate-limiting past every retry,
- * or did not speak JSON where a MUST check reads the body. They are errors,
- * reported apart from failures.
+ * Reads what each user holds before the case, when its state is not known
+ * (a given account, or one an earlier case may have left something with).
  */
-function misbehaviour(res: HttpResponse, isJson: boolean, cap: number): { code: string; message: string } | undefined {
-  if (res.status >= 500) return { code: 'ERR_SERVER_ERROR', message: `the server failed with status ${res.status}` };
-  if (res.status >= 300 && res.status < 400) return { code: 'ERR_REDIRECT', message: `answered ${res.status} redirecting to ${res.headers['location'] ?? '(no location)'}; redirects are not followed (see --follow-redirects)` };
-  if (res.status === 429) return { code: 'ERR_RATE_LIMITED', message: 'still rate-limited (429) after every retry the case could afford' };
-  if (res.truncated) return { code: 'ERR_BODY_TOO_LARGE', message: `the response body is larger than the cap of ${cap} bytes; the rest was not read` };
-  if (!isJson) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON` };
-  return undefined;
-}
-
-/** Hides pushers a given account had before the run, so "exactly these pushers" speaks of the run's own. */
-function withoutBaseline(body: unknown, baseline: ReadonlySet<string>): unknown {
-  const b = body as { pushers?: unknown } | undefined;
-  if (!b || !Array.isArray(b.pushers)) return body;
-  return { ...b, pushers: b.pushers.filter((p: { app_id?: unknown; pushkey?: unknown }) => !baseline.has(pusherKey(p?.app_id, p?.pushkey))) };
-}
-
-function isSetRequest(v: unknown): v is { app_id: string; pushkey: string; kind: unknown } {
-  const o = v as { app_id?: unknown; pushkey?: unknown; kind?: unknown } | undefined;
-  return typeof o?.app_id === 'string' && typeof o.pushkey === 'string' && typeof o.kind === 'string';
-}
-
-function resolveExpectation(e: Expectation, ctx: ValueContext): Expectation {
-  const out: Expectation = { ...e };
-  if (e.body !== undefined) out.body = resolve(e.body, ctx);
-  if (e.body_includes !== undefined) out.body_includes = resolve(e.body_includes, ctx);
-  if (e.list !== undefined) out.list = resolve(e.list, ctx) as Expectation['list'];
-  return out;
-}
-
-/** Best effort: a failed delete must not change the verdict of the case. */
-async function cleanupPushers(created: Array<{ user: User; path: string; app_id: string; pushkey: string }>, env: CaseEnv, deadline: number): Promise<void> {
-  const seen = new Set<string>();
-  for (const p of created) {
-    const key = `${p.user.alias}\n${p.path}\n${p.app_id}\n${p.pushkey}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+async function readBaselines(users: readonly User[], setup: EditionSetup, env: CaseEnv): Promise<void> {
+  const b = setup.baseline;
+  if (!b) return;
+  for (const u of users) {
+    if (u.clean && u.baseline.has(env.edition.id)) continue;
+    if (u.clean) {
+      u.baseline.set(env.edition.id, new Set());
+      continue;
+    }
     try {
-      // Rate limits and redirects are handled as for the case's own requests, within its bound.
-      await env.client.send({ method: 'POST', url: env.base + p.path, headers: { authorization: `Bearer ${p.user.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: null, app_id: p.app_id, pushkey: p.pushkey }) }, { followRedirects: env.followRedirects, deadline });
-    } catch {
-      // the verdict is already made; an unreachable target shows up elsewhere
+      const { res } = await env.client.send({ method: b.request.method, url: env.base + b.request.path, headers: { authorization: `Bearer ${u.accessToken}` } });
+      const list = res.status === 200 ? pointer(parseJson(res.text).json, b.list) : undefined;
+      u.baseline.set(env.edition.id, new Set(Array.isArray(list) ? list.map((item) => itemKey(item, b.key)) : []));
+    } catch (err) {
+      if (!(err instanceof TransportError)) throw err;
+      u.baseline.set(env.edition.id, new Set());
     }
   }
+}
+
+/** Leaves out of a baseline answer the items its user held before the case, so "exactly these" speaks of the case's own. */
+function withoutBaseline(ran: StepRun, setup: EditionSetup, users: readonly User[]): Observed {
+  const o = ran.observed as Observed;
+  const b = setup.baseline;
+  if (!b || !ran.sent || ran.sent.method !== b.request.method || !pathMatches(b.request.path, ran.sent.url)) return o;
+  const user = users.find((u) => ran.sent?.headers['authorization'] === `Bearer ${u.accessToken}`);
+  const seen = user ? [...user.baseline.values()].flatMap((s) => [...s]) : [];
+  if (seen.length === 0) return o;
+  const held = new Set(seen);
+  const list = pointer(o.json, b.list);
+  if (!Array.isArray(list) || b.list === '') return o;
+  const filtered = list.filter((item) => !held.has(itemKey(item, b.key)));
+  return { ...o, json: setPointer(o.json, b.list, filtered) };
+}
+
+/** A copy of `doc` with the value at `ptr` replaced. */
+function setPointer(doc: unknown, ptr: string, value: unknown): unknown {
+  const [head, ...rest] = ptr.slice(1).split('/');
+  const key = (head as string).replace(/~1/g, '/').replace(/~0/g, '~');
+  if (Array.isArray(doc)) {
+    const copy = [...doc];
+    copy[Number(key)] = rest.length ? setPointer(copy[Number(key)], '/' + rest.join('/'), value) : value;
+    return copy;
+  }
+  const obj = doc as Record<string, unknown>;
+  return { ...obj, [key]: rest.length ? setPointer(obj[key], '/' + rest.join('/'), value) : value };
+}
+
+/** Sends the clean-up requests, newest first; a failure does not change the verdict, but the users are then not clean. */
+async function cleanup(pending: readonly Pending[], env: CaseEnv): Promise<boolean> {
+  let clean = true;
+  const seen = new Set<string>();
+  for (const p of [...pending].reverse()) {
+    const key = p.rule.key ? `${p.user.accessToken}\n${JSON.stringify(p.rule.send.path)}\n${p.rule.key.map((k) => JSON.stringify(pointer(p.sent, k))).join('\n')}` : undefined;
+    if (key !== undefined) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    try {
+      const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(p.sent, ptr), received: (ptr) => pointer(p.received, ptr) };
+      const path = typeof p.rule.send.path === 'string' ? p.rule.send.path : (p.rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(String(resolve(part, vctx))))).join('');
+      const json = p.rule.send.json === undefined ? undefined : resolve(p.rule.send.json, vctx);
+      const { res } = await env.client.send(
+        { method: p.rule.send.method, url: env.base + path, headers: { authorization: `Bearer ${p.user.accessToken}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) }, ...(json === undefined ? {} : { body: JSON.stringify(json) }) },
+        { followRedirects: env.followRedirects },
+      );
+      if (res.status !== 200) clean = false;
+    } catch {
+      // The verdict is already made; an unreachable target shows up elsewhere.
+      clean = false;
+    }
+  }
+  return clean;
 }

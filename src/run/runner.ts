@@ -1,15 +1,24 @@
+/**
+ * The run: preflight, which editions and versions to judge, which cases hold
+ * there, the user pool, concurrency, and results as they finish. The editions
+ * and their rules are data (spec/editions.yaml, spec/pushers.md); this module
+ * knows no endpoint of any of them.
+ */
 import { randomBytes } from 'node:crypto';
 import { TargetError } from '../errors.js';
 import { HttpClient, TransportError } from '../http/client.js';
-import { Transport, type RateLimitWait } from '../http/transport.js';
 import { Redactor } from '../http/redact.js';
+import { Transport, type RateLimitWait } from '../http/transport.js';
 import type { Case, Suite } from '../cases/types.js';
 import { getValidator } from '../schemas.js';
-import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
+import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/editions.js';
+import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
-import type { CaseResult, RunReport } from './types.js';
-import { GivenUsers, RegisteringUsers, type Credential, type UserSource } from './users.js';
+import { Services, type Service } from './services.js';
+import { parseJson } from './steps/request.js';
+import type { CaseResult, RunMeta, RunReport } from './types.js';
+import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 
 export interface RunOptions {
   /** Base URL of the homeserver, without a trailing slash. */
@@ -27,8 +36,12 @@ export interface RunOptions {
   followRedirects?: boolean;
   /** Marks the report as a run against the bundled reference server. */
   embedded?: boolean;
+  /** Judge the v1 edition by this version instead of the newest the target advertises. */
+  specVersion?: string;
+  /** Called once the run knows what it will do, before the first case. */
+  onStart?: (plan: Plan) => void;
   /** Called as each case ends (any order); the report itself keeps suite order. */
-  onResult?: (r: CaseResult) => void;
+  onResult?: (r: CaseResult, progress: { done: number; total: number; running: number; failed: number }) => void;
   /** Completes m.login.registration_token stages when registering users. */
   registrationToken?: string;
   /** Accounts to use instead of registering fresh users (--user, --access-token). */
@@ -40,6 +53,10 @@ export interface RunOptions {
   rateLimitBudgetMs?: number;
   /** Called before each wait for a rate limit. */
   onRateLimit?: (wait: RateLimitWait) => void;
+  /** Stops the run: no new case starts; finished cases are reported, the rest as not run. */
+  signal?: AbortSignal;
+  /** Services steps may ask for, by name (the mock push gateway, …). */
+  services?: ReadonlyMap<string, () => Promise<Service>>;
 }
 
 /**
@@ -51,15 +68,16 @@ export const DEFAULT_JOBS = 16;
 
 export interface Preflight {
   versions: unknown;
+  /** The well-formed version strings of the answer. */
+  advertised: string[];
   server?: string;
-  editions: Edition[];
 }
 
 /**
  * Asks GET /_matrix/client/versions: a target that does not answer it with a
  * versions list is not a Matrix server, and nothing more is sent to it.
  */
-export async function preflight(client: Transport, base: string): Promise<Preflight> {
+export async function preflight(client: Transport, base: string, redactor = new Redactor()): Promise<Preflight> {
   let res;
   try {
     // A rate limit on the very first request is waited out like any other.
@@ -68,108 +86,228 @@ export async function preflight(client: Transport, base: string): Promise<Prefli
     if (err instanceof TransportError) throw new TargetError('ERR_TARGET_UNREACHABLE', `${base} is unreachable: ${err.message}`);
     throw err;
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(res.text);
-  } catch {
-    body = undefined;
-  }
+  const { json: body } = parseJson(res.text);
   if (res.status !== 200 || !getValidator('versions-response')(body)) {
-    throw new TargetError('ERR_TARGET_NOT_MATRIX', `${base} is not a Matrix homeserver: GET /_matrix/client/versions answered ${res.status}${body === undefined ? ' without JSON' : ' without a versions list'}`);
+    throw new TargetError('ERR_TARGET_NOT_MATRIX', `${base} is not a Matrix homeserver: GET /_matrix/client/versions answered ${describeAnswer(res, redactor)}${body === undefined ? '' : ', without a versions list'}`);
   }
-  const versions = (body as { versions: string[] }).versions;
-  const editions: Edition[] = versions.some((v) => /^v1\.\d+$/.test(v)) ? ['v1'] : [];
-  // Keep what provenance needs, in a shape every reporter can print: the target decides the rest of the body.
+  // Keep only what provenance needs, as plain strings and booleans: the target decides the rest of the body.
+  const versions = (body as { versions: unknown[] }).versions.filter((v): v is string => typeof v === 'string').slice(0, 100).map((v) => v.slice(0, 64));
   const unstable = (body as { unstable_features?: unknown }).unstable_features;
-  const flags = typeof unstable === 'object' && unstable !== null && !Array.isArray(unstable) ? Object.fromEntries(Object.entries(unstable).filter(([, v]) => typeof v === 'boolean')) : undefined;
-  return { versions: { versions, ...(flags ? { unstable_features: flags } : {}) }, ...(res.headers['server'] ? { server: res.headers['server'] } : {}), editions };
+  const flags = typeof unstable === 'object' && unstable !== null && !Array.isArray(unstable) ? Object.fromEntries(Object.entries(unstable).filter(([, v]) => typeof v === 'boolean').slice(0, 200)) : undefined;
+  return { versions: { versions, ...(flags ? { unstable_features: flags } : {}) }, advertised: versions, ...(res.headers['server'] ? { server: res.headers['server'].slice(0, 200) } : {}) };
 }
 
-export function selectCases(suite: Suite, editions: readonly Edition[], grep?: string): Case[] {
+/** Cases of the suite in the given editions whose id, title or tags contain `grep`. */
+export function selectCases(suite: Suite, editions: readonly string[], grep?: string): Case[] {
   const needle = grep?.toLowerCase();
   return suite.cases.filter((c) => editions.includes(c.edition) && (!needle || [c.id, c.title, ...c.tags].some((s) => s.toLowerCase().includes(needle))));
 }
 
-/** Runs `items` through `fn` with at most `limit` in flight; results keep input order. */
-async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
+/**
+ * Whether the target serves an edition it does not advertise: an
+ * unauthenticated request to one of its endpoints. 404 or 405 with
+ * M_UNRECOGNIZED (or no JSON at all) means the endpoint is not there; any
+ * other answer (401 above all) means it is.
+ */
+async function probe(client: Transport, base: string, e: EditionInfo): Promise<string | undefined> {
+  const body = e.probe.json === undefined ? undefined : JSON.stringify(e.probe.json);
+  try {
+    const { res } = await client.send({ method: e.probe.method, url: base + e.prefix + e.probe.path, headers: body === undefined ? {} : { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body }) });
+    if (res.status !== 404 && res.status !== 405) return undefined;
+    const { json } = parseJson(res.text);
+    const errcode = typeof json === 'object' && json !== null ? (json as { errcode?: unknown }).errcode : undefined;
+    if (errcode === undefined || errcode === 'M_UNRECOGNIZED' || errcode === 'M_NOT_FOUND') return `${e.probe.method} ${e.prefix}${e.probe.path} answered ${res.status}${typeof errcode === 'string' ? ` ${errcode}` : ''}, and the target does not advertise the edition`;
+    return undefined;
+  } catch (err) {
+    if (err instanceof TransportError) return undefined;
+    throw err;
+  }
 }
 
-/**
- * Folds the repetitions of one case into one result. When they disagree the
- * case is flaky: it fails, shows every outcome, and keeps the problems of the
- * first repetition that did not pass.
- */
-function mergeRepeats(runs: CaseResult[]): CaseResult {
-  const first = runs[0] as CaseResult;
-  if (runs.length === 1) return first;
-  const outcomes = runs.map((r) => r.outcome);
-  const base = runs.find((r) => r.outcome !== 'passed') ?? first;
-  const merged: CaseResult = { ...base, durationMs: runs.reduce((a, r) => a + r.durationMs, 0) / runs.length, requests: runs.reduce((a, r) => a + r.requests, 0) };
-  if (new Set(outcomes).size > 1) {
-    const counts = [...new Set(outcomes)].map((o) => `${o} ×${outcomes.filter((x) => x === o).length}`).join(', ');
-    merged.flaky = outcomes;
-    merged.outcome = 'errored';
-    merged.error = { code: 'ERR_FLAKY', message: `the outcome varies across ${runs.length} runs (${counts})${base.error ? `; first problem: ${base.error.message}` : ''}` };
+/** What a run will do, known before its first case: shown by the header and by --list. */
+export interface Plan {
+  target: string;
+  preflight: Preflight;
+  editions: Edition[];
+  /** Per edition: the version judged and why. */
+  versions: Record<string, VersionChoice>;
+  /** Editions the target does not serve, with the reason. */
+  notServed: Record<string, string>;
+  /** Every case of the chosen editions that --grep selects, in suite order. */
+  cases: Case[];
+  /** Of those, the ones left out, by id: why (not in force in the version judged, edition not served). */
+  left: Map<string, { code: string; reason: string }>;
+}
+
+export async function planRun(options: RunOptions, client: Transport, spec: SpecText, redactor: Redactor): Promise<Plan> {
+  const base = options.target.replace(/\/+$/, '');
+  const pre = await preflight(client, base, redactor);
+  const advertisedEditions = [...spec.editions.values()].filter((e) => pre.advertised.some((v) => e.advertised?.test(v))).map((e) => e.id as Edition);
+  const editions = options.editions === 'auto' ? advertisedEditions : [...options.editions];
+  if (editions.length === 0) {
+    throw new TargetError('ERR_TARGET_EDITION', `${base} advertises no version this suite covers (versions: ${JSON.stringify(pre.advertised).slice(0, 300)}); choose one with --edition`);
   }
-  return merged;
+  const versions: Record<string, VersionChoice> = {};
+  const notServed: Record<string, string> = {};
+  for (const id of editions) {
+    const e = spec.editions.get(id) as EditionInfo;
+    versions[id] = chooseVersion(e, pre.advertised, id === 'v1' ? options.specVersion : undefined);
+    if (!advertisedEditions.includes(id)) {
+      const why = await probe(client, base, e);
+      if (why) notServed[id] = why;
+    }
+  }
+  const cases = selectCases(options.suite, editions, options.grep);
+  const left = new Map<string, { code: string; reason: string }>();
+  for (const c of cases) {
+    if (notServed[c.edition]) {
+      left.set(c.id, { code: 'not-served', reason: `the target does not serve edition ${c.edition}: ${notServed[c.edition]}` });
+      continue;
+    }
+    const version = (versions[c.edition] as VersionChoice).version;
+    const out = c.requirements.map((id) => spec.requirements.get(id)).filter((r) => r && !inForce(r, version, spec.editions));
+    if (out.length) left.set(c.id, { code: 'version', reason: `not in ${version}: ${out.map((r) => `${r?.id} holds ${r?.until ? `from ${r.since} until ${r.until}` : `from ${r?.since}`}`).join('; ')}` });
+  }
+  return { target: base, preflight: pre, editions, versions, notServed, cases, left };
+}
+
+/** Folds repetitions of one case into one result as they finish, keeping only what the report needs. */
+class Repeats {
+  private merged: CaseResult | undefined;
+  private readonly outcomes: CaseResult['outcome'][] = [];
+  private durationMs = 0;
+  private requests = 0;
+
+  add(r: CaseResult): void {
+    this.outcomes.push(r.outcome);
+    this.durationMs += r.durationMs;
+    this.requests += r.requests;
+    // The first repetition that did not pass keeps its problems; the others keep only their outcome.
+    if (!this.merged || (this.merged.outcome === 'passed' && r.outcome !== 'passed')) this.merged = r;
+  }
+
+  result(): CaseResult {
+    const base = this.merged as CaseResult;
+    if (this.outcomes.length === 1) return base;
+    const merged: CaseResult = { ...base, durationMs: this.durationMs / this.outcomes.length, requests: this.requests };
+    const kinds = [...new Set(this.outcomes)];
+    if (kinds.length > 1) {
+      const counts = kinds.map((o) => `${o} ×${this.outcomes.filter((x) => x === o).length}`).join(', ');
+      merged.flaky = [...this.outcomes];
+      merged.outcome = 'errored';
+      merged.error = { code: 'ERR_FLAKY', message: `the outcome varies across ${this.outcomes.length} runs (${counts})${base.error ? `; first problem: ${base.error.message}` : ''}` };
+    }
+    return merged;
+  }
 }
 
 export async function run(options: RunOptions): Promise<RunReport> {
   const startedAt = new Date();
-  const base = options.target.replace(/\/+$/, '');
   const spec = options.spec ?? loadSpec();
-  const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), { ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}), ...(options.onRateLimit ? { onRateLimit: options.onRateLimit } : {}) });
   const redactor = new Redactor();
+  let rateLimitedMs = 0;
+  const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), {
+    ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}),
+    onRateLimit: (w) => {
+      rateLimitedMs += w.waitMs;
+      options.onRateLimit?.({ ...w, url: redactor.apply(w.url) });
+    },
+  });
   const runId = randomBytes(4).toString('hex');
+  const services = new Services(options.services);
   try {
-    const pre = await preflight(client, base);
-    const editions = options.editions === 'auto' ? pre.editions : [...options.editions];
-    if (editions.length === 0) {
-      throw new TargetError('ERR_TARGET_EDITION', `${base} advertises no version this suite covers (versions: ${JSON.stringify((pre.versions as { versions: unknown }).versions)}); choose one with --edition`);
-    }
-    const cases = selectCases(options.suite, editions, options.grep);
-    const users: UserSource = options.credentials?.length ? new GivenUsers(client, base, redactor, options.credentials) : new RegisteringUsers(client, base, runId, redactor, options.registrationToken);
+    const plan = await planRun(options, client, spec, redactor);
+    options.onStart?.(plan);
+    const base = plan.target;
+    const users: UserSource = options.credentials?.length
+      ? new GivenUsers(client, base, redactor, options.credentials)
+      : new RegisteringPool(client, base, runId, redactor, options.registrationToken, Math.min(4, options.jobs ?? DEFAULT_JOBS));
     const repeat = Math.max(1, options.repeat ?? 1);
-    const runs = cases.flatMap((c) => Array.from({ length: repeat }, () => c));
-    let all;
+    const total = plan.cases.length;
+    const merged = plan.cases.map(() => new Repeats());
+    const pendingRuns = plan.cases.map(() => repeat);
+    const results: Array<CaseResult | undefined> = plan.cases.map(() => undefined);
+    let done = 0;
+    let running = 0;
+    let failed = 0;
+    const finishCase = (i: number, r: CaseResult): void => {
+      results[i] = r;
+      done++;
+      if (['failed', 'errored'].includes(r.outcome) || (options.strict && r.outcome === 'warned')) failed++;
+      options.onResult?.(r, { done, total, running, failed });
+    };
+    // Cases left out are results at once, in suite order with the rest.
+    plan.cases.forEach((c, i) => {
+      const why = plan.left.get(c.id);
+      if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, failures: [], warnings: [], durationMs: 0, requests: 0 });
+    });
+    const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i)));
+    let next = 0;
+    let seq = 0;
+    const worker = async (): Promise<void> => {
+      while (next < queue.length && !options.signal?.aborted) {
+        const i = queue[next++] as number;
+        const c = plan.cases[i] as Case;
+        running++;
+        let r: CaseResult;
+        try {
+          r = await runCase(c, {
+            client,
+            base,
+            runId,
+            seq: seq++,
+            spec,
+            suite: options.suite,
+            edition: spec.editions.get(c.edition) as EditionInfo,
+            version: (plan.versions[c.edition] as VersionChoice).version,
+            users,
+            redactor,
+            services,
+            cleanup: options.cleanup ?? true,
+            followRedirects: options.followRedirects ?? false,
+            timeoutMs: options.timeoutMs ?? 10_000,
+            ...(options.signal ? { signal: options.signal } : {}),
+          });
+        } finally {
+          running--;
+        }
+        if (r.error?.code === 'ERR_INTERRUPTED') continue;
+        (merged[i] as Repeats).add(r);
+        pendingRuns[i] = (pendingRuns[i] as number) - 1;
+        if (pendingRuns[i] === 0) finishCase(i, (merged[i] as Repeats).result());
+      }
+    };
     try {
-      all = await pool(runs, options.jobs ?? DEFAULT_JOBS, async (c, seq) => {
-        const r = await runCase(c, { client, base, runId, seq, spec, suite: options.suite, users, redactor, cleanup: options.cleanup ?? true, followRedirects: options.followRedirects ?? false, timeoutMs: options.timeoutMs ?? 10_000 });
-        options.onResult?.(r);
-        return r;
-      });
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs ?? DEFAULT_JOBS, queue.length)) }, worker));
     } finally {
-      await users.close?.();
+      await users.close();
     }
-    const results = cases.map((_, i) => mergeRepeats(all.slice(i * repeat, (i + 1) * repeat)));
+    const interrupted = options.signal?.aborted === true && results.some((r) => r === undefined);
     const finishedAt = new Date();
+    const meta: RunMeta = {
+      suite: suiteInfo(),
+      target: redactor.apply(base),
+      embedded: options.embedded ?? false,
+      editions: plan.editions,
+      strict: options.strict ?? false,
+      versions: plan.preflight.versions,
+      specVersions: Object.fromEntries(Object.entries(plan.versions).map(([k, v]) => [k, { ...v }])),
+      ...(Object.keys(plan.notServed).length ? { notServed: plan.notServed } : {}),
+      ...(plan.preflight.server ? { server: plan.preflight.server } : {}),
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      ...(repeat > 1 ? { repeat } : {}),
+      ...(interrupted ? { interrupted: true } : {}),
+      ...(rateLimitedMs > 0 ? { rateLimitedMs: Math.round(rateLimitedMs) } : {}),
+      users: users.opened,
+    };
     return {
-      meta: {
-        suite: suiteInfo(),
-        target: base,
-        embedded: options.embedded ?? false,
-        editions,
-        strict: options.strict ?? false,
-        versions: pre.versions,
-        ...(pre.server ? { server: pre.server } : {}),
-        startedAt: startedAt.toISOString(),
-        finishedAt: finishedAt.toISOString(),
-        durationMs: finishedAt.getTime() - startedAt.getTime(),
-        ...(repeat > 1 ? { repeat } : {}),
-      },
-      results,
+      meta,
+      results: plan.cases.map((c, i) => results[i] ?? { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'notrun', skipReason: 'the run was interrupted before this case finished', skipCode: 'interrupted', failures: [], warnings: [], durationMs: 0, requests: 0 }),
     };
   } finally {
+    await services.close();
     await client.close();
   }
 }

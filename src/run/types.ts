@@ -1,9 +1,9 @@
-import type { Edition, Level } from '../spec/requirements.js';
+import type { Ground, Level } from '../spec/requirements.js';
 
-/** One request and what came back, already redacted: safe to print. */
+/** One request and what came back, already redacted: safe to print once escaped for its medium. */
 export interface Exchange {
-  request: { method: string; url: string; headers: Record<string, string>; body?: string };
-  response?: { status: number; headers: Record<string, string>; body: string; truncated: boolean };
+  request: { method: string; url: string; headers: Record<string, string>; body?: string; bodyCut?: boolean };
+  response?: { status: number; headers: Record<string, string>; body: string; truncated: boolean; bodyCut?: boolean };
   durationMs: number;
   /** A shell command that sends the same request; secrets are shell variables. */
   curl: string;
@@ -15,9 +15,14 @@ export interface Exchange {
 export interface CheckFailure {
   requirement: string;
   level: Level;
-  /** The normative statement from spec/pushers.md. */
+  ground: Ground;
+  /** The statement from spec/pushers.md, in this project's words. */
   quote: string;
-  /** Which check: status, errcode, body, body_includes, schema, list. */
+  /** The section of the spec the requirement rests on, in the version judged. */
+  link: string;
+  /** The versions in which the requirement holds ("v1.6+", "v1.1–v1.16", "draft"). */
+  versions: string;
+  /** Which check: status, errcode, body, body_includes, schema, list, … */
   check: string;
   expected: unknown;
   actual: unknown;
@@ -26,21 +31,22 @@ export interface CheckFailure {
   stepTitle: string;
   /** file:line of the expectation in the case file. */
   source: string;
-  exchange: Exchange;
+  exchange?: Exchange;
 }
 
 /**
  * passed: every check held; failed: a MUST check failed; warned: only SHOULD
  * checks failed; errored: no verdict could be reached (transport, 5xx, …);
- * skipped: not run; xfailed: failed as an expectations file says it does;
+ * skipped: not run, for a reason given; notrun: not reached before the run
+ * was interrupted; xfailed: failed as an expectations file says it does;
  * xpassed: listed in an expectations file but passing (the file is stale).
  */
-export type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped' | 'xfailed' | 'xpassed';
+export type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped' | 'notrun' | 'xfailed' | 'xpassed';
 
 export interface CaseResult {
   id: string;
   title: string;
-  edition: Edition;
+  edition: string;
   file: string;
   requirements: string[];
   tags: string[];
@@ -49,8 +55,10 @@ export interface CaseResult {
   warnings: CheckFailure[];
   error?: { code: string; message: string; step?: number; exchange?: Exchange };
   skipReason?: string;
-  /** The expectations-file entry that lists this case. */
-  expectation?: { reason: string; link?: string; file: string };
+  /** Why the case was skipped, as a code reporters and summaries group by. */
+  skipCode?: string;
+  /** The expectations-file entry that lists this case, and whether the case failed the way it records. */
+  expectation?: { reason: string; link?: string; file: string; requirements?: string[]; matched?: boolean; mismatch?: string };
   /** With --repeat: the outcome of every repetition, when they differ. */
   flaky?: Outcome[];
   durationMs: number;
@@ -61,15 +69,25 @@ export interface RunMeta {
   suite: { name: string; version: string };
   target: string;
   embedded: boolean;
-  editions: Edition[];
+  editions: string[];
   strict: boolean;
   versions: unknown;
+  /** Per edition: the version of its specification the run judged by, and why. */
+  specVersions: Record<string, { version: string; from: string; asked?: string; note?: string }>;
+  /** Editions the target does not serve: their cases were skipped. */
+  notServed?: Record<string, string>;
   server?: string;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
   expectations?: string;
   repeat?: number;
+  /** Set when the run was stopped (SIGINT/SIGTERM) before every case ran. */
+  interrupted?: boolean;
+  /** Time spent waiting out rate limits, over all requests. */
+  rateLimitedMs?: number;
+  /** Accounts registered or logged in for the run. */
+  users?: number;
 }
 
 export interface RunReport {
@@ -84,6 +102,7 @@ export interface Summary {
   warned: number;
   errored: number;
   skipped: number;
+  notrun: number;
   xfailed: number;
   xpassed: number;
   mustFailures: number;
@@ -91,7 +110,7 @@ export interface Summary {
 }
 
 export function summarize(results: readonly CaseResult[]): Summary {
-  const s: Summary = { total: results.length, passed: 0, failed: 0, warned: 0, errored: 0, skipped: 0, xfailed: 0, xpassed: 0, mustFailures: 0, shouldFailures: 0 };
+  const s: Summary = { total: results.length, passed: 0, failed: 0, warned: 0, errored: 0, skipped: 0, notrun: 0, xfailed: 0, xpassed: 0, mustFailures: 0, shouldFailures: 0 };
   for (const r of results) {
     s[r.outcome] += 1;
     s.mustFailures += r.failures.length;

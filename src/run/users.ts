@@ -1,25 +1,54 @@
+/**
+ * Where cases get their users: a pool that registers accounts as the running
+ * cases need them and reuses them, or accounts given on the command line.
+ * This module knows the account endpoints of the client-server API
+ * (register, login, whoami, logout) and nothing of any other area.
+ */
 import { randomBytes } from 'node:crypto';
 import { TargetError } from '../errors.js';
-import { TransportError } from '../http/client.js';
-import type { Transport } from '../http/transport.js';
+import { TransportError, type HttpResponse } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
+import type { Transport } from '../http/transport.js';
+import { escapeForTerminal } from '../report/text.js';
+import { jsonDepth, MAX_JSON_DEPTH } from './steps/request.js';
 
 export interface User {
   alias: string;
   userId: string;
   accessToken: string;
-  /** app_id + pushkey of pushers the account had before the run (given accounts only); list checks ignore them. */
-  baseline?: ReadonlySet<string>;
+  /** Per edition: keys of what the account held before the case (see the edition's baseline); list checks leave them out. */
+  baseline: Map<string, ReadonlySet<string>>;
+  /** False when the account may hold things no baseline has seen (a given account, or after a case that failed). */
+  clean: boolean;
 }
 
-/** Where a case's users come from: fresh registrations by default, or accounts given on the command line. */
+export interface AcquireOptions {
+  /** Users no case has used before. */
+  fresh: boolean;
+}
+
+/** Where a case's users come from. */
 export interface UserSource {
-  /** Users for one case, or a reason the case must be skipped. Throws TargetError when the target cannot give users at all. */
-  acquire(aliases: readonly string[]): Promise<User[] | { skip: string }>;
-  /** Gives the users of a finished case back. */
-  release?(users: readonly User[]): void;
+  /**
+   * Users for one case, or a reason to skip it. Rejects with a UsersError
+   * when this case cannot get users (the case errors), and with a
+   * TargetError when the target cannot give users at all (the run stops).
+   */
+  acquire(aliases: readonly string[], options: AcquireOptions): Promise<User[] | { skip: string }>;
+  /** Gives the users of a finished case back; `clean` says whether its clean-up removed all it created. */
+  release(users: readonly User[], clean: boolean): void;
   /** Ends the run: logs out sessions the source opened. */
-  close?(): Promise<void>;
+  close(): Promise<void>;
+  /** How many accounts the source registered or logged in. */
+  readonly opened: number;
+}
+
+/** This case cannot get its users: it errors with the reason; the run goes on. */
+export class UsersError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsersError';
+  }
 }
 
 /** Placeholder shown instead of a user's token: a shell variable, so reproduction commands stay runnable. */
@@ -27,97 +56,227 @@ export function tokenPlaceholder(alias: string): string {
   return `$${alias.toUpperCase()}_TOKEN`;
 }
 
-export function pusherKey(appId: unknown, pushkey: unknown): string {
-  return `${String(appId)}\n${String(pushkey)}`;
-}
-
 type Answer = Record<string, unknown>;
 
-function parse(text: string): Answer {
+const isObject = (v: unknown): v is Answer => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function parse(res: HttpResponse): Answer {
+  // A body too deep to walk safely is read as no answer at all.
+  if (jsonDepth(res.text) > MAX_JSON_DEPTH) return {};
   try {
-    const v = JSON.parse(text) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Answer) : {};
+    const v = JSON.parse(res.text) as unknown;
+    return isObject(v) ? v : {};
   } catch {
     return {};
   }
 }
 
-const describe = (status: number, a: Answer): string => `${status} ${typeof a['errcode'] === 'string' ? a['errcode'] : ''} ${typeof a['error'] === 'string' ? a['error'] : ''}`.trim();
+const SHOWN_BYTES = 300;
 
-const usersError = (why: string): TargetError => new TargetError('ERR_TARGET_USERS', `cannot get users on the target: ${why}`);
+/**
+ * An unexpected answer as a user can act on it: status, content type and
+ * the first 300 bytes of the body, control characters escaped and secrets
+ * redacted.
+ */
+export function describeAnswer(res: HttpResponse, redactor: Redactor): string {
+  const bytes = Buffer.from(res.text, 'utf8');
+  let shown = bytes.subarray(0, SHOWN_BYTES).toString('utf8');
+  // A cut in the middle of a character leaves U+FFFD at the end: drop it.
+  if (bytes.length > SHOWN_BYTES) shown = shown.replace(/\uFFFD+$/, '');
+  const body = bytes.length === 0 ? 'an empty body' : `body ${JSON.stringify(escapeForTerminal(redactor.apply(shown)))}${bytes.length > SHOWN_BYTES ? ` (first ${SHOWN_BYTES} of ${bytes.length} bytes)` : ''}`;
+  const a = parse(res);
+  const code = typeof a['errcode'] === 'string' ? ` ${escapeForTerminal(redactor.apply(a['errcode']))}` : '';
+  return `${res.status}${code} (${escapeForTerminal(res.headers['content-type'] ?? 'no content-type')}, ${body})`;
+}
 
-async function postJson(client: Transport, url: string, body: unknown, token?: string): Promise<{ status: number; answer: Answer }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+interface Posted {
+  status: number;
+  answer: Answer;
+  res: HttpResponse;
+  /** The request was rate-limited at least once before this answer. */
+  limited: boolean;
+}
+
+async function send(client: Transport, method: string, url: string, body: unknown, token: string | undefined, fail: (why: string) => Error): Promise<Posted> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers['authorization'] = `Bearer ${token}`;
   try {
-    const { res } = await client.send({ method: 'POST', url, headers, body: JSON.stringify(body) });
-    return { status: res.status, answer: parse(res.text) };
+    const { res, waitedMs, attempts } = await client.send({ method, url, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: res.status, answer: parse(res), res, limited: waitedMs > 0 || attempts > 1 };
   } catch (err) {
-    if (err instanceof TransportError) throw usersError(err.message);
+    if (err instanceof TransportError) throw fail(err.message);
     throw err;
   }
 }
 
+/** The stages of a user-interactive flow, when it is a well-formed list of strings; undefined otherwise. */
+function stagesOf(flow: unknown): string[] | undefined {
+  if (!isObject(flow) || !Array.isArray(flow['stages'])) return undefined;
+  const stages = flow['stages'];
+  return stages.length > 0 && stages.every((s) => typeof s === 'string') ? (stages as string[]) : undefined;
+}
+
+const MAX_UIA_ROUNDS = 4;
+/** Registrations under way at once while the pool grows. */
+const MAX_PARALLEL_REGISTRATIONS = 4;
+
+interface Waiter {
+  aliases: readonly string[];
+  resolve(users: User[]): void;
+  reject(err: Error): void;
+}
+
 /**
- * Registers fresh users through POST /register, completing the
- * user-interactive stages it offers: m.login.dummy, and
- * m.login.registration_token when a token is given. Names are unique to the run.
+ * Registers users through POST /register as the running cases need them, and
+ * hands them from case to case. A case has its users to itself until it
+ * gives them back, so cases never see each other's state. The pool grows
+ * only while registration is quick: once the target rate-limits
+ * registration, cases wait for users already in the pool, one registration
+ * at a time goes on in the background, and a rate limit lowers concurrency
+ * instead of stopping the run.
  */
-export class RegisteringUsers implements UserSource {
+export class RegisteringPool implements UserSource {
   private seq = 0;
+  private readonly idle: User[] = [];
+  private readonly waiters: Waiter[] = [];
+  private registering = 0;
+  private total = 0;
+  private limited = false;
+  private fatal: Error | undefined;
+  private readonly usable: ReadonlySet<string>;
+
   constructor(
     private readonly client: Transport,
     private readonly base: string,
     private readonly runId: string,
     private readonly redactor: Redactor,
     private readonly registrationToken?: string,
+    private readonly parallel = MAX_PARALLEL_REGISTRATIONS,
   ) {
     if (registrationToken) redactor.add(registrationToken, '$REGISTRATION_TOKEN');
+    this.usable = new Set(['m.login.dummy', ...(registrationToken ? ['m.login.registration_token'] : [])]);
   }
 
-  async acquire(aliases: readonly string[]): Promise<User[]> {
-    // One after the other: with --jobs 1 the target sees one request at a time.
-    const users: User[] = [];
-    for (const alias of aliases) users.push(await this.register(alias));
-    return users;
+  get opened(): number {
+    return this.total;
+  }
+
+  async acquire(aliases: readonly string[], options: AcquireOptions): Promise<User[]> {
+    if (this.fatal) throw this.fatal;
+    if (options.fresh) {
+      // Never from the pool: registered for this case alone, and joining it afterwards.
+      const users: User[] = [];
+      for (const alias of aliases) users.push(await this.register(alias));
+      return users;
+    }
+    return new Promise<User[]>((resolve, reject) => {
+      this.waiters.push({ aliases, resolve, reject });
+      this.pump();
+    });
+  }
+
+  release(users: readonly User[], clean: boolean): void {
+    for (const u of users) this.idle.push({ ...u, alias: '', clean: u.clean && clean });
+    this.pump();
+  }
+
+  /** Hands idle users to waiting cases in order, and registers more while that is quick. */
+  private pump(): void {
+    while (this.waiters.length > 0) {
+      const head = this.waiters[0] as Waiter;
+      if (this.idle.length < head.aliases.length) break;
+      this.waiters.shift();
+      head.resolve(head.aliases.map((alias) => ({ ...(this.idle.shift() as User), alias })));
+    }
+    if (this.waiters.length === 0 || this.fatal) return;
+    const wanted = this.waiters.reduce((n, w) => n + w.aliases.length, 0);
+    const largest = Math.max(...this.waiters.map((w) => w.aliases.length));
+    for (;;) {
+      const coming = this.idle.length + this.registering;
+      // Rate-limited: no more users than the largest case needs, one registration at a time.
+      const room = this.limited ? (this.total + this.registering < largest ? this.parallel : 1) : this.parallel;
+      if (coming >= wanted || this.registering >= room) break;
+      this.grow();
+    }
+  }
+
+  private grow(): void {
+    this.registering++;
+    this.register('').then(
+      (user) => {
+        this.registering--;
+        this.idle.push(user);
+        this.pump();
+      },
+      (err: Error) => {
+        this.registering--;
+        if (err instanceof TargetError) {
+          // Nothing can run: every waiting case learns it now.
+          this.fatal = err;
+          for (const w of this.waiters.splice(0)) w.reject(err);
+          return;
+        }
+        // This case cannot get its users; the others go on with the pool they have.
+        this.waiters.shift()?.reject(err);
+        this.pump();
+      },
+    );
+  }
+
+  /** A failure before any user exists stops the run (exit 3); later ones error one case. */
+  private failure(why: string): Error {
+    const message = `cannot get users on the target: ${why}`;
+    return this.total === 0 ? new TargetError('ERR_TARGET_USERS', message) : new UsersError(message);
   }
 
   private async register(alias: string): Promise<User> {
-    const username = `cf${this.runId}_${++this.seq}_${alias}`;
+    const username = `cf${this.runId}_${++this.seq}`;
     // 16 characters: some servers refuse passwords under 8.
     const password = randomBytes(12).toString('base64url');
     this.redactor.add(password, '$PASSWORD');
     const url = `${this.base}/_matrix/client/v3/register`;
-    const request = { username, password, inhibit_login: false };
-    const usable = new Set(['m.login.dummy', ...(this.registrationToken ? ['m.login.registration_token'] : [])]);
-    let { status, answer } = await postJson(this.client, url, request);
-    for (let round = 0; status === 401 && round < 4; round++) {
-      const flows = (Array.isArray(answer['flows']) ? answer['flows'] : []) as Array<{ stages?: unknown }>;
-      const stagesOf = (f: { stages?: unknown }): string[] => (Array.isArray(f.stages) ? f.stages.map(String) : []);
-      const flow = flows.map(stagesOf).find((stages) => stages.length > 0 && stages.every((s) => usable.has(s)));
+    const fail = (why: string): Error => this.failure(why);
+    // The password goes in the round that completes the registration only: a
+    // server that hashes every password it is sent (Synapse, at bcrypt cost 12)
+    // does that work once per user, not once per round.
+    const request = { username, inhibit_login: false };
+    let posted = await send(this.client, 'POST', url, request, undefined, fail);
+    if (posted.status === 400) posted = await send(this.client, 'POST', url, { ...request, password }, undefined, fail);
+    this.limited ||= posted.limited;
+    for (let round = 0; posted.status === 401 && round < MAX_UIA_ROUNDS; round++) {
+      const answer = posted.answer;
+      const flows = Array.isArray(answer['flows']) ? answer['flows'] : [];
+      const flow = flows.map(stagesOf).find((stages) => stages !== undefined && stages.every((s) => this.usable.has(s)));
       if (!flow) {
-        const offered = flows.map((f) => stagesOf(f).join(' + ')).join(' | ') || 'none';
-        throw usersError(`registration asks for stages this run cannot complete (${offered})${this.registrationToken ? '' : '; for m.login.registration_token pass --registration-token, or give accounts with --user / --access-token'}`);
+        const offered = flows.map((f) => stagesOf(f)?.map((s) => escapeForTerminal(this.redactor.apply(s))).join(' + ') ?? '(malformed flow)').join(' | ') || 'none';
+        throw fail(`registration asks for stages this run cannot complete (${offered.slice(0, 300)})${this.registrationToken ? '' : '; for m.login.registration_token pass --registration-token, or give accounts with --user / --access-token'}`);
       }
-      const done = new Set(Array.isArray(answer['completed']) ? answer['completed'].map(String) : []);
+      const done = new Set(Array.isArray(answer['completed']) ? answer['completed'].filter((s): s is string => typeof s === 'string') : []);
       const stage = flow.find((s) => !done.has(s));
-      if (typeof answer['session'] !== 'string' || !stage) throw usersError('the 401 answer to POST /register has no session or no stage left to complete');
-      const auth = stage === 'm.login.registration_token' ? { type: stage, token: this.registrationToken, session: answer['session'] } : { type: stage, session: answer['session'] };
-      ({ status, answer } = await postJson(this.client, url, { ...request, auth }));
+      const session = answer['session'];
+      if (typeof session !== 'string' || !stage) throw fail(`the 401 answer to POST /register has no session or no stage left to complete: ${describeAnswer(posted.res, this.redactor)}`);
+      const auth = stage === 'm.login.registration_token' ? { type: stage, token: this.registrationToken, session } : { type: stage, session };
+      posted = await send(this.client, 'POST', url, { ...request, password, auth }, undefined, fail);
+      this.limited ||= posted.limited;
     }
-    if (status !== 200) throw usersError(`POST /register answered ${describe(status, answer)}`);
-    if (typeof answer['access_token'] !== 'string' || typeof answer['user_id'] !== 'string') throw usersError('POST /register succeeded without user_id and access_token');
-    this.redactor.add(answer['access_token'], tokenPlaceholder(alias));
-    return { alias, userId: answer['user_id'], accessToken: answer['access_token'] };
+    if (posted.status !== 200) throw fail(`POST /register answered ${describeAnswer(posted.res, this.redactor)}`);
+    const { access_token: token, user_id: userId } = posted.answer;
+    if (typeof token !== 'string' || token === '' || typeof userId !== 'string') throw fail(`POST /register succeeded without user_id and access_token: ${describeAnswer(posted.res, this.redactor)}`);
+    this.total++;
+    this.redactor.add(token, tokenPlaceholder(`user${this.total}`));
+    return { alias, userId, accessToken: token, baseline: new Map(), clean: true };
+  }
+
+  async close(): Promise<void> {
+    // Sessions of registered users are left to expire with their throw-away accounts.
   }
 }
 
 export type Credential = { kind: 'password'; user: string; password: string } | { kind: 'token'; token: string };
 
 interface Account {
-  userId: string;
-  accessToken: string;
-  baseline: Set<string>;
+  user: User;
   loggedIn: boolean;
   busy: boolean;
 }
@@ -125,12 +284,12 @@ interface Account {
 /**
  * Accounts given on the command line, for servers without open registration.
  * A case takes all the accounts it needs at once and has them to itself until
- * it ends, so cases never see each other's pushers. A case needing more
- * accounts than were given is skipped, not failed.
+ * it ends. A case needing more accounts than were given is skipped, not failed.
  */
 export class GivenUsers implements UserSource {
   private accounts: Account[] | undefined;
   private readonly waiting: Array<() => void> = [];
+  private opening: Promise<Account[]> | undefined;
 
   constructor(
     private readonly client: Transport,
@@ -139,12 +298,15 @@ export class GivenUsers implements UserSource {
     private readonly credentials: readonly Credential[],
   ) {
     credentials.forEach((c, i) => {
-      if (c.kind === 'password') redactor.add(c.password, `$USER${i + 1}_PASSWORD`);
-      else redactor.add(c.token, `$USER${i + 1}_TOKEN`);
+      if (c.kind === 'password') {
+        redactor.add(c.password, `$USER${i + 1}_PASSWORD`);
+      } else redactor.add(c.token, `$USER${i + 1}_TOKEN`);
     });
   }
 
-  private opening: Promise<Account[]> | undefined;
+  get opened(): number {
+    return this.accounts?.length ?? 0;
+  }
 
   /** Logs in once, however many cases ask at the same time. */
   private open(): Promise<Account[]> {
@@ -153,40 +315,32 @@ export class GivenUsers implements UserSource {
   }
 
   private async login(): Promise<Account[]> {
+    const fail = (why: string): Error => new TargetError('ERR_TARGET_USERS', `cannot get users on the target: ${why}`);
     const accounts: Account[] = [];
     for (const [i, c] of this.credentials.entries()) {
       let token: string;
       let loggedIn = false;
       if (c.kind === 'password') {
-        const { status, answer } = await postJson(this.client, `${this.base}/_matrix/client/v3/login`, { type: 'm.login.password', identifier: { type: 'm.id.user', user: c.user }, password: c.password, initial_device_display_name: 'pushers conformance run' });
-        if (status !== 200 || typeof answer['access_token'] !== 'string') throw usersError(`logging in as ${c.user} answered ${describe(status, answer)}`);
-        token = answer['access_token'];
+        const posted = await send(this.client, 'POST', `${this.base}/_matrix/client/v3/login`, { type: 'm.login.password', identifier: { type: 'm.id.user', user: c.user }, password: c.password, initial_device_display_name: 'pushers conformance run' }, undefined, fail);
+        const t = posted.answer['access_token'];
+        if (posted.status !== 200 || typeof t !== 'string' || t === '') throw fail(`logging in as account ${i + 1} answered ${describeAnswer(posted.res, this.redactor)}`);
+        token = t;
         loggedIn = true;
       } else token = c.token;
       this.redactor.add(token, `$USER${i + 1}_TOKEN`);
-      const who = await this.get('/_matrix/client/v3/account/whoami', token);
-      if (who.status !== 200 || typeof who.answer['user_id'] !== 'string') throw usersError(`GET /account/whoami for account ${i + 1} answered ${describe(who.status, who.answer)}`);
-      // Pushers the account already has are not the run's: list checks leave them out.
-      const pushers = await this.get('/_matrix/client/v3/pushers', token);
-      const list = Array.isArray(pushers.answer['pushers']) ? (pushers.answer['pushers'] as Answer[]) : [];
-      accounts.push({ userId: who.answer['user_id'], accessToken: token, baseline: new Set(list.map((p) => pusherKey(p['app_id'], p['pushkey']))), loggedIn, busy: false });
+      const who = await send(this.client, 'GET', `${this.base}/_matrix/client/v3/account/whoami`, undefined, token, fail);
+      const userId = who.answer['user_id'];
+      if (who.status !== 200 || typeof userId !== 'string') throw fail(`GET /account/whoami for account ${i + 1} answered ${describeAnswer(who.res, this.redactor)}`);
+      // What the account already holds is read by each edition's baseline before its first case.
+      accounts.push({ user: { alias: '', userId, accessToken: token, baseline: new Map(), clean: false }, loggedIn, busy: false });
     }
     this.accounts = accounts;
     return accounts;
   }
 
-  private async get(path: string, token: string): Promise<{ status: number; answer: Answer }> {
-    try {
-      const { res } = await this.client.send({ method: 'GET', url: this.base + path, headers: { authorization: `Bearer ${token}` } });
-      return { status: res.status, answer: parse(res.text) };
-    } catch (err) {
-      if (err instanceof TransportError) throw usersError(err.message);
-      throw err;
-    }
-  }
-
-  async acquire(aliases: readonly string[]): Promise<User[] | { skip: string }> {
+  async acquire(aliases: readonly string[], options: AcquireOptions): Promise<User[] | { skip: string }> {
     if (aliases.length > this.credentials.length) return { skip: `needs ${aliases.length} accounts; ${this.credentials.length} given (--user / --access-token)` };
+    if (options.fresh) return { skip: 'needs fresh users, and given accounts (--user / --access-token) are not' };
     const accounts = await this.open();
     for (;;) {
       const free = accounts.filter((a) => !a.busy);
@@ -194,24 +348,27 @@ export class GivenUsers implements UserSource {
         return aliases.map((alias, i) => {
           const a = free[i] as Account;
           a.busy = true;
-          return { alias, userId: a.userId, accessToken: a.accessToken, baseline: a.baseline };
+          return { ...a.user, alias };
         });
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
   }
 
-  release(users: readonly User[]): void {
+  release(users: readonly User[], clean: boolean): void {
     for (const u of users) {
-      const a = this.accounts?.find((x) => x.accessToken === u.accessToken);
-      if (a) a.busy = false;
+      const a = this.accounts?.find((x) => x.user.accessToken === u.accessToken);
+      if (a) {
+        a.busy = false;
+        a.user = { ...u, alias: '', clean: u.clean && clean };
+      }
     }
     for (const wake of this.waiting.splice(0)) wake();
   }
 
   async close(): Promise<void> {
     for (const a of this.accounts ?? []) {
-      if (a.loggedIn) await postJson(this.client, `${this.base}/_matrix/client/v3/logout`, {}, a.accessToken).catch(() => undefined);
+      if (a.loggedIn) await send(this.client, 'POST', `${this.base}/_matrix/client/v3/logout`, {}, a.user.accessToken, (why) => new Error(why)).catch(() => undefined);
     }
   }
 }

@@ -1,0 +1,121 @@
+/**
+ * The two extension points of the runner core: step kinds (what a step does:
+ * send a request, wait for a push notification, …) and expectation kinds
+ * (what is checked about what a step observed: a status, an errcode, a body
+ * shape, …). The core runs steps and evaluates checks through these
+ * interfaces only; it knows no endpoint and no field of any API.
+ */
+import type { HttpRequest } from '../http/client.js';
+import type { Transport } from '../http/transport.js';
+import type { Redactor } from '../http/redact.js';
+import type { Check } from '../cases/types.js';
+import type { ValueProblem } from '../cases/values.js';
+import type { EditionInfo } from '../spec/editions.js';
+import type { Exchange } from './types.js';
+import type { User } from './users.js';
+import type { Services } from './services.js';
+
+/** What a step saw, in the form expectations read. */
+export interface Observed {
+  /** The HTTP status, for steps that received an HTTP answer. */
+  status?: number;
+  /** The body as JSON (undefined when it is not JSON). */
+  json: unknown;
+  isJson: boolean;
+}
+
+/** A reason no verdict can be reached on a step (a 5xx, a transport failure, a missing notification service, …). */
+export interface StepProblem {
+  code: string;
+  message: string;
+}
+
+export interface StepRun {
+  observed?: Observed;
+  /** HTTP requests the step sent (rate-limited tries included). */
+  requests: number;
+  /** Time spent waiting out rate limits; it does not count against the case's bound. */
+  waitedMs: number;
+  /** The exchange, recorded only when a report needs it (redacting is not free). */
+  exchange?: () => Exchange;
+  /** The request the step sent, for the reproduction of later steps. */
+  sent?: HttpRequest;
+  /** The JSON body the step sent, for clean-up rules. */
+  sentJson?: unknown;
+  problem?: StepProblem & { exchange?: Exchange };
+  /** The case cannot run here at all (a service the target cannot use): skipped with this reason. */
+  skip?: string;
+}
+
+/** What the core hands a step. */
+export interface StepContext {
+  caseId: string;
+  edition: EditionInfo;
+  /** 1-based. */
+  index: number;
+  title: string;
+  transport: Transport;
+  /** Base URL of the target, without a trailing slash. */
+  base: string;
+  redactor: Redactor;
+  followRedirects: boolean;
+  timeoutMs: number;
+  /** Expands generators ($unique, $var, $template, …) in a value of the case. */
+  resolve(value: unknown): unknown;
+  /** The case's user with this alias. */
+  user(alias: string): User | undefined;
+  /** The requests of earlier steps, in order: a failure shows them so it can be reproduced from the start. */
+  earlier: readonly HttpRequest[];
+  /** Per-run services (the mock push gateway, …), started on first use. */
+  services: Services;
+  signal?: AbortSignal;
+}
+
+export interface StepKind {
+  /** The key of the step in a case file: `request:`, `await_notification:`. */
+  name: string;
+  /** JSON Schema of the step's value; compiled by the one Ajv. */
+  schema: object;
+  /** Static checks after the schema: generator shapes, references to users, variables and templates. */
+  check?(spec: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void;
+  /** Rewrites the value once at load (e.g. a path relative to the edition's prefix). */
+  prepare?(spec: unknown, edition: EditionInfo): unknown;
+  run(spec: unknown, ctx: StepContext): Promise<StepRun>;
+  /**
+   * Whether the observation can be judged at all, given the MUST checks of the
+   * step: `holds` evaluates one of them. Returns the problem that makes it an
+   * error instead of a verdict.
+   */
+  judgeable?(run: StepRun, must: readonly Check[], holds: (c: Check) => boolean, kinds: ExpectRegistry): StepProblem | undefined;
+}
+
+export interface CheckOutcome {
+  check: string;
+  expected: unknown;
+  actual: unknown;
+  message: string;
+}
+
+export interface ExpectKind {
+  /** The key in an expectation: `status:`, `errcode:`. */
+  name: string;
+  schema: object;
+  /** Whether the check reads the body (so a body that is not JSON leaves it without a verdict). */
+  readsBody: boolean;
+  /** Whether its value may hold generators and matchers, expanded by the core before evaluate(). */
+  resolves: boolean;
+  /** The step kinds whose observations it can judge. */
+  steps: readonly string[];
+  check?(value: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void;
+  evaluate(value: unknown, observed: Observed): CheckOutcome[];
+}
+
+export interface References {
+  vars: Set<string>;
+  users: Set<string>;
+  templates: Set<string>;
+}
+
+export interface ExpectRegistry {
+  get(name: string): ExpectKind | undefined;
+}

@@ -1,0 +1,20 @@
+/**
+ * The registry of step kinds: one file each. A new kind (waiting for a push
+ * notification, …) is a new file and one line here.
+ */
+import type { StepKind } from '../kinds.js';
+import { requestKind } from './request.js';
+
+const KINDS: StepKind[] = [requestKind];
+
+export const stepKinds = {
+  get all(): readonly StepKind[] {
+    return KINDS;
+  },
+  get: (name: string): StepKind | undefined => KINDS.find((k) => k.name === name),
+  /** Adds a kind (for areas that live outside the runner's own folder). */
+  register(kind: StepKind): void {
+    if (KINDS.some((k) => k.name === kind.name)) throw new Error(`step kind ${kind.name} is registered twice`);
+    KINDS.push(kind);
+  },
+};

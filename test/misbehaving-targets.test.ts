@@ -288,8 +288,8 @@ const SITUATIONS: Situation[] = [
 
   // --- the preflight cannot complete: exit 3, one line
   { title: 'preflight: GET /versions never answers', server: { at: 'versions', mode: 'hang' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is unreachable: no complete answer within 1000 ms$/ } },
-  { title: 'preflight: GET /versions answers HTML', server: { at: 'versions', mode: 'html' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is not a Matrix homeserver: GET \/_matrix\/client\/versions answered 200 without JSON$/ } },
-  { title: 'preflight: GET /versions streams gigabytes', server: { at: 'versions', mode: 'huge' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is not a Matrix homeserver: GET \/_matrix\/client\/versions answered 200 without JSON$/ } },
+  { title: 'preflight: GET /versions answers HTML', server: { at: 'versions', mode: 'html' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is not a Matrix homeserver: GET \/_matrix\/client\/versions answered 200 \(text\/html; charset=utf-8, body "<!doctype html><html><body><h1>Welcome to nginx!<\/h1><\/body><\/html>"\)$/ } },
+  { title: 'preflight: GET /versions streams gigabytes', server: { at: 'versions', mode: 'huge' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is not a Matrix homeserver: GET \/_matrix\/client\/versions answered 200 \(application\/json, body "\[ {299}" \(first 300 of \d+ bytes read\)\)$/ } },
   {
     title: 'preflight: GET /versions answers with unstable_features nested 100 000 objects deep',
     server: { at: 'versions', mode: 'deep-versions' },
@@ -300,11 +300,11 @@ const SITUATIONS: Situation[] = [
   { title: 'preflight: the connection is refused', args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is unreachable: cannot connect \(ECONNREFUSED\)$/ } },
 
   // --- registration cannot complete: exit 3, one line
-  { title: 'registration: POST /register answers 500', server: { at: 'register', mode: 'status', statuses: [500] }, args: SEVEN, expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 500 M_UNKNOWN Internal server error$/ } },
+  { title: 'registration: POST /register answers 500', server: { at: 'register', mode: 'status', statuses: [500] }, args: SEVEN, expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 500 M_UNKNOWN \(application\/json, body "\{.*Internal server error.*\}"\)$/ } },
   { title: 'registration: POST /register never answers', server: { at: 'register', mode: 'hang' }, args: SEVEN, expected: { exit: 3, line: /^conformance: cannot get users on the target: no complete answer within 1000 ms$/ } },
   { title: 'registration: POST /register asks for stages no run can complete', server: { at: 'register', mode: 'unknown-stage' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: registration asks for stages this run cannot complete \(m\.login\.recaptcha \| m\.login\.email\.identity \+ m\.login\.terms\)/ } },
   { title: 'registration: POST /register answers 429, forever', server: { at: 'register', mode: 'rate-limit-forever', retryAfterMs: 100 }, args: [...ONE_SET, '--rate-limit-budget', '1000'], expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 429 M_LIMIT_EXCEEDED/ } },
-  { title: 'registration: POST /register repeats the password in its error', server: { at: 'register', mode: 'echo-secrets' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 400 M_UNKNOWN you sent/ } },
+  { title: 'registration: POST /register repeats the password in its error', server: { at: 'register', mode: 'echo-secrets' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 400 M_UNKNOWN \(application\/json, body ".*you sent/ } },
   {
     title: 'registration: POST /register answers 429 twice per request, then registers: the case passes',
     server: { at: 'register', mode: 'rate-limit', times: 2, retryAfterMs: 100 },
@@ -382,7 +382,8 @@ describe('misbehaving targets: every run ends in bounds, with exit 1 or 3, no st
 
       // No secret the server issued or received appears in any output of any reporter.
       if (server) {
-        if (!(s.server?.at === 'versions')) expect(server.secrets.size, 'the run registered users (or sent secrets)').to.be.greaterThan(0);
+        // A registration that fails in its first round has sent no password yet (it goes in the last round only).
+        if (!(s.server?.at === 'versions' || (s.server?.at === 'register' && s.expected.exit === 3 && !/repeats the password/.test(s.title)))) expect(server.secrets.size, 'the run registered users (or sent secrets)').to.be.greaterThan(0);
         const joined = everything.join('\n');
         for (const secret of server.secrets) expect(joined.includes(secret), `a secret (${secret.slice(0, 4)}…) reached a report\n${context}`).to.equal(false);
       }

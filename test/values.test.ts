@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { match, pointer, resolve, ValueError, type ValueContext } from '../src/cases/values.js';
-import { parseRequirements } from '../src/spec/requirements.js';
-import { loadSpec } from '../src/spec/requirements.js';
+import { inForce, linkFor, loadSpec, parseRequirements, versionRange, type Requirement } from '../src/spec/requirements.js';
 
 const ctx: ValueContext = {
   unique: (n) => `${n}-u`,
@@ -84,9 +83,31 @@ describe('spec requirements', function () {
     expect(spec.requirements.get('v1.set.success-empty')?.level).to.equal('SHOULD');
   });
 
-  it('refuses a malformed requirement heading and duplicates', function () {
+  it('reads versions, ground and source of every requirement, and links it for the version judged', function () {
+    const spec = loadSpec();
+    const r = spec.requirements.get('v1.delete.own-only');
+    expect(r?.since).to.equal('v1.6');
+    expect(r?.ground).to.equal('server-rule');
+    expect(linkFor(r as Requirement, 'v1.13', spec.editions)).to.equal('https://spec.matrix.org/v1.13/client-server-api/#post_matrixclientv3pushersset');
+    // Outside its range, the link goes to the nearest version in which it holds.
+    expect(linkFor(r as Requirement, 'v1.2', spec.editions)).to.match(/^https:\/\/spec\.matrix\.org\/v1\.\d+\//);
+    const f = spec.requirements.get('v1.set.format-any-string') as Requirement;
+    expect([inForce(f, 'v1.16', spec.editions), inForce(f, 'v1.17', spec.editions)]).to.deep.equal([true, false]);
+    expect(linkFor(f, 'v1.19', spec.editions)).to.include('/v1.16/');
+    expect(versionRange(f, spec.editions)).to.equal('v1.1–v1.16');
+    for (const req of spec.requirements.values()) {
+      expect(req.source.path, req.id).to.match(/^[a-z_.-]+(\/)?(#[a-z0-9_-]+)?$/);
+      expect(req.since, req.id).to.not.equal('');
+    }
+  });
+
+  it('refuses a malformed requirement heading, a missing data line, unknown versions and duplicates', function () {
+    const meta = 'since v1.1 · server-rule · [x](client-server-api/#x)\n';
     expect(() => parseRequirements('#### `v1.a` · MAY\ntext\n', 'x.md')).to.throw(/level-4 heading/);
-    expect(() => parseRequirements('#### `v1.a` · MUST\ntext\n\n#### `v1.a` · MUST\nmore\n', 'x.md')).to.throw(/defined twice/);
-    expect(() => parseRequirements('#### `v1.a` · MUST\n\n## next\n', 'x.md')).to.throw(/no statement/);
+    expect(() => parseRequirements('#### `v1.a` · MUST\ntext\n', 'x.md')).to.throw(/expected "since VERSION/);
+    expect(() => parseRequirements('#### `v1.a` · MUST\nsince v1.99 · server-rule · [x](y)\ntext\n', 'x.md')).to.throw(/v1\.99 is not a version/);
+    expect(() => parseRequirements('#### `v1.a` · MUST\nsince v1.6 · until v1.2 · server-rule · [x](y)\ntext\n', 'x.md')).to.throw(/not after/);
+    expect(() => parseRequirements(`#### \`v1.a\` · MUST\n${meta}text\n\n#### \`v1.a\` · MUST\n${meta}more\n`, 'x.md')).to.throw(/defined twice/);
+    expect(() => parseRequirements(`#### \`v1.a\` · MUST\n${meta}\n## next\n`, 'x.md')).to.throw(/no statement/);
   });
 });

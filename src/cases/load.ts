@@ -205,7 +205,12 @@ function checkKindValue(schema: object, value: unknown, path: Path, what: string
   if (v(value)) return true;
   const errors = (v.errors ?? []).filter((e) => !['oneOf', 'if', 'not'].includes(e.keyword) || (v.errors ?? []).length === 1);
   const shown = errors.length ? errors : v.errors ?? [];
-  describeErrors(shown).forEach((line, i) => at([...path, ...pointerToPath(shown[i]?.instancePath ?? '')], `${what}: ${line}`));
+  const where = '/' + path.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+  shown.forEach((e) => {
+    const extra = e.keyword === 'additionalProperties' ? [(e.params as { additionalProperty: string }).additionalProperty] : [];
+    const line = describeErrors([{ ...e, instancePath: where + e.instancePath }])[0] ?? e.keyword;
+    at([...path, ...pointerToPath(e.instancePath), ...extra], `${line} (in ${what})`);
+  });
   return false;
 }
 
@@ -213,18 +218,19 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
   const users = (raw['users'] as string[] | undefined) ?? [];
   let ok = true;
   const steps = (raw['steps'] as Array<Record<string, unknown>>).map((s, i): Step => {
-    const kindKeys = Object.keys(s).filter((k) => !['title', 'expect', 'capture'].includes(k));
     const known = stepKinds.all.map((k) => k.name);
+    const others = Object.keys(s).filter((k) => !['title', 'expect', 'capture'].includes(k));
+    const kindKeys = others.filter((k) => stepKinds.get(k));
+    for (const k of others.filter((x) => !stepKinds.get(x))) {
+      at(['steps', i, k], `/steps/${i}: must NOT have additional properties '${k}' (a step holds title, expect, capture and one step kind: ${known.join(', ')})`);
+      ok = false;
+    }
     if (kindKeys.length !== 1) {
-      at(['steps', i], kindKeys.length === 0 ? `a step needs one step kind (${known.join(', ')})` : `a step has one step kind, this one has ${kindKeys.join(', ')}`);
+      at(['steps', i], kindKeys.length === 0 ? `/steps/${i}: a step needs one step kind (${known.join(', ')})` : `/steps/${i}: a step has one step kind, this one has ${kindKeys.join(', ')}`);
       ok = false;
     }
     const kindName = kindKeys[0] ?? '';
     const kind = stepKinds.get(kindName);
-    if (kindName && !kind) {
-      at(['steps', i, kindName], `unknown step kind "${kindName}" (known: ${known.join(', ')})`);
-      ok = false;
-    }
     let spec = s[kindName];
     if (kind) {
       if (!checkKindValue(kind.schema, spec, ['steps', i, kindName], kindName, at)) ok = false;
@@ -240,12 +246,12 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
         if (key === 'requirement') continue;
         const ek = expectKinds.get(key);
         if (!ek) {
-          at(['steps', i, 'expect', j, key], `unknown expectation kind "${key}" (known: ${expectKinds.all.map((k) => k.name).join(', ')})`);
+          at(['steps', i, 'expect', j, key], `/steps/${i}/expect/${j}: must NOT have additional properties '${key}' (an expectation holds requirement and expectation kinds: ${expectKinds.all.map((k) => k.name).join(', ')})`);
           ok = false;
           continue;
         }
         if (kind && !ek.steps.includes(kind.name)) {
-          at(['steps', i, 'expect', j, key], `${key} does not apply to a ${kind.name} step (it applies to ${ek.steps.join(', ')})`);
+          at(['steps', i, 'expect', j, key], `/steps/${i}/expect/${j}/${key}: does not apply to a ${kind.name} step (it applies to ${ek.steps.join(', ')})`);
           ok = false;
         }
         if (!checkKindValue(ek.schema, value, ['steps', i, 'expect', j, key], key, at)) ok = false;
@@ -283,10 +289,10 @@ function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Reco
   c.steps.forEach((step, i) => {
     const kind = stepKinds.get(step.kind);
     const ops: ValueProblem[] = [];
-    const refs: References = { vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>() };
+    const refs: References = { auth: new Set<string>(), vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>() };
     kind?.check?.(step.spec, ['steps', i, step.kind], ops, refs);
-    for (const u of refs.users) if (!c.users.includes(u)) at(['steps', i, step.kind], `user "${u}" is not one of the case's users (${c.users.join(', ') || 'none declared'})${kind?.name === 'request' ? ', "none" or "invalid"' : ''}`);
-    const stepRefs: References = { vars: refs.vars, users: new Set<string>(), templates: refs.templates };
+    for (const u of refs.auth) if (!c.users.includes(u)) at(['steps', i, step.kind, 'auth'], `auth "${u}" is not one of the case's users (${c.users.join(', ') || 'none declared'}), "none" or "invalid"`);
+    const stepRefs: References = { auth: refs.auth, vars: refs.vars, users: refs.users, templates: refs.templates };
     step.expect.forEach((e, j) => {
       cited.add(e.requirement);
       if (!c.requirements.includes(e.requirement)) at(['steps', i, 'expect', j, 'requirement'], `requirement ${e.requirement} is not listed in the case's requirements`);

@@ -111,6 +111,8 @@ export interface ExpectKind {
 }
 
 export interface References {
+  /** Users a step acts as (a request's auth). */
+  auth: Set<string>;
   vars: Set<string>;
   users: Set<string>;
   templates: Set<string>;

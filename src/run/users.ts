@@ -83,7 +83,8 @@ export function describeAnswer(res: HttpResponse, redactor: Redactor): string {
   let shown = bytes.subarray(0, SHOWN_BYTES).toString('utf8');
   // A cut in the middle of a character leaves U+FFFD at the end: drop it.
   if (bytes.length > SHOWN_BYTES) shown = shown.replace(/\uFFFD+$/, '');
-  const body = bytes.length === 0 ? 'an empty body' : `body ${JSON.stringify(escapeForTerminal(redactor.apply(shown)))}${bytes.length > SHOWN_BYTES ? ` (first ${SHOWN_BYTES} of ${bytes.length} bytes)` : ''}`;
+  const of = res.truncated ? `${bytes.length} bytes read` : `${bytes.length} bytes`;
+  const body = bytes.length === 0 ? 'an empty body' : `body "${escapeForTerminal(redactor.apply(shown)).replace(/"/g, '\\"')}"${bytes.length > SHOWN_BYTES ? ` (first ${SHOWN_BYTES} of ${of})` : ''}`;
   const a = parse(res);
   const code = typeof a['errcode'] === 'string' ? ` ${escapeForTerminal(redactor.apply(a['errcode']))}` : '';
   return `${res.status}${code} (${escapeForTerminal(res.headers['content-type'] ?? 'no content-type')}, ${body})`;
@@ -323,7 +324,7 @@ export class GivenUsers implements UserSource {
       if (c.kind === 'password') {
         const posted = await send(this.client, 'POST', `${this.base}/_matrix/client/v3/login`, { type: 'm.login.password', identifier: { type: 'm.id.user', user: c.user }, password: c.password, initial_device_display_name: 'pushers conformance run' }, undefined, fail);
         const t = posted.answer['access_token'];
-        if (posted.status !== 200 || typeof t !== 'string' || t === '') throw fail(`logging in as account ${i + 1} answered ${describeAnswer(posted.res, this.redactor)}`);
+        if (posted.status !== 200 || typeof t !== 'string' || t === '') throw fail(`logging in as ${escapeForTerminal(c.user).slice(0, 100)} answered ${describeAnswer(posted.res, this.redactor)}`);
         token = t;
         loggedIn = true;
       } else token = c.token;

@@ -100,7 +100,7 @@ export const requestKind: StepKind = {
       checkOperators(r.path, [...path, 'path'], false, out);
       references(r.path, refs);
     }
-    if (r.auth !== 'none' && r.auth !== 'invalid') refs.users.add(r.auth);
+    if (r.auth !== 'none' && r.auth !== 'invalid') refs.auth.add(r.auth);
   },
   prepare(spec, edition) {
     const r = spec as RequestSpec;

@@ -1,86 +1,107 @@
 #!/usr/bin/env node
 /**
  * The command line: the only module that reads argv and env, writes to
- * stdout/stderr and sets the exit code. Everything else returns data.
+ * stdout/stderr, handles signals and sets the exit code. Everything else
+ * is the public API in index.ts, which returns data.
  *
- * Commands:
-  serve               run the bundled reference server until interrupted
-  coverage            print requirement -> level -> cases; exit 1 if a MUST requirement has no case
-  compare             print a Markdown table comparing JSON reports, case by case; --html FILE writes a page
-
-Exit codes: 0 conforms at the chosen level; 1 some case fails or errors;
- * 2 usage error or invalid case file; 3 target unreachable, not Matrix, or no users.
+ * Exit codes: 0 conforms (or, with --expectations, the gate passes); 1 some
+ * case fails or errors (or the gate fails); 2 usage error, invalid case or
+ * expectations file, unwritable report path; 3 target unreachable, not
+ * Matrix, or no users before any case ran; 130 interrupted (SIGINT, SIGTERM).
  */
-import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../reference-server/index.js';
-import { loadSuite } from './cases/load.js';
-import { compareReports, comparisonHtml, comparisonMarkdown, defaultReportName, type NamedReport } from './compare.js';
-import { coverage, formatCoverage } from './coverage.js';
-import { applyExpectations, loadExpectations, writeExpectations } from './expectations.js';
-import type { Credential } from './run/users.js';
-import { CaseFileError, ConformanceError, UsageError } from './errors.js';
-import { render, REPORTERS, type ReporterName } from './report/render.js';
-import { DEFAULT_JOBS, run, selectCases } from './run/runner.js';
-import { isFailing } from './run/types.js';
-import { EDITIONS, loadSpec, type Edition } from './spec/requirements.js';
-import { suiteInfo } from './version.js';
-import type { RateLimitWait } from './http/transport.js';
-import { escapeForTerminal } from './report/text.js';
+import {
+  applyExpectations,
+  CaseFileError,
+  changesOnly,
+  compareReports,
+  comparisonHtml,
+  comparisonMarkdown,
+  ConformanceError,
+  coverage,
+  DEFAULT_JOBS,
+  defaultReportName,
+  EDITIONS,
+  escapeForTerminal,
+  exitCode,
+  formatCoverage,
+  HarWriter,
+  loadExpectations,
+  loadSpec,
+  loadSuite,
+  plan,
+  Redactor,
+  regressions,
+  reporter,
+  REPORTERS,
+  run,
+  selectCases,
+  suiteInfo,
+  UsageError,
+  writeExpectations,
+  type Credential,
+  type Edition,
+  type NamedReport,
+  type RateLimitWait,
+  type Reporter,
+  type RunReport,
+} from './index.js';
 
 const USAGE = `Usage:
-  conformance [--target URL] [--edition draft|v1|all] [--strict] [--reporter spec|json|junit|tap[:FILE]]...
-              [--output FILE] [--grep TEXT] [--jobs N] [--timeout MS] [--rate-limit-budget MS] [--list] [--repeat N]
-              [--registration-token T | --user NAME:PASSWORD ... | --access-token T ...]
-              [--expectations FILE] [--update-expectations FILE] [--follow-redirects]
-  conformance serve [--port N] [--host H]
-  conformance coverage
-  conformance compare [NAME=]REPORT.json... [--html FILE] [--output FILE]
+  conformance [--target URL] [options]        run the cases (without --target: against the bundled reference server)
+  conformance serve [--port N] [--host H]     run the bundled reference server until interrupted
+  conformance coverage                        requirement -> level, versions, spec link -> cases
+  conformance compare [NAME=]REPORT.json...   compare JSON reports case by case (Markdown; --html FILE for a page)
 
-Runs the Matrix pushers API conformance cases against a homeserver.
-Without --target, starts the bundled reference server in-process and runs every edition against it.
-
-Options:
-  --target URL        base URL of the homeserver, e.g. http://127.0.0.1:8008
-  --edition E         draft, v1 or all (default: what the target advertises; all without --target)
-  --strict            SHOULD failures count as failures (default: MUST only; SHOULD are warnings)
-  --reporter R        spec (default), json (mocha JSON), junit (JUnit XML), tap; R:FILE writes to FILE;
-                      repeat for several reports from one run
-  --output FILE       write the report to FILE instead of stdout
-  --grep TEXT         only cases whose id, title or tags contain TEXT
-  --jobs N            cases run at once (default 16; 1 runs them one by one)
-  --timeout MS        per-request deadline in milliseconds (default 10000)
+Run options:
+  --target URL          base URL of the homeserver, e.g. http://127.0.0.1:8008 (no user:password@ in it)
+  --edition E           draft, v1 or all (default: what the target advertises; all without --target)
+  --spec-version V      judge the v1 edition by this version (e.g. v1.6) instead of the newest the target advertises
+  --strict              SHOULD failures count (default: only MUST; SHOULD failures are warnings)
+  --reporter R[:FILE]   ${REPORTERS.map((r) => r.name).join(', ')}; repeat for several reports from one run (default: spec on stdout)
+  --output FILE         the file of the one reporter that names none
+  --grep TEXT           only cases whose id, title or tags contain TEXT
+  --list                list the cases the run would select (with --target: after asking the target) and exit
+  --jobs N              cases at once (default ${DEFAULT_JOBS}; 1 runs them one by one)
+  --timeout MS          per-request deadline (default 10000)
   --rate-limit-budget MS   how long one request may spend waiting out 429 answers (default 60000)
-  --list              list the selected cases and exit
-  --repeat N          run every case N times; a case whose outcome varies is reported as flaky
+  --repeat N            run every case N times; a case whose outcome varies is reported as flaky
+  --expectations FILE   known failures (YAML: case id -> reason, link, requirements); the gate passes when they fail as recorded
+  --update-expectations FILE   write the cases failing now (with the requirements they fail) to FILE
+  --trace FILE          write every exchange of the run to FILE as HAR 1.2 (secrets redacted)
+  --follow-redirects    follow 3xx answers (credentials are never sent to another origin)
   --registration-token T   complete the m.login.registration_token stage when registering users
   --user NAME:PASSWORD     use this account (repeat for cases that need two users); no registration
   --access-token T         use the account behind this token (repeatable); no registration
-  --expectations FILE      known failures (YAML: case id -> reason, link); they do not fail the run,
-                           but a listed case that passes does
-  --update-expectations FILE   write the cases failing now to FILE
-  --follow-redirects  follow 3xx answers (credentials are never sent to another origin)
+  -h, --help            this text
+  -V, --version         the suite's version
+
+Compare options:
+  --html FILE           also write a self-contained HTML page
+  --output FILE         write the Markdown there instead of stdout
+  --changes-only        only the cases whose result differs between reports
+  --fail-on-regression  exit 1 when a case is worse in the last report than in the first
 
 Environment (keeps secrets out of the process list):
   CONFORMANCE_REGISTRATION_TOKEN   as --registration-token
   CONFORMANCE_USERS                as --user, one NAME:PASSWORD per line
   CONFORMANCE_ACCESS_TOKENS        as --access-token, one token per line
-  --help, --version
 
-Commands:
-  serve               run the bundled reference server until interrupted
-  coverage            print requirement -> level -> cases; exit 1 if a MUST requirement has no case
-  compare             print a Markdown table comparing JSON reports, case by case; --html FILE writes a page
+Exit codes: 0 conforms (or the gate passes), 1 some case fails (or the gate fails),
+2 usage, case file or report path error, 3 target unusable, 130 interrupted.`;
 
-Exit codes: 0 conforms, 1 some case fails, 2 usage or case file error, 3 target unusable.`;
+type Command = 'run' | 'serve' | 'coverage' | 'compare' | 'help' | 'version';
 
 interface Flags {
-  command: 'run' | 'serve' | 'coverage' | 'compare' | 'help' | 'version';
+  command: Command;
   target?: string;
   edition?: 'draft' | 'v1' | 'all';
+  specVersion?: string;
   strict: boolean;
   /** Each reporter writes to its file, or to stdout (at most one). */
-  reporters: Array<{ name: ReporterName; file?: string }>;
+  reporters: Array<{ name: string; file?: string }>;
   grep?: string;
   jobs: number;
   timeout: number;
@@ -93,27 +114,32 @@ interface Flags {
   credentials: Credential[];
   expectations?: string;
   updateExpectations?: string;
+  trace?: string;
   followRedirects: boolean;
   repeat: number;
   html?: string;
   output?: string;
+  changesOnly: boolean;
+  failOnRegression: boolean;
   files: string[];
 }
 
-const VALUE_FLAGS = new Set(['--target', '--edition', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--repeat', '--html']);
-const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects']);
-const SERVE_FLAGS = new Set(['--port', '--host', '--help']);
-const COVERAGE_FLAGS = new Set(['--cases', '--help']);
-const COMPARE_FLAGS = new Set(['--html', '--output', '--help']);
-const RUN_FLAGS = new Set([...VALUE_FLAGS, ...BOOL_FLAGS].filter((f) => !['--port', '--host', '--html'].includes(f)));
+const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html']);
+const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects', '--changes-only', '--fail-on-regression']);
+const SHORT: Record<string, string> = { '-h': '--help', '-V': '--version' };
+const ALLOWED: Record<Exclude<Command, 'help' | 'version'>, ReadonlySet<string>> = {
+  serve: new Set(['--port', '--host', '--help', '--version']),
+  coverage: new Set(['--cases', '--help', '--version']),
+  compare: new Set(['--html', '--output', '--changes-only', '--fail-on-regression', '--help', '--version']),
+  run: new Set([...VALUE_FLAGS, ...BOOL_FLAGS].filter((f) => !['--port', '--host', '--html', '--changes-only', '--fail-on-regression'].includes(f))),
+};
 
 function intIn(name: string, raw: string, min: number, max: number, problems: string[]): number {
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) problems.push(`${name} takes a whole number from ${min} to ${max}, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || n < min || n > max) problems.push(`${name} takes a whole number from ${min} to ${max}, got "${escapeForTerminal(raw)}"`);
   return n;
 }
 
-/** Parses argv; collects every problem before failing, so one run shows them all. */
 /**
  * Secrets can come from the environment instead of argv, where every user of
  * the machine can read them in the process list. Each variable stands for the
@@ -130,24 +156,32 @@ function secretArgs(env: NodeJS.ProcessEnv): string[] {
   for (const [name, flag] of Object.entries(SECRET_ENV)) {
     const value = env[name];
     if (!value) continue;
-    // One value, or (for the repeatable ones) one per line.
     const values = flag === '--registration-token' ? [value.trim()] : value.split(/\r?\n/).map((v) => v.trim()).filter(Boolean);
     for (const v of values) out.push(`${flag}=${v}`);
   }
   return out;
 }
 
+/** A URL as it may be shown: without the user name and password it may carry. */
+function withoutUserinfo(raw: string): string {
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1');
+}
+
+/** Parses argv; collects every problem before failing, so one run shows them all. */
 export function parseFlags(argv: readonly string[]): Flags {
   const problems: string[] = [];
-  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, rateLimitBudget: 60_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, files: [] };
-  const args = [...argv];
+  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, rateLimitBudget: 60_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, changesOnly: false, failOnRegression: false, files: [] };
+  const args = argv.map((a) => SHORT[a] ?? a);
   if (args[0] === 'serve' || args[0] === 'coverage' || args[0] === 'compare') {
     flags.command = args[0];
     args.shift();
   } else if (args[0] !== undefined && !args[0].startsWith('-')) {
-    problems.push(`unknown command "${args[0]}" (commands: serve, coverage, compare)`);
+    problems.push(`unknown command "${escapeForTerminal(args[0])}" (commands: serve, coverage, compare)`);
     args.shift();
   }
+  const command = flags.command as Exclude<Command, 'help' | 'version'>;
+  let help = false;
+  let version = false;
   for (let i = 0; i < args.length; i++) {
     let arg = args[i] as string;
     let value: string | undefined;
@@ -156,13 +190,12 @@ export function parseFlags(argv: readonly string[]): Flags {
       value = arg.slice(eq + 1);
       arg = arg.slice(0, eq);
     }
-    if (flags.command === 'compare' && !arg.startsWith('-')) {
+    if (command === 'compare' && !arg.startsWith('-')) {
       flags.files.push(arg);
       continue;
     }
-    const allowed = flags.command === 'serve' ? SERVE_FLAGS : flags.command === 'coverage' ? COVERAGE_FLAGS : flags.command === 'compare' ? COMPARE_FLAGS : RUN_FLAGS;
-    if (allowed && !allowed.has(arg) && (VALUE_FLAGS.has(arg) || BOOL_FLAGS.has(arg))) {
-      problems.push(`${flags.command} does not take ${arg}`);
+    if ((VALUE_FLAGS.has(arg) || BOOL_FLAGS.has(arg)) && !ALLOWED[command].has(arg)) {
+      problems.push(`${command} does not take ${arg}`);
       if (VALUE_FLAGS.has(arg) && value === undefined) i++;
       continue;
     }
@@ -170,18 +203,20 @@ export function parseFlags(argv: readonly string[]): Flags {
       if (value !== undefined) problems.push(`${arg} takes no value`);
       if (arg === '--strict') flags.strict = true;
       if (arg === '--list') flags.list = true;
-      if (arg === '--help') flags.command = 'help';
-      if (arg === '--version') flags.command = 'version';
+      if (arg === '--help') help = true;
+      if (arg === '--version') version = true;
       if (arg === '--follow-redirects') flags.followRedirects = true;
+      if (arg === '--changes-only') flags.changesOnly = true;
+      if (arg === '--fail-on-regression') flags.failOnRegression = true;
       continue;
     }
     if (!VALUE_FLAGS.has(arg)) {
-      problems.push(arg.startsWith('-') ? `unknown option ${arg}` : `unexpected argument "${arg}"`);
+      problems.push(arg.startsWith('-') ? `unknown option ${escapeForTerminal(withoutUserinfo(arg.slice(0, 80)))}` : `unexpected argument "${escapeForTerminal(withoutUserinfo(arg.slice(0, 80)))}"`);
       continue;
     }
     if (value === undefined) {
       value = args[i + 1];
-      if (value === undefined || value.startsWith('--')) {
+      if (value === undefined || (value.startsWith('-') && value.length > 1)) {
         problems.push(`${arg} needs a value`);
         continue;
       }
@@ -195,19 +230,24 @@ export function parseFlags(argv: readonly string[]): Flags {
         } catch {
           u = undefined;
         }
-        if (!u || !['http:', 'https:'].includes(u.protocol)) problems.push(`--target must be an http(s) URL, got "${value}"`);
+        if (!u || !['http:', 'https:'].includes(u.protocol)) problems.push(`--target must be an http(s) URL, got "${escapeForTerminal(withoutUserinfo(value))}"`);
+        else if (u.username !== '' || u.password !== '') problems.push(`--target must not carry a user name or password (${escapeForTerminal(u.protocol)}//…@${escapeForTerminal(u.host)}): they would be used for nothing; give accounts with --user or CONFORMANCE_USERS`);
         else flags.target = value.replace(/\/+$/, '');
         break;
       }
       case '--edition':
         if (value === 'draft' || value === 'v1' || value === 'all') flags.edition = value;
-        else problems.push(`--edition is draft, v1 or all, got "${value}"`);
+        else problems.push(`--edition is draft, v1 or all, got "${escapeForTerminal(value)}"`);
+        break;
+      case '--spec-version':
+        if (/^v1\.\d{1,3}$/.test(value)) flags.specVersion = value;
+        else problems.push(`--spec-version takes a version of the v1 edition such as v1.6, got "${escapeForTerminal(value)}"`);
         break;
       case '--reporter': {
         const colon = value.indexOf(':');
         const name = colon > 0 ? value.slice(0, colon) : value;
-        if ((REPORTERS as readonly string[]).includes(name)) flags.reporters.push({ name: name as ReporterName, ...(colon > 0 ? { file: value.slice(colon + 1) } : {}) });
-        else problems.push(`--reporter is one of ${REPORTERS.join(', ')} (optionally NAME:FILE), got "${value}"`);
+        if (reporter(name)) flags.reporters.push({ name, ...(colon > 0 ? { file: value.slice(colon + 1) } : {}) });
+        else problems.push(`--reporter is one of ${REPORTERS.map((r) => r.name).join(', ')} (optionally NAME:FILE), got "${escapeForTerminal(value)}"`);
         break;
       }
       case '--output':
@@ -252,6 +292,9 @@ export function parseFlags(argv: readonly string[]): Flags {
       case '--update-expectations':
         flags.updateExpectations = value;
         break;
+      case '--trace':
+        flags.trace = value;
+        break;
       case '--repeat':
         flags.repeat = intIn('--repeat', value, 1, 1000, problems);
         break;
@@ -260,12 +303,15 @@ export function parseFlags(argv: readonly string[]): Flags {
         break;
     }
   }
+  if (help) return { ...flags, command: 'help' };
+  if (version) return { ...flags, command: 'version' };
   if (flags.registrationToken && flags.credentials.length) problems.push('--registration-token registers users; --user and --access-token give them: choose one way');
   if ((flags.registrationToken || flags.credentials.length) && flags.command === 'run' && !flags.target && !flags.list) problems.push('--registration-token, --user and --access-token need --target');
-  if (flags.command === 'compare' && flags.files.length === 0 && !problems.length) problems.push('compare needs one or more JSON reports (written with --reporter json)');
+  if (flags.specVersion && flags.edition === 'draft') problems.push('--spec-version is for the v1 edition; the draft has one version');
+  if (flags.command === 'compare' && flags.files.length === 0 && !problems.length) problems.push('compare needs one or more JSON reports (written with --reporter json:FILE)');
+  if (flags.command === 'compare' && flags.failOnRegression && flags.files.length < 2) problems.push('--fail-on-regression compares the first report with the last: give two or more');
   if (flags.command === 'run') {
     if (flags.reporters.length === 0) flags.reporters.push({ name: 'spec' });
-    // --output names the file of the one reporter that has none.
     const unnamed = flags.reporters.filter((r) => r.file === undefined);
     if (flags.output !== undefined) {
       if (unnamed.length === 1) (unnamed[0] as { file?: string }).file = flags.output;
@@ -307,69 +353,162 @@ function compare(flags: Flags): number {
     }
     return { name: eq > 0 ? arg.slice(0, eq) : defaultReportName(file, report), report, file };
   });
-  const comparison = compareReports(reports);
+  const full = compareReports(reports);
+  const comparison = flags.changesOnly ? changesOnly(full) : full;
   const markdown = comparisonMarkdown(comparison);
   if (flags.output) writeFileSync(flags.output, markdown);
   else process.stdout.write(markdown);
   if (flags.html) writeFileSync(flags.html, comparisonHtml(comparison));
+  if (flags.failOnRegression) {
+    const worse = regressions(full);
+    for (const r of worse) process.stderr.write(`conformance: regression: ${r.id} was ${r.from}, is ${r.to}\n`);
+    if (worse.length) {
+      process.stderr.write(`conformance: ${worse.length} case(s) got worse from ${full.implementations[0]?.name ?? 'the first report'} to ${full.implementations[full.implementations.length - 1]?.name ?? 'the last'}\n`);
+      return 1;
+    }
+  }
   return 0;
 }
 
-/** Says on stderr when the run waits a noticeable time for a rate limit; short back-offs pass silently. */
-function rateLimitNotice(w: RateLimitWait): void {
-  if (w.waitMs < 1000) return;
+/** Opens every report file now: a path that cannot be written is found before the first request. */
+function checkWritable(files: readonly string[]): void {
+  const problems: string[] = [];
+  for (const f of files) {
+    try {
+      closeSync(openSync(f, 'a'));
+    } catch (err) {
+      problems.push(`cannot write ${escapeForTerminal(f)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  if (problems.length) throw new UsageError(problems);
+}
+
+/** Says when the run waits a noticeable time for a rate limit; short back-offs pass silently. */
+function rateLimitText(w: RateLimitWait): string | undefined {
+  if (w.waitMs < 1000) return undefined;
   let path = w.url;
   try {
     path = new URL(w.url).pathname;
   } catch {
     // keep the URL as it is
   }
-  const from = w.source === 'back-off' ? 'back-off' : w.source;
-  process.stderr.write(`conformance: rate-limited: waiting ${(w.waitMs / 1000).toFixed(1)} s (${from}) before sending ${w.method} ${escapeForTerminal(path)} again\n`);
+  return `conformance: rate-limited: waiting ${(w.waitMs / 1000).toFixed(1)} s (${w.source}) before sending ${w.method} ${escapeForTerminal(path)} again`;
 }
 
-async function runSuite(flags: Flags): Promise<number> {
-  const embedded = flags.target === undefined;
-  const editions = editionsFor(flags, embedded);
+async function list(flags: Flags): Promise<number> {
   const suite = loadSuite({ ...(flags.cases ? { dir: flags.cases } : {}) });
-  if (flags.list) {
+  const editions = editionsFor(flags, flags.target === undefined);
+  if (!flags.target) {
     const cases = selectCases(suite, editions === 'auto' ? EDITIONS : editions, flags.grep);
+    if (cases.length === 0) throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''}${flags.edition ? ` in --edition ${flags.edition}` : ''}`]);
     for (const c of cases) process.stdout.write(`${c.id}\t${c.title}\t[${c.requirements.join(', ')}]\n`);
     process.stdout.write(`${cases.length} cases\n`);
     return 0;
   }
-  // Read before anything is sent: a bad expectations file is a usage problem, not a verdict.
+  const p = await plan({ target: flags.target, editions, suite, timeoutMs: flags.timeout, rateLimitBudgetMs: flags.rateLimitBudget, ...(flags.grep ? { grep: flags.grep } : {}), ...(flags.specVersion ? { specVersion: flags.specVersion } : {}) });
+  if (p.cases.length === 0) throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''} in the editions selected (${p.editions.join(', ')})`]);
+  let runs = 0;
+  for (const c of p.cases) {
+    const left = p.left.get(c.id);
+    if (!left) runs++;
+    process.stdout.write(`${c.id}\t${c.title}\t[${c.requirements.join(', ')}]${left ? `\tleft out: ${escapeForTerminal(left.reason)}` : ''}\n`);
+  }
+  const judged = Object.entries(p.versions).map(([e, v]) => `${e} by ${v.version}`).join(', ');
+  process.stdout.write(`${runs} cases would run (${p.cases.length - runs} left out) — judged ${judged}\n`);
+  return 0;
+}
+
+async function runSuite(flags: Flags): Promise<number> {
+  if (flags.list) return list(flags);
+  const embedded = flags.target === undefined;
+  const editions = editionsFor(flags, embedded);
+  const suite = loadSuite({ ...(flags.cases ? { dir: flags.cases } : {}) });
+  // Before anything is sent: user filters that select nothing, a bad expectations file, unwritable paths.
+  if (selectCases(suite, editions === 'auto' ? EDITIONS : editions, flags.grep).length === 0) {
+    throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''}${flags.edition ? ` in --edition ${flags.edition}` : ''}`]);
+  }
   const expectations = flags.expectations ? loadExpectations(flags.expectations, new Set(suite.cases.map((c) => c.id))) : undefined;
+  const files = [...flags.reporters.map((r) => r.file).filter((f): f is string => f !== undefined), ...(flags.updateExpectations ? [flags.updateExpectations] : []), ...(flags.trace ? [flags.trace] : [])];
+  checkWritable(files);
+
+  const redactor = new Redactor();
+  const trace = flags.trace ? new HarWriter(flags.trace, redactor, suiteInfo()) : undefined;
+  const color = process.stdout.isTTY === true && !process.env['NO_COLOR'];
+  const reporters: Array<{ file?: string; r: Reporter; live: boolean }> = flags.reporters.map((spec) => {
+    const live = spec.file === undefined;
+    const def = reporter(spec.name);
+    if (!def) throw new UsageError([`no reporter ${spec.name}`]);
+    const r = def.create({ strict: flags.strict, color: live && color && spec.name === 'spec', ...(live && spec.name === 'spec' ? { write: (t: string) => void process.stdout.write(t) } : {}) });
+    return { ...(spec.file ? { file: spec.file } : {}), r, live };
+  });
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (): void => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write('conformance: stopped at once\n');
+      process.exit(130);
+    }
+    process.stderr.write('\nconformance: stopping: no new case starts; running requests end within their deadline; the reports list the rest as not run (again to stop at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const server = embedded ? await createServer({ port: 0, host: '127.0.0.1' }) : undefined;
   try {
-    const report = await run({
-      target: flags.target ?? (server as { url: string }).url,
+    const target = flags.target ?? (server as { url: string }).url;
+    const startedAt = new Date().toISOString();
+    for (const { r } of reporters) r.begin?.({ suite: suiteInfo(), target, embedded, editions, strict: flags.strict, ...(flags.expectations ? { expectations: flags.expectations } : {}), startedAt });
+    let report: RunReport = await run({
+      target,
       editions,
       suite,
       strict: flags.strict,
       jobs: flags.jobs,
       timeoutMs: flags.timeout,
       rateLimitBudgetMs: flags.rateLimitBudget,
-      onRateLimit: rateLimitNotice,
       embedded,
       followRedirects: flags.followRedirects,
       repeat: flags.repeat,
       credentials: flags.credentials,
+      redactor,
+      signal: controller.signal,
+      onStart: (p) => {
+        for (const { r } of reporters) r.plan?.(p);
+      },
+      onResult: (result, progress) => {
+        for (const { r } of reporters) r.caseDone?.(result, progress);
+      },
+      onRateLimit: (w) => {
+        const text = rateLimitText(w);
+        if (text) process.stderr.write(text + '\n');
+      },
+      ...(trace ? { onExchange: (req, res, started, ms, error) => trace.record(req, res, started, ms, error) } : {}),
+      ...(flags.specVersion ? { specVersion: flags.specVersion } : {}),
       ...(flags.registrationToken ? { registrationToken: flags.registrationToken } : {}),
       ...(flags.grep ? { grep: flags.grep } : {}),
     });
-    if (expectations) applyExpectations(report, expectations, flags.strict);
-    for (const r of flags.reporters) {
-      const text = await render(report, { reporter: r.name, strict: flags.strict, color: !r.file && r.name === 'spec' && process.stdout.isTTY === true });
-      if (r.file) writeFileSync(r.file, text);
+    if (report.results.every((r) => r.outcome === 'skipped' && r.skipCode === 'version')) {
+      process.stderr.write(`conformance: every selected case is left out for the version judged (${Object.values(report.meta.specVersions).map((v) => v.version).join(', ')})\n`);
+    }
+    if (expectations) {
+      report = { ...report, results: report.results.map((r) => ({ ...r })) };
+      applyExpectations(report, expectations, flags.strict);
+    }
+    for (const { file, r } of reporters) {
+      const text = r.finish(report);
+      if (file) writeFileSync(file, text);
       else process.stdout.write(text);
     }
     if (flags.updateExpectations) {
       const n = writeExpectations(flags.updateExpectations, report, flags.strict, expectations);
-      process.stderr.write(`conformance: wrote ${n} expected failure(s) to ${flags.updateExpectations}\n`);
+      process.stderr.write(`conformance: wrote ${n} expected failure(s) to ${escapeForTerminal(flags.updateExpectations)}\n`);
     }
-    return report.results.some((r) => isFailing(r, flags.strict)) ? 1 : 0;
+    return exitCode(report, flags.strict);
   } finally {
+    trace?.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await server?.close();
   }
 }
@@ -397,7 +536,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await runSuite(flags);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(err.problems.map((p) => `conformance: ${p}`).join('\n') + '\n\n' + USAGE + '\n');
+      process.stderr.write(err.problems.map((p) => `conformance: ${p}`).join('\n') + '\nconformance: see conformance --help\n');
       return 2;
     }
     if (err instanceof CaseFileError) {
@@ -405,11 +544,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     if (err instanceof ConformanceError && err.code.startsWith('ERR_TARGET')) {
-      process.stderr.write(`conformance: ${err.message}\n`);
+      process.stderr.write(`conformance: ${escapeForTerminal(err.message)}\n`);
       return 3;
     }
     if (err instanceof ConformanceError) {
-      process.stderr.write(`conformance: ${err.message}\n`);
+      process.stderr.write(`conformance: ${escapeForTerminal(err.message, true)}\n`);
       return 2;
     }
     throw err;
@@ -419,6 +558,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 // Run only when executed (directly or through the npm bin link), not when imported by tests.
 const entry = process.argv[1];
 if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) {
+  // A reader that goes away (`| head`) ends the run quietly, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -16,6 +16,7 @@
  */
 import { basename, extname } from 'node:path';
 import { UsageError } from './errors.js';
+import { describeErrors, getValidator } from './schemas.js';
 import { EDITIONS } from './spec/requirements.js';
 
 /** One report to compare: `report` is the parsed JSON of a `--reporter json` file. */
@@ -41,6 +42,8 @@ export interface Provenance {
   level: 'MUST' | 'strict';
   /** The spec versions the target advertised in GET /_matrix/client/versions. */
   versions: string[];
+  /** Per edition, the version of its spec the report judged by. */
+  specVersions: Record<string, string>;
   startedAt?: string;
 }
 
@@ -74,29 +77,8 @@ export interface Comparison {
 }
 
 type Json = Record<string, unknown>;
-type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped';
-const OUTCOMES: readonly string[] = ['passed', 'failed', 'warned', 'errored', 'skipped'];
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** `<case id>: <title>[ suffixes]` as written by src/report/render.ts. */
-const TITLE = /^(\S+?): ([\s\S]*)$/;
-const SUFFIXES = [/ \[warning: SHOULD [^\]]*\]$/, / \[error\]$/, / \[expected failure[^\]]*\]$/i, / \[unexpectedly pass[^\]]*\]$/i];
-
-function stripSuffixes(title: string): string {
-  let t = title;
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const re of SUFFIXES) {
-      const next = t.replace(re, '');
-      if (next !== t) {
-        t = next;
-        changed = true;
-      }
-    }
-  }
-  return t;
-}
 
 interface ParsedCase {
   id: string;
@@ -112,45 +94,22 @@ interface ParsedReport {
   shouldFailures: number;
 }
 
-/** Case ids of a conformance list whose entries are ids or objects with a `case` member. */
-function caseIds(list: unknown[]): string[] {
-  return list.map((e) => (typeof e === 'string' ? e : isObject(e) && typeof e['case'] === 'string' ? e['case'] : '')).filter((id) => id !== '');
-}
+/** What each outcome of `conformance.results` shows as. A stale expectations entry (xpassed) is a pass: the table is about the servers. */
+const CELL_OF: Record<string, Exclude<Cell, '—'>> = { passed: 'pass', failed: 'fail', warned: 'warn', errored: 'error', skipped: 'skipped', notrun: 'skipped', xfailed: 'expected failure', xpassed: 'pass' };
 
 /**
- * Checks that `report` is a conformance JSON report and reads it. Every
- * problem found is returned, prefixed by `label`.
+ * Checks that `report` is a conformance JSON report (valid against
+ * spec/report.schema.json) and reads `conformance.results`. Every problem
+ * found is returned, prefixed by `label`.
  */
 function parseReport(label: string, report: unknown): ParsedReport | string[] {
-  const bad = (what: string): string => `${label}: not a conformance JSON report (write one with \`conformance --reporter json --output FILE\`): ${what}`;
+  const bad = (what: string): string => `${label}: not a conformance JSON report (write one with \`conformance --reporter json:FILE\`): ${what}`;
   if (!isObject(report)) return [bad(`expected a JSON object, found ${Array.isArray(report) ? 'an array' : report === null ? 'null' : typeof report}`)];
-  const conf = report['conformance'];
-  if (!isObject(conf)) return [bad(isObject(report['stats']) ? 'no `conformance` member (a plain mocha JSON report?)' : 'neither mocha\'s `stats` nor a `conformance` member')];
-  const problems: string[] = [];
-  if (!isObject(report['stats'])) problems.push(bad('no `stats` object (mocha JSON reporter format)'));
-  for (const key of ['tests', 'passes', 'failures', 'pending'] as const) {
-    const list = report[key];
-    if (!Array.isArray(list)) problems.push(bad(`no \`${key}\` array (mocha JSON reporter format)`));
-    else if (!list.every((t) => isObject(t) && typeof t['title'] === 'string')) problems.push(bad(`an entry of \`${key}\` has no string \`title\``));
-  }
-  const meta = conf['meta'];
-  if (!isObject(meta)) problems.push(bad('no `conformance.meta` object'));
-  else {
-    const suite = meta['suite'];
-    if (!isObject(suite) || typeof suite['name'] !== 'string' || typeof suite['version'] !== 'string') problems.push(bad('`conformance.meta.suite` needs a string `name` and `version`'));
-    if (typeof meta['target'] !== 'string') problems.push(bad('`conformance.meta.target` is not a string'));
-    if (!Array.isArray(meta['editions']) || !meta['editions'].every((e) => typeof e === 'string')) problems.push(bad('`conformance.meta.editions` is not an array of strings'));
-    if (meta['server'] !== undefined && meta['server'] !== null && typeof meta['server'] !== 'string') problems.push(bad('`conformance.meta.server` is not a string'));
-  }
-  const summary = conf['summary'];
-  if (!isObject(summary) || typeof summary['mustFailures'] !== 'number' || typeof summary['shouldFailures'] !== 'number') problems.push(bad('`conformance.summary` needs numeric `mustFailures` and `shouldFailures`'));
-  for (const key of ['failing', 'warnings', 'errors', 'skipped'] as const) if (!Array.isArray(conf[key])) problems.push(bad(`no \`conformance.${key}\` array`));
-  const expected = conf['expectedFailures'];
-  if (expected !== undefined && (!Array.isArray(expected) || !expected.every((e) => typeof e === 'string' || (isObject(e) && typeof e['case'] === 'string')))) problems.push(bad('`conformance.expectedFailures` must be an array of case ids'));
-  if (problems.length) return problems;
-
-  // The shape is right; now the contents.
-  const m = meta as Json;
+  if (!isObject(report['conformance'])) return [bad(isObject(report['stats']) ? 'no `conformance` member (a plain mocha JSON report?)' : "neither mocha's `stats` nor a `conformance` member")];
+  const validate = getValidator('report');
+  if (!validate(report)) return describeErrors(validate.errors).slice(0, 10).map((e) => bad(e));
+  const conf = report['conformance'] as Json;
+  const m = conf['meta'] as Json;
   const suite = m['suite'] as { name: string; version: string };
   const versions = isObject(m['versions']) && Array.isArray(m['versions']['versions']) ? m['versions']['versions'].filter((v): v is string => typeof v === 'string') : [];
   const provenance: Provenance = {
@@ -160,94 +119,50 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
     editions: m['editions'] as string[],
     level: m['strict'] === true ? 'strict' : 'MUST',
     versions,
+    specVersions: Object.fromEntries(Object.entries((m['specVersions'] as Record<string, { version: string }>) ?? {}).map(([k, v]) => [k, v.version])),
   };
   if (typeof m['server'] === 'string') provenance.server = m['server'];
   if (typeof m['startedAt'] === 'string') provenance.startedAt = m['startedAt'];
-
-  const warned = new Set(caseIds(conf['warnings'] as unknown[]));
-  const errored = new Set(caseIds(conf['errors'] as unknown[]));
-  const skipped = new Set(caseIds(conf['skipped'] as unknown[]));
-  const failing = new Set(caseIds(conf['failing'] as unknown[]));
-  const expectedFailures = new Set(caseIds((expected as unknown[] | undefined) ?? []));
-
-  interface Seen {
-    id: string;
-    edition: string;
-    title: string;
-    outcome: Outcome;
-    /** A mocha failure for a case that passed: an expectations entry gone stale (outcome `xpassed`). */
-    unexpectedPass: boolean;
-    /** The report itself marks the case as failing as expected (outcome `xfailed`, or a title suffix). */
-    expected: boolean;
-  }
-  const seen = new Map<string, Seen>();
-  const read = (t: Json, key: 'tests' | 'passes' | 'failures' | 'pending'): Seen | undefined => {
-    const title = t['title'] as string;
-    const match = TITLE.exec(title);
-    if (!match) {
-      problems.push(bad(`the test title ${JSON.stringify(title)} in \`${key}\` does not start with "<case id>: "`));
-      return undefined;
-    }
-    const id = match[1] as string;
-    const fullTitle = typeof t['fullTitle'] === 'string' ? t['fullTitle'] : '';
-    const edition = /^edition (\S+) /.exec(fullTitle)?.[1] ?? id.split('.')[0] ?? '';
-    return { id, edition, title: stripSuffixes(match[2] as string), outcome: 'passed', unexpectedPass: false, expected: false };
-  };
-  for (const t of report['tests'] as Json[]) {
-    const s = read(t, 'tests');
-    if (s && !seen.has(s.id)) seen.set(s.id, s);
-  }
-  const mark = (key: 'passes' | 'failures' | 'pending', decide: (s: Seen, t: Json) => void): void => {
-    for (const t of report[key] as Json[]) {
-      const fresh = read(t, key);
-      if (!fresh) continue;
-      const s = seen.get(fresh.id) ?? fresh;
-      seen.set(s.id, s);
-      decide(s, t);
-    }
-  };
-  mark('passes', (s, t) => {
-    const err = isObject(t['err']) ? t['err'] : {};
-    if (err['outcome'] === 'xfailed' || / \[expected failure[^\]]*\]$/i.test(t['title'] as string)) s.expected = true;
-    s.outcome = warned.has(s.id) || / \[warning: SHOULD [^\]]*\]$/.test(t['title'] as string) ? 'warned' : 'passed';
-  });
-  mark('failures', (s, t) => {
-    const err = isObject(t['err']) ? t['err'] : {};
-    const said = typeof err['outcome'] === 'string' && OUTCOMES.includes(err['outcome']) ? (err['outcome'] as Outcome) : undefined;
-    if (err['outcome'] === 'xfailed') {
-      s.outcome = 'failed';
-      s.expected = true;
-    } else if (said === 'passed' || err['outcome'] === 'xpassed' || err['unexpectedPass'] === true || /unexpectedly pass/i.test(`${String(err['message'] ?? '')} ${t['title'] as string}`)) {
-      s.outcome = 'passed';
-      s.unexpectedPass = true;
-    } else if (said && said !== 'skipped') s.outcome = said;
-    else if (errored.has(s.id) || / \[error\]$/.test(t['title'] as string)) s.outcome = 'errored';
-    else s.outcome = 'failed';
-  });
-  // The runner shows an expected failure as pending (mocha has no such state).
-  mark('pending', (s, t) => {
-    if (expectedFailures.has(s.id) || / \[expected failure[^\]]*\]$/i.test(t['title'] as string)) {
-      s.outcome = 'failed';
-      s.expected = true;
-    } else s.outcome = 'skipped';
-  });
-  if (problems.length) return [...new Set(problems)];
-  // Where mocha's lists and the conformance member disagree (this suite never writes that), the conformance member wins.
-  for (const s of seen.values()) {
-    if (skipped.has(s.id)) s.outcome = 'skipped';
-    else if (s.outcome === 'passed' && !s.unexpectedPass && errored.has(s.id)) s.outcome = 'errored';
-    else if (s.outcome === 'passed' && !s.unexpectedPass && !s.expected && failing.has(s.id) && !expectedFailures.has(s.id)) s.outcome = warned.has(s.id) ? 'warned' : 'failed';
-  }
-
-  const CELL: Record<Outcome, Exclude<Cell, '—' | 'expected failure'>> = { passed: 'pass', failed: 'fail', warned: 'warn', errored: 'error', skipped: 'skipped' };
   const cases = new Map<string, ParsedCase>();
-  for (const s of seen.values()) {
-    let cell: ParsedCase['cell'] = CELL[s.outcome];
-    if ((expectedFailures.has(s.id) || s.expected) && s.outcome !== 'skipped' && !s.unexpectedPass) cell = 'expected failure';
-    cases.set(s.id, { id: s.id, edition: s.edition, title: s.title, cell });
+  const problems: string[] = [];
+  for (const r of conf['results'] as Json[]) {
+    const id = r['id'] as string;
+    if (cases.has(id)) problems.push(bad(`case ${id} appears twice in conformance.results`));
+    cases.set(id, { id, edition: r['edition'] as string, title: r['title'] as string, cell: CELL_OF[r['outcome'] as string] ?? 'error' });
   }
-  const sum = summary as Json;
+  if (problems.length) return problems;
+  const sum = conf['summary'] as Json;
   return { provenance, cases, mustFailures: sum['mustFailures'] as number, shouldFailures: sum['shouldFailures'] as number };
+}
+
+/** How good a cell is, for regressions: higher is better; undefined where no comparison makes sense. */
+const RANK: Partial<Record<Cell, number>> = { pass: 3, warn: 2, 'expected failure': 1, fail: 0, error: 0 };
+
+export interface Regression {
+  id: string;
+  title: string;
+  from: Cell;
+  to: Cell;
+}
+
+/** Cases whose cell got worse from the first implementation of the comparison to the last (skipped and absent cases aside). */
+export function regressions(c: Comparison): Regression[] {
+  if (c.implementations.length < 2) return [];
+  const out: Regression[] = [];
+  for (const r of c.rows) {
+    const from = r.cells[0] as Cell;
+    const to = r.cells[r.cells.length - 1] as Cell;
+    const a = RANK[from];
+    const b = RANK[to];
+    if (a !== undefined && b !== undefined && b < a) out.push({ id: r.id, title: r.title, from, to });
+  }
+  return out;
+}
+
+/** The comparison with only the cases whose cells differ between implementations. */
+export function changesOnly(c: Comparison): Comparison {
+  const rows = c.rows.filter((r) => new Set(r.cells).size > 1);
+  return { ...c, rows, notes: [...c.notes, `Only the ${rows.length} case(s) whose result differs are shown (--changes-only).`] };
 }
 
 function editionRank(edition: string): number {
@@ -295,6 +210,8 @@ export function compareReports(reports: NamedReport[]): Comparison {
   const distinct = (f: (p: Provenance) => string): string[] => [...new Set(parsed.map((p) => f(p.provenance)))];
   const versions = distinct((p) => `${p.suite.name} ${p.suite.version}`);
   if (versions.length > 1) notes.push(`The reports come from different suite versions (${versions.join(', ')}): a case may not check the same thing in each.`);
+  const judged = distinct((p) => JSON.stringify(p.specVersions));
+  if (judged.length > 1) notes.push('The reports judged by different versions of the spec: a case left out for its version in one report is skipped there, and a rule may differ between versions.');
   const levels = distinct((p) => p.level);
   if (levels.length > 1) notes.push('The reports ran at different levels (MUST and strict); cells do not depend on the level, but each report’s own verdict does.');
   const titles = new Map<string, Set<string>>();
@@ -341,6 +258,8 @@ function provenanceFields(p: Provenance): Array<[string, string]> {
     ['level', LEVEL_NOTE(p)],
   ];
   if (p.versions.length) fields.push(['advertised versions', p.versions.join(', ')]);
+  const judged = Object.entries(p.specVersions).map(([e, v]) => `${e} ${v}`).join(', ');
+  if (judged) fields.push(['judged by', judged]);
   if (p.startedAt) fields.push(['started', p.startedAt]);
   return fields;
 }

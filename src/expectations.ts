@@ -7,6 +7,10 @@ import { isFailing, type CaseResult, type RunReport } from './run/types.js';
 export interface Expectation {
   reason: string;
   link?: string;
+  /** The requirements the case fails on; absent in files written before they were recorded. */
+  requirements?: string[];
+  /** The error code, for a case known to reach no verdict. */
+  error?: string;
 }
 
 export interface Expectations {
@@ -59,11 +63,39 @@ export function loadExpectations(file: string, knownCaseIds: ReadonlySet<string>
 export function applyExpectations(report: RunReport, expectations: Expectations, strict: boolean): void {
   for (const r of report.results) {
     const e = expectations.entries.get(r.id);
-    if (!e || r.outcome === 'skipped') continue;
-    r.expectation = { ...e, file: expectations.file };
-    r.outcome = isFailing(r, strict) ? 'xfailed' : 'xpassed';
+    if (!e || r.outcome === 'skipped' || r.outcome === 'notrun') continue;
+    if (!isFailing(r, strict)) {
+      r.expectation = { ...e, file: expectations.file };
+      r.outcome = 'xpassed';
+      continue;
+    }
+    const mismatch = howItDiffers(r, e, strict);
+    r.expectation = { ...e, file: expectations.file, matched: mismatch === undefined, ...(mismatch ? { mismatch } : {}) };
+    // A case failing as recorded is an expected failure; one failing otherwise keeps its outcome and fails the gate.
+    if (mismatch === undefined) r.outcome = 'xfailed';
   }
   report.meta.expectations = expectations.file;
+}
+
+/** The requirements a failing case fails on, at the level of the run. */
+function failedRequirements(r: CaseResult, strict: boolean): string[] {
+  return [...new Set([...r.failures, ...(strict ? r.warnings : [])].map((f) => f.requirement))].sort();
+}
+
+/** How a failing case differs from its entry, or undefined when it fails as recorded. */
+function howItDiffers(r: CaseResult, e: Expectation, strict: boolean): string | undefined {
+  if (r.error) {
+    if (e.error === undefined && e.requirements === undefined) return undefined;
+    if (e.error === r.error.code) return undefined;
+    return `errored with ${r.error.code} (${r.error.message.slice(0, 200)}), where ${e.error ? `the entry records ${e.error}` : `the entry records failing ${e.requirements?.join(', ')}`}`;
+  }
+  if (e.requirements === undefined) return e.error ? `fails ${failedRequirements(r, strict).join(', ')}, where the entry records the error ${e.error}` : undefined;
+  const got = failedRequirements(r, strict);
+  const want = [...e.requirements].sort();
+  if (got.join('\n') === want.join('\n')) return undefined;
+  const extra = got.filter((x) => !want.includes(x));
+  const gone = want.filter((x) => !got.includes(x));
+  return [extra.length ? `fails ${extra.join(', ')} too` : '', gone.length ? `no longer fails ${gone.join(', ')}` : ''].filter(Boolean).join('; ');
 }
 
 function firstProblem(r: CaseResult): string {
@@ -81,9 +113,16 @@ export function writeExpectations(file: string, report: RunReport, strict: boole
   const out: Record<string, Expectation> = {};
   for (const r of report.results) {
     const failing = r.outcome === 'xfailed' || (r.outcome !== 'xpassed' && isFailing(r, strict));
+    // A case that is not run here keeps its entry: this run says nothing about it.
+    const kept = (r.outcome === 'skipped' || r.outcome === 'notrun') && previous?.entries.get(r.id);
+    if (kept) {
+      out[r.id] = kept;
+      continue;
+    }
     if (!failing) continue;
     const old = previous?.entries.get(r.id);
-    out[r.id] = old ?? { reason: `TODO describe the behaviour — ${firstProblem(r)}`.slice(0, 300) };
+    const recorded: Omit<Expectation, 'reason'> = r.error ? { error: r.error.code } : { requirements: failedRequirements(r, strict) };
+    out[r.id] = { reason: old?.reason ?? `TODO describe the behaviour — ${firstProblem(r)}`.slice(0, 300), ...(old?.link ? { link: old.link } : {}), ...recorded };
   }
   const header = `# Known failures: case id -> the real behaviour behind it (and an upstream link where one exists).\n# Written by conformance --update-expectations against ${report.meta.target}${report.meta.server ? ` (${report.meta.server})` : ''}, level ${strict ? 'strict' : 'MUST'}.\n`;
   writeFileSync(file, header + (Object.keys(out).length ? stringify(out, { lineWidth: 0 }) : '{}\n'));

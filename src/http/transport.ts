@@ -19,6 +19,8 @@ export interface TransportOptions {
    */
   rateLimitBudgetMs?: number;
   onRateLimit?: (wait: RateLimitWait) => void;
+  /** Sees every exchange, each rate-limited try included (for --trace); `res` is undefined when no answer came. */
+  onExchange?: (req: HttpRequest, res: HttpResponse | undefined, started: Date, ms: number, error?: string) => void;
   /** The first back-off when a 429 names no wait (default 200 ms); it doubles with each further 429, up to 10 s. */
   backoffBaseMs?: number;
   /** For tests: the source of jitter (default Math.random). */
@@ -101,7 +103,15 @@ export class Transport {
     for (let hop = 0; ; hop++) {
       let res: HttpResponse;
       for (let limited = 0; ; ) {
-        res = await this.client.send(current);
+        const started = new Date();
+        const t0 = performance.now();
+        try {
+          res = await this.client.send(current);
+        } catch (err) {
+          this.options.onExchange?.(current, undefined, started, performance.now() - t0, err instanceof Error ? err.message : String(err));
+          throw err;
+        }
+        this.options.onExchange?.(current, res, started, res.durationMs);
         attempts++;
         if (res.status !== 429) break;
         limited++;

@@ -16,6 +16,8 @@ import { expectKinds } from './expect/index.js';
 import type { Observed, StepContext, StepRun } from './kinds.js';
 import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
+import { RESULT_BODY_CAP } from './exchange.js';
+import { cutText } from '../text.js';
 import { parseJson } from './steps/request.js';
 import type { CaseResult, CheckFailure } from './types.js';
 import { UsersError, type User, type UserSource } from './users.js';
@@ -40,12 +42,17 @@ export interface CaseEnv {
   signal?: AbortSignal;
 }
 
-/** Replaces every secret in a value the reports will show (a message, an expected or actual value). */
+/**
+ * Replaces every secret in a value the reports will show (a message, an
+ * expected or actual value), and keeps at most 64 KiB of it: a larger value
+ * becomes {$cut, bytes, json}, its JSON text cut at a character boundary.
+ */
 function redactValue(value: unknown, redactor: Redactor): unknown {
-  if (typeof value === 'string') return redactor.apply(value);
+  if (typeof value === 'string') return redactor.apply(cutText(value, RESULT_BODY_CAP).text);
   if (value === undefined) return value;
   const text = JSON.stringify(value);
   if (text === undefined) return value;
+  if (text.length > RESULT_BODY_CAP / 4 && Buffer.byteLength(text) > RESULT_BODY_CAP) return { $cut: true, bytes: Buffer.byteLength(text), json: redactor.apply(cutText(text, RESULT_BODY_CAP).text) };
   const redacted = redactor.apply(text);
   if (redacted === text) return value;
   try {

@@ -1,6 +1,10 @@
 import type { HttpRequest, HttpResponse } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
+import { cutText } from '../text.js';
 import type { Exchange } from './types.js';
+
+/** The most of any body the results keep; the rest is cut (at a character boundary) and marked. */
+export const RESULT_BODY_CAP = 64 * 1024;
 
 /** Bytes for printf '%b' inside single quotes: printable ASCII as is, the rest as \\xHH. */
 function printfBytes(bytes: Uint8Array): string {
@@ -55,9 +59,17 @@ export function curlFor(req: HttpRequest, redactor: Redactor): string {
  */
 export function recordExchange(req: HttpRequest, res: HttpResponse | undefined, redactor: Redactor, durationMs: number): Exchange {
   const { request, curl } = shownRequest(req, redactor);
+  if (request.body !== undefined) {
+    const c = cutText(request.body, RESULT_BODY_CAP);
+    if (c.cut) {
+      request.body = c.text;
+      request.bodyCut = true;
+    }
+  }
+  const body = res ? cutText(res.text, RESULT_BODY_CAP) : undefined;
   return {
     request,
-    ...(res ? { response: { status: res.status, headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, redactor.apply(v)])), body: redactor.apply(res.text), truncated: res.truncated } } : {}),
+    ...(res && body ? { response: { status: res.status, headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, redactor.apply(cutText(v, 8192).text)])), body: redactor.apply(body.text), truncated: res.truncated, ...(body.cut ? { bodyCut: true } : {}) } } : {}),
     durationMs,
     curl,
   };

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { TargetError } from '../errors.js';
 import { HttpClient, TransportError } from '../http/client.js';
 import { Redactor } from '../http/redact.js';
-import { Transport, type RateLimitWait } from '../http/transport.js';
+import { Transport, type RateLimitWait, type TransportOptions } from '../http/transport.js';
 import type { Case, Suite } from '../cases/types.js';
 import { getValidator } from '../schemas.js';
 import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/editions.js';
@@ -55,6 +55,10 @@ export interface RunOptions {
   onRateLimit?: (wait: RateLimitWait) => void;
   /** Stops the run: no new case starts; finished cases are reported, the rest as not run. */
   signal?: AbortSignal;
+  /** Sees every exchange of the run (for --trace). */
+  onExchange?: TransportOptions['onExchange'];
+  /** The run's redactor, for outputs the caller writes itself (--trace); one is made when none is given. */
+  redactor?: Redactor;
   /** Services steps may ask for, by name (the mock push gateway, …). */
   services?: ReadonlyMap<string, () => Promise<Service>>;
 }
@@ -204,7 +208,7 @@ class Repeats {
 export async function run(options: RunOptions): Promise<RunReport> {
   const startedAt = new Date();
   const spec = options.spec ?? loadSpec();
-  const redactor = new Redactor();
+  const redactor = options.redactor ?? new Redactor();
   let rateLimitedMs = 0;
   const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), {
     ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}),
@@ -212,6 +216,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       rateLimitedMs += w.waitMs;
       options.onRateLimit?.({ ...w, url: redactor.apply(w.url) });
     },
+    ...(options.onExchange ? { onExchange: options.onExchange } : {}),
   });
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services);
@@ -308,6 +313,18 @@ export async function run(options: RunOptions): Promise<RunReport> {
     };
   } finally {
     await services.close();
+    await client.close();
+  }
+}
+
+/** What a run would do against its target, without running a case (for --list). */
+export async function plan(options: RunOptions): Promise<Plan> {
+  const spec = options.spec ?? loadSpec();
+  const redactor = options.redactor ?? new Redactor();
+  const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), { ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}) });
+  try {
+    return await planRun(options, client, spec, redactor);
+  } finally {
     await client.close();
   }
 }

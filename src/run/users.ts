@@ -9,7 +9,7 @@ import { TargetError } from '../errors.js';
 import { TransportError, type HttpResponse } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
 import type { Transport } from '../http/transport.js';
-import { escapeForTerminal } from '../report/text.js';
+import { escapeForTerminal } from '../text.js';
 import { jsonDepth, MAX_JSON_DEPTH } from './steps/request.js';
 
 export interface User {

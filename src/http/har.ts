@@ -1,0 +1,144 @@
+/**
+ * `--trace FILE`: every exchange of the run as a HAR 1.2 file, which browser
+ * devtools and HAR viewers open. Entries are written as the run goes (memory
+ * stays flat whatever the run's length), each body cut at 64 KiB, and every
+ * secret redacted: entries wait a moment before they are written, so a token
+ * a registration answer has just issued is known to the redactor by then, and
+ * the members that carry secrets by name are blanked whatever their value.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { HttpRequest, HttpResponse } from './client.js';
+import type { Redactor } from './redact.js';
+import { cutText } from '../text.js';
+
+const BODY_CAP = 64 * 1024;
+const SECRET_MEMBERS = new Set(['access_token', 'refresh_token', 'password', 'token', 'new_password']);
+/** How long an entry waits before it is written (see above). */
+const HOLD_MS = 200;
+
+interface Pending {
+  at: number;
+  entry: () => unknown;
+}
+
+/** Blanks JSON members that carry secrets by their name, at any depth. */
+function blankSecrets(text: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  let changed = false;
+  const walk = (v: unknown, depth: number): unknown => {
+    if (depth > 64 || typeof v !== 'object' || v === null) return v;
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (SECRET_MEMBERS.has(k) && typeof x === 'string') {
+        out[k] = '$REDACTED';
+        changed = true;
+      } else out[k] = walk(x, depth + 1);
+    }
+    return out;
+  };
+  const result = walk(value, 0);
+  return changed ? JSON.stringify(result) : text;
+}
+
+export class HarWriter {
+  private readonly fd: number;
+  private first = true;
+  private readonly pending: Pending[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  /** Opens (creates or truncates) the file at once, so a bad path is found before the run. */
+  constructor(
+    file: string,
+    private readonly redactor: Redactor,
+    creator: { name: string; version: string },
+  ) {
+    this.fd = openSync(file, 'w');
+    writeSync(this.fd, `{"log":{"version":"1.2","creator":${JSON.stringify(creator)},"pages":[],"entries":[\n`);
+    this.timer = setInterval(() => this.flush(false), HOLD_MS);
+    this.timer.unref();
+  }
+
+  private text(s: string): { text: string; cut: boolean } {
+    const cut = cutText(s, BODY_CAP);
+    return { text: this.redactor.apply(blankSecrets(cut.text)), cut: cut.cut };
+  }
+
+  /** Records one exchange (a rate-limited try is one too); `res` is undefined when no answer came. */
+  record(req: HttpRequest, res: HttpResponse | undefined, started: Date, ms: number, error?: string): void {
+    if (this.closed) return;
+    this.pending.push({
+      at: performance.now(),
+      entry: () => {
+        const body = req.body === undefined ? undefined : typeof req.body === 'string' ? req.body : Buffer.from(req.body).toString('utf8');
+        const url = this.redactor.apply(req.url);
+        let query: Array<{ name: string; value: string }> = [];
+        try {
+          query = [...new URL(url).searchParams].map(([name, value]) => ({ name, value }));
+        } catch {
+          query = [];
+        }
+        const reqBody = body === undefined ? undefined : this.text(body);
+        const resBody = res ? this.text(res.text) : undefined;
+        const headers = (h: Record<string, string>): Array<{ name: string; value: string }> =>
+          Object.entries(h).map(([name, value]) => ({ name, value: name.toLowerCase() === 'authorization' ? value.replace(/^(Bearer\s+)(.*)$/i, (_m, p: string, t: string) => p + (this.redactor.placeholderFor(t) ?? this.redactor.apply(t))) : this.redactor.apply(value) }));
+        return {
+          startedDateTime: started.toISOString(),
+          time: Math.round(ms),
+          request: {
+            method: req.method,
+            url,
+            httpVersion: 'HTTP/1.1',
+            cookies: [],
+            headers: headers(req.headers),
+            queryString: query,
+            headersSize: -1,
+            bodySize: body === undefined ? 0 : Buffer.byteLength(body),
+            ...(reqBody ? { postData: { mimeType: req.headers['content-type'] ?? 'application/octet-stream', text: reqBody.text } } : {}),
+            ...(reqBody?.cut ? { comment: 'body cut at 64 KiB' } : {}),
+          },
+          response: res
+            ? {
+                status: res.status,
+                statusText: '',
+                httpVersion: 'HTTP/1.1',
+                cookies: [],
+                headers: headers(res.headers),
+                content: { size: Buffer.byteLength(res.text), mimeType: res.headers['content-type'] ?? 'x-unknown', text: resBody?.text ?? '' },
+                redirectURL: this.redactor.apply(res.headers['location'] ?? ''),
+                headersSize: -1,
+                bodySize: -1,
+                ...(res.truncated || resBody?.cut ? { comment: res.truncated ? 'body cut at the response size cap' : 'body cut at 64 KiB' } : {}),
+              }
+            : { status: 0, statusText: '', httpVersion: 'HTTP/1.1', cookies: [], headers: [], content: { size: 0, mimeType: 'x-unknown' }, redirectURL: '', headersSize: -1, bodySize: -1, comment: this.redactor.apply(error ?? 'no answer') },
+          cache: {},
+          timings: { send: 0, wait: Math.round(ms), receive: 0 },
+        };
+      },
+    });
+  }
+
+  private flush(all: boolean): void {
+    const now = performance.now();
+    while (this.pending.length && (all || now - (this.pending[0] as Pending).at >= HOLD_MS)) {
+      const p = this.pending.shift() as Pending;
+      writeSync(this.fd, (this.first ? '' : ',\n') + JSON.stringify(p.entry()));
+      this.first = false;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.flush(true);
+    writeSync(this.fd, '\n]}}\n');
+    closeSync(this.fd);
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The terminal reporter (`spec`, the default): a header before the first
+ * request, one line per case as it finishes, with a counter, and on a TTY a
+ * status line (cases done, running, failed, elapsed) that is never written to
+ * pipes or files. The closing part lists failures grouped by requirement (each
+ * statement and link once), then each failing case's steps with their
+ * exchange (once per step) and a reproduction, in suite order.
+ *
+ * Everything that came from the target is escaped: no control character it
+ * sends reaches the terminal.
+ */
+import type { Plan } from '../run/runner.js';
+import type { CaseResult, Exchange, RunReport } from '../run/types.js';
+import { escapeForTerminal, oneLine } from '../text.js';
+import type { BeginInfo, Progress, Reporter, ReporterDef, ReporterOptions } from './types.js';
+import { byRequirement, conformanceVerdict, countsLine, exchangesOf, gateVerdict, skipsByReason, versionsLine } from './view.js';
+
+const SHOWN_BODY = 2000;
+
+const LABEL: Record<CaseResult['outcome'], string> = { passed: 'pass ', failed: 'FAIL ', warned: 'warn ', errored: 'ERROR', skipped: 'skip ', notrun: 'stop ', xfailed: 'xfail', xpassed: 'XPASS' };
+const COLOR: Record<CaseResult['outcome'], string> = { passed: '32', failed: '31', warned: '33', errored: '35', skipped: '36', notrun: '36', xfailed: '36', xpassed: '31' };
+
+const SKIP_TITLES: Record<string, string> = {
+  version: 'not in the version of the spec judged',
+  'not-served': 'edition not served by the target',
+  users: 'not enough accounts',
+  interrupted: 'not run: the run was interrupted',
+  step: 'the target cannot take part',
+};
+
+function indent(text: string, pad: string): string {
+  return text.split('\n').map((l) => pad + l).join('\n');
+}
+
+/** A body as shown: escaped, cut, pretty when it is JSON of one line. */
+function shownBody(body: string, cut: boolean | undefined, truncated: boolean): string {
+  let text = body;
+  try {
+    const v = JSON.parse(body) as unknown;
+    if (!body.includes('\n') && body.length < 4000) text = JSON.stringify(v, null, 2);
+  } catch {
+    // not JSON: shown as it is
+  }
+  const clipped = text.length > SHOWN_BODY ? `${text.slice(0, SHOWN_BODY)}… (${text.length - SHOWN_BODY} more characters)` : text;
+  return escapeForTerminal(clipped, true) + (truncated ? '\n… (the rest was not read: body over the size cap)' : cut ? '\n… (cut at 64 KiB in the results)' : '');
+}
+
+export function formatExchange(x: Exchange, pad: string): string {
+  const lines: string[] = [];
+  lines.push(`request:   ${x.request.method} ${oneLine(x.request.url, 2000)}`);
+  for (const [k, v] of Object.entries(x.request.headers)) lines.push(`           ${oneLine(k)}: ${oneLine(v)}`);
+  if (x.request.body !== undefined) lines.push(indent(shownBody(x.request.body, x.request.bodyCut, false), '           '));
+  if (x.response) {
+    lines.push(`response:  ${x.response.status} (${Math.round(x.durationMs)} ms)${x.response.headers['content-type'] ? ` ${oneLine(x.response.headers['content-type'])}` : ''}`);
+    if (x.response.body !== '') lines.push(indent(shownBody(x.response.body, x.response.bodyCut, x.response.truncated), '           '));
+  } else lines.push('response:  (none)');
+  if (x.before?.length) {
+    lines.push(`reproduce: the case's ${x.before.length} earlier step(s), then this request:`);
+    x.before.forEach((c, i) => lines.push(`           ${i + 1}. ${oneLine(c, 20_000)}`));
+    lines.push(`           ${x.before.length + 1}. ${oneLine(x.curl, 20_000)}`);
+  } else lines.push(`reproduce: ${oneLine(x.curl, 20_000)}`);
+  return indent(lines.join('\n'), pad);
+}
+
+class TerminalReporter implements Reporter {
+  private lines: string[] = [];
+  private progress: Progress = { done: 0, total: 0, running: 0, failed: 0 };
+  private readonly started = performance.now();
+  private status = '';
+  private timer: NodeJS.Timeout | undefined;
+  private width = 3;
+
+  constructor(
+    private readonly options: ReporterOptions,
+    private readonly statusLine: boolean,
+  ) {}
+
+  private paint(code: string, s: string): string {
+    return this.options.color ? `\x1b[${code}m${s}\x1b[0m` : s;
+  }
+
+  /** Writes lines live (clearing the status line first), or keeps them for finish(). */
+  private out(...lines: string[]): void {
+    if (!this.options.write) {
+      this.lines.push(...lines);
+      return;
+    }
+    this.options.write((this.status ? '\r\x1b[K' : '') + lines.map((l) => l + '\n').join(''));
+    this.status = '';
+    this.drawStatus();
+  }
+
+  private drawStatus(): void {
+    if (!this.statusLine || !this.options.write || this.progress.total === 0) return;
+    const s = `${this.progress.done}/${this.progress.total} done · ${this.progress.running} running · ${this.progress.failed} failed · ${((performance.now() - this.started) / 1000).toFixed(1)} s`;
+    this.options.write(`\r\x1b[K${this.paint('2', s)}`);
+    this.status = s;
+  }
+
+  begin(info: BeginInfo): void {
+    const editions = info.editions === 'auto' ? 'those the target advertises' : info.editions.join(', ');
+    this.out(
+      `${info.suite.name} ${info.suite.version}`,
+      `target:   ${oneLine(info.target)}${info.embedded ? ' (bundled reference server)' : ''}`,
+      `editions: ${editions} — level: ${info.strict ? 'SHOULD (--strict: SHOULD failures count)' : 'MUST (SHOULD failures are warnings)'}`,
+      ...(info.expectations ? [`expected failures: ${oneLine(info.expectations)}`] : []),
+      `started:  ${info.startedAt}`,
+    );
+  }
+
+  plan(plan: Plan): void {
+    const advertised = plan.preflight.advertised;
+    const left = plan.left.size;
+    this.width = String(plan.cases.length).length;
+    this.out(
+      `versions: ${advertised.length ? oneLine(advertised.join(', '), 400) : '(none)'}${plan.preflight.server ? ` — server: ${oneLine(plan.preflight.server, 100)}` : ''}`,
+      `judged:   ${Object.entries(plan.versions).map(([e, v]) => `${e} by ${v.version}${v.note ? ` (${oneLine(v.note)})` : ''}`).join('; ')}`,
+      ...Object.entries(plan.notServed).map(([e, why]) => `not served: edition ${e}: ${oneLine(why)}; its cases are skipped`),
+      `cases:    ${plan.cases.length} selected${left ? `, ${left} left out before running (see Skipped)` : ''}`,
+      '',
+    );
+    this.progress.total = plan.cases.length;
+    if (this.statusLine && this.options.write) {
+      this.timer = setInterval(() => this.drawStatus(), 250);
+      this.timer.unref();
+    }
+  }
+
+  caseDone(r: CaseResult, p: Progress): void {
+    this.progress = p;
+    const counter = `[${String(p.done).padStart(this.width)}/${p.total}]`;
+    const first = r.failures[0] ?? r.warnings[0];
+    const why = r.error ? ` — ${r.error.code}: ${oneLine(r.error.message, 300)}` : first ? ` — ${first.level} ${first.requirement}: ${oneLine(first.message, 300)}` : r.skipReason ? ` — ${oneLine(r.skipReason, 300)}` : '';
+    this.out(`${counter} ${this.paint(COLOR[r.outcome], LABEL[r.outcome])} ${r.id}${why}${r.outcome === 'passed' ? ` (${Math.round(r.durationMs)} ms)` : ''}`);
+  }
+
+  notice(text: string): void {
+    this.out(oneLine(text));
+  }
+
+  finish(report: RunReport): string {
+    if (this.timer) clearInterval(this.timer);
+    const strict = report.meta.strict;
+    const out: string[] = [];
+    const failing = (r: CaseResult): boolean => r.failures.length > 0 || (strict && r.warnings.length > 0);
+    const groups = byRequirement(report.results, strict, failing);
+    if (groups.length) {
+      out.push('', this.paint('1', `Failures, by requirement (${groups.length})`), '');
+      for (const g of groups) {
+        out.push(`${this.paint(g.level === 'MUST' ? '31' : '33', g.level)} ${g.requirement} — ${g.versions} · ${g.ground}`);
+        out.push(`  ${g.quote}`);
+        out.push(`  ${g.link}`);
+        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${oneLine(f.message, 400)}`);
+        out.push('');
+      }
+    }
+    const warned = strict ? [] : report.results.filter((r) => r.warnings.length > 0 && r.failures.length === 0 && !r.error);
+    if (warned.length) {
+      const wg = byRequirement(warned, true);
+      out.push('', this.paint('1', `Warnings: SHOULD requirements not met (${wg.length}; not counted, --strict counts them)`), '');
+      for (const g of wg) {
+        out.push(`SHOULD ${g.requirement} — ${g.versions} · ${g.ground}`, `  ${g.quote}`, `  ${g.link}`);
+        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${oneLine(f.message, 400)}`);
+        out.push('');
+      }
+    }
+    const detailed = report.results.filter((r) => failing(r) || r.error || r.outcome === 'xpassed' || r.warnings.length > 0);
+    if (detailed.length) {
+      out.push('', this.paint('1', 'Details'), '');
+      detailed.forEach((r, i) => {
+        out.push(`${i + 1}) ${r.id} — ${r.title} (${r.file})${r.expectation ? ` [listed: ${oneLine(r.expectation.reason, 200)}]` : ''}`);
+        if (r.outcome === 'xpassed') out.push(`   listed in ${r.expectation?.file ?? 'the expectations file'} as a known failure, but passes now: remove it from the file`);
+        if (r.expectation?.matched === false) out.push(`   fails differently than expected: ${oneLine(r.expectation.mismatch ?? '', 400)}`);
+        if (r.error) out.push(`   ERROR ${r.error.code}: ${oneLine(r.error.message, 1000)}`);
+        for (const x of exchangesOf(r)) {
+          const fs = [...r.failures, ...r.warnings].filter((f) => f.step === x.step);
+          out.push(`   step ${x.step}${x.title ? ` "${x.title}"` : ''}${fs[0] ? ` (${fs[0].source})` : ''}`);
+          for (const f of fs) out.push(`     ${f.level} ${f.requirement}: ${oneLine(f.message, 1000)}`);
+          out.push(formatExchange(x.exchange, '     '));
+        }
+        if (r.flaky) out.push(`   outcomes across repetitions: ${r.flaky.join(', ')}`);
+        out.push('');
+      });
+      out.push('To reproduce, export the variables the curl lines use ($USER1_TOKEN, …) as access tokens of fresh users on the target.');
+    }
+    const skips = skipsByReason(report.results);
+    if (skips.size) {
+      out.push('', this.paint('1', 'Skipped'), '');
+      for (const [code, rs] of skips) {
+        out.push(`${SKIP_TITLES[code] ?? 'skipped'} (${rs.length}):`);
+        for (const r of rs) out.push(`  - ${r.id}: ${oneLine(r.skipReason ?? '', 300)}`);
+      }
+    }
+    const expected = report.results.filter((r) => r.outcome === 'xfailed');
+    if (expected.length) {
+      out.push('', this.paint('1', `Expected failures (${report.meta.expectations ?? 'the expectations file'})`), '');
+      for (const r of expected) out.push(`  - ${r.id}: ${oneLine(r.expectation?.reason ?? '', 300)}${r.expectation?.link ? ` <${oneLine(r.expectation.link)}>` : ''}`);
+    }
+    out.push('', countsLine(report), `judged:   ${escapeForTerminal(versionsLine(report))}`, `duration: ${(report.meta.durationMs / 1000).toFixed(1)} s${report.meta.rateLimitedMs ? ` (${(report.meta.rateLimitedMs / 1000).toFixed(1)} s of it waiting out rate limits)` : ''}`);
+    if (report.meta.interrupted) out.push('interrupted: the run was stopped; the cases not finished are listed as not run');
+    const verdict = conformanceVerdict(report.results, strict);
+    out.push(this.paint(verdict.conforms ? '32' : '31', verdict.text));
+    const gate = gateVerdict(report, strict);
+    if (gate) {
+      out.push(this.paint(gate.passed ? '32' : '31', escapeForTerminal(gate.text)));
+      for (const w of gate.why) out.push(`  - ${w.id}: ${oneLine(w.reason, 400)}`);
+    }
+    out.push('');
+    const text = out.join('\n');
+    if (this.options.write) return (this.status ? '\r\x1b[K' : '') + text;
+    return this.lines.map((l) => l + '\n').join('') + text;
+  }
+}
+
+export const terminalReporter: ReporterDef = {
+  name: 'spec',
+  description: 'human-readable, live: a line per case as it finishes, then failures by requirement (default)',
+  extension: 'txt',
+  create: (options) => new TerminalReporter(options, options.write !== undefined && options.color),
+};

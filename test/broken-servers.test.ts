@@ -1,54 +1,86 @@
 /**
  * The suite's power, proven: each broken server violates one requirement and
- * must make the run fail on exactly the cases listed for it; each correct
- * server that chooses differently where the spec allows must pass, strictly.
+ * must make the run fail on exactly the cases listed for it (by default for a
+ * MUST, under --strict only for a SHOULD); each correct server that chooses
+ * differently where the spec allows must pass, strictly, or, where it skips a
+ * SHOULD, pass the default run and fail --strict on exactly its cases.
  */
 import { expect } from 'chai';
 import { loadSuite } from '../src/cases/load.js';
 import { run } from '../src/run/runner.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
 import { loadSpec } from '../src/spec/requirements.js';
-import { ALLOWED, ALLOWED_AT_MUST, BROKEN } from './support/mutations.js';
+import { ALLOWED, ALLOWED_AT_MUST, BROKEN, V1_5_SERVER } from './support/mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
 
 const spec = loadSpec();
 let suite: ReturnType<typeof loadSuite> | undefined;
+const cases = (): ReturnType<typeof loadSuite> => (suite ??= loadSuite());
 
 async function runAgainst(m: Mutation, strict: boolean): Promise<RunReport> {
   const server = await startProxy(m);
   try {
-    suite ??= loadSuite();
-    return await run({ target: server.url, editions: ['v1', 'draft'], suite, strict, jobs: 8, timeoutMs: 5000 });
+    return await run({ target: server.url, editions: ['v1', 'draft'], suite: cases(), strict, jobs: 8, timeoutMs: 5000 });
   } finally {
     await server.close();
   }
 }
 
+const describeResult = (r: RunReport['results'][number]): string => `${r.id}: ${r.failures.concat(r.warnings).map((f) => `${f.level} ${f.requirement}: ${f.message}`).join('; ')}${r.error ? r.error.message : ''}`;
+
 describe('broken servers: each violation is caught', function () {
   this.timeout(60_000);
   for (const m of BROKEN) {
-    it(`${m.violates} — ${m.name}`, async function () {
-      expect(spec.requirements.get(m.violates)?.level, `${m.violates} is a MUST requirement`).to.equal('MUST');
-      const report = await runAgainst(m, false);
-      const failing = report.results.filter((r) => isFailing(r, false));
-      expect(failing.map((r) => r.id).sort(), 'failing cases').to.deep.equal([...m.fails].sort());
-      expect(failing.length, 'the run fails').to.be.greaterThan(0);
-      expect(failing.some((r) => r.failures.some((f) => f.requirement === m.violates)), `some case fails citing ${m.violates}`).to.equal(true);
+    const level = spec.requirements.get(m.violates)?.level;
+    it(`${m.violates} (${level ?? '?'}) — ${m.name}`, async function () {
+      expect(level, `${m.violates} is a requirement of spec/pushers.md`).to.be.oneOf(['MUST', 'SHOULD']);
+      const known = new Set(cases().cases.map((c) => c.id));
+      expect(m.fails.filter((id) => !known.has(id)), 'listed cases that are not in the suite').to.deep.equal([]);
+      const should = level === 'SHOULD';
+      const report = await runAgainst(m, should);
       const allowed = new Set([m.violates, ...(m.alsoCites ?? [])]);
+      if (should) {
+        // A SHOULD violation is not a failure by default: the default run passes, with warnings.
+        expect(report.results.filter((r) => isFailing(r, false)).map(describeResult), 'cases failing the default run').to.deep.equal([]);
+      }
+      const failing = report.results.filter((r) => isFailing(r, should));
+      expect(failing.map((r) => r.id).sort(), should ? 'cases failing under --strict' : 'failing cases').to.deep.equal([...m.fails].sort());
+      expect(failing.length, 'the run fails').to.be.greaterThan(0);
+      const problems = (r: RunReport['results'][number]) => (should ? r.warnings : r.failures);
+      expect(failing.some((r) => problems(r).some((f) => f.requirement === m.violates)), `some case fails citing ${m.violates}`).to.equal(true);
       for (const r of failing) {
-        expect(r.outcome, `${r.id} fails on a check, not an error`).to.equal('failed');
-        const cited = r.failures.map((f) => f.requirement);
+        expect(r.outcome, `${r.id} fails on a check, not an error`).to.equal(should ? 'warned' : 'failed');
+        const cited = problems(r).map((f) => f.requirement);
         expect(cited.filter((id) => !allowed.has(id)), `${r.id} cites only the violated requirement (or a listed consequence)`).to.deep.equal([]);
       }
     });
   }
 });
 
-describe('every MUST requirement has a broken server', function () {
-  it('lists one for each', function () {
+/** The requirements some case's expectations check, with the level of each. */
+function checkedRequirements(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const c of cases().cases) {
+    for (const step of c.steps) {
+      for (const e of step.expect) out.set(e.requirement, spec.requirements.get(e.requirement)?.level ?? '?');
+    }
+  }
+  return out;
+}
+
+describe('every requirement has a server that breaks it', function () {
+  it('every MUST requirement has a broken server', function () {
     const must = [...spec.requirements.values()].filter((r) => r.level === 'MUST').map((r) => r.id);
     const covered = new Set(BROKEN.map((b) => b.violates));
     expect(must.filter((id) => !covered.has(id)), 'MUST requirements without a broken server').to.deep.equal([]);
+  });
+
+  // A SHOULD that every maintained reading may skip (a lenient JSON parser, append read as false, 404 for a missing pusher)
+  // is shown by a correct server of ALLOWED_AT_MUST; the others by a broken server.
+  it('every SHOULD requirement a case checks has a broken server, or a correct one that does not follow it', function () {
+    const should = [...checkedRequirements()].filter(([, level]) => level === 'SHOULD').map(([id]) => id);
+    const covered = new Set([...BROKEN.map((b) => b.violates), ...ALLOWED_AT_MUST.flatMap((m) => m.skips)]);
+    expect(should.filter((id) => !covered.has(id)).sort(), 'SHOULD requirements no server breaks').to.deep.equal([]);
   });
 });
 
@@ -58,21 +90,35 @@ describe('correct servers that choose differently pass', function () {
     it(m.name, async function () {
       const report = await runAgainst(m, true);
       const failing = report.results.filter((r) => isFailing(r, true));
-      expect(failing.map((r) => `${r.id}: ${r.failures.concat(r.warnings).map((f) => f.message).join('; ')}${r.error ? r.error.message : ''}`)).to.deep.equal([]);
+      expect(failing.map(describeResult)).to.deep.equal([]);
     });
   }
+
+  it('the v1.5 server is judged by v1.5: the cases of rules from v1.6 and v1.12 on are skipped for the version', async function () {
+    const report = await runAgainst(V1_5_SERVER, true);
+    expect(report.meta.specVersions['v1']?.version).to.equal('v1.5');
+    const skipped = new Map(report.results.filter((r) => r.outcome === 'skipped').map((r) => [r.id, r.skipCode]));
+    for (const id of ['v1.delete.removes-pusher', 'v1.delete.other-users-pusher', 'v1.append.true-keeps', 'v1.set.http-url-wrong-path']) {
+      expect(skipped.get(id), `${id} is skipped for the version`).to.equal('version');
+    }
+    expect(report.results.find((r) => r.id === 'v1.set.format-other-string')?.outcome, 'a rule of v1.1–v1.16 still runs').to.equal('passed');
+  });
 });
 
 describe('correct servers that skip a SHOULD pass the default run', function () {
   this.timeout(60_000);
   for (const m of ALLOWED_AT_MUST) {
-    it(m.name, async function () {
+    it(`${m.skips.join(', ')} — ${m.name}`, async function () {
+      for (const id of m.skips) expect(spec.requirements.get(id)?.level, `${id} is a SHOULD requirement`).to.equal('SHOULD');
       const report = await runAgainst(m, false);
       const failing = report.results.filter((r) => isFailing(r, false));
-      expect(failing.map((r) => `${r.id}: ${r.failures.map((f) => f.message).join('; ')}${r.error ? r.error.message : ''}`)).to.deep.equal([]);
+      expect(failing.map(describeResult)).to.deep.equal([]);
       const strict = report.results.filter((r) => isFailing(r, true));
       expect(strict.map((r) => r.id).sort(), 'cases failing under --strict').to.deep.equal([...m.failsStrict].sort());
-      for (const r of strict) expect(r.warnings.length, `${r.id} fails under --strict only through SHOULD warnings`).to.be.greaterThan(0);
+      for (const r of strict) {
+        expect(r.warnings.length, `${r.id} fails under --strict only through SHOULD warnings`).to.be.greaterThan(0);
+        expect(r.warnings.map((w) => w.requirement).filter((id) => !m.skips.includes(id)), `${r.id} warns only of ${m.skips.join(', ')}`).to.deep.equal([]);
+      }
     });
   }
 });

@@ -17,10 +17,10 @@ const spec = loadSpec();
 let suite: ReturnType<typeof loadSuite> | undefined;
 const cases = (): ReturnType<typeof loadSuite> => (suite ??= loadSuite());
 
-async function runAgainst(m: Mutation, strict: boolean): Promise<RunReport> {
+async function runAgainst(m: Mutation & { jobs?: number }, strict: boolean): Promise<RunReport> {
   const server = await startProxy(m);
   try {
-    return await run({ target: server.url, editions: ['v1', 'draft'], suite: cases(), strict, jobs: 8, timeoutMs: 5000 });
+    return await run({ target: server.url, editions: ['v1', 'draft'], suite: cases(), strict, jobs: m.jobs ?? 8, timeoutMs: 5000 });
   } finally {
     await server.close();
   }

@@ -160,7 +160,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
 
   const earlier: HttpRequest[] = [];
   const body = async (): Promise<void> => {
-    await readBaselines(users, setup, env);
+    await readBaselines(c, users, setup, env);
     for (const [i, step] of c.steps.entries()) {
       const kind = stepKinds.get(step.kind);
       if (!kind) throw new Error(`step kind ${step.kind} is not registered`);
@@ -271,15 +271,21 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
 }
 
 /**
- * Reads what each user holds before the case, when its state is not known
- * (a given account, or one an earlier case may have left something with).
+ * Reads what each user holds before the case, when the case reads it (one of
+ * its steps sends the baseline request) and the user has been used before: a
+ * given account, or a pool user an earlier case may have left something with,
+ * even when that case's clean-up was answered 200 by a server that then kept
+ * what it was asked to delete.
  */
-async function readBaselines(users: readonly User[], setup: EditionSetup, env: CaseEnv): Promise<void> {
+async function readBaselines(c: Case, users: readonly User[], setup: EditionSetup, env: CaseEnv): Promise<void> {
   const b = setup.baseline;
   if (!b) return;
+  const reads = c.steps.some((s) => {
+    const spec = s.spec as { method?: unknown; path?: unknown } | undefined;
+    return s.kind === 'request' && spec?.method === b.request.method && spec.path === b.request.path;
+  });
   for (const u of users) {
-    if (u.clean && u.baseline.has(env.edition.id)) continue;
-    if (u.clean) {
+    if (!u.used || !reads) {
       u.baseline.set(env.edition.id, new Set());
       continue;
     }

@@ -20,6 +20,8 @@ export interface User {
   baseline: Map<string, ReadonlySet<string>>;
   /** False when the account may hold things no baseline has seen (a given account, or after a case that failed). */
   clean: boolean;
+  /** Some case had the account before (or it was given): what it holds must be read, not assumed empty. */
+  used: boolean;
 }
 
 export interface AcquireOptions {
@@ -178,7 +180,7 @@ export class RegisteringPool implements UserSource {
   }
 
   release(users: readonly User[], clean: boolean): void {
-    for (const u of users) this.idle.push({ ...u, alias: '', clean: u.clean && clean });
+    for (const u of users) this.idle.push({ ...u, alias: '', clean: u.clean && clean, used: true });
     this.pump();
   }
 
@@ -266,7 +268,7 @@ export class RegisteringPool implements UserSource {
     if (typeof token !== 'string' || token === '' || typeof userId !== 'string') throw fail(`POST /register succeeded without user_id and access_token: ${describeAnswer(posted.res, this.redactor)}`);
     this.total++;
     this.redactor.add(token, tokenPlaceholder(`user${this.total}`));
-    return { alias, userId, accessToken: token, baseline: new Map(), clean: true };
+    return { alias, userId, accessToken: token, baseline: new Map(), clean: true, used: false };
   }
 
   async close(): Promise<void> {
@@ -333,7 +335,7 @@ export class GivenUsers implements UserSource {
       const userId = who.answer['user_id'];
       if (who.status !== 200 || typeof userId !== 'string') throw fail(`GET /account/whoami for account ${i + 1} answered ${describeAnswer(who.res, this.redactor)}`);
       // What the account already holds is read by each edition's baseline before its first case.
-      accounts.push({ user: { alias: '', userId, accessToken: token, baseline: new Map(), clean: false }, loggedIn, busy: false });
+      accounts.push({ user: { alias: '', userId, accessToken: token, baseline: new Map(), clean: false, used: true }, loggedIn, busy: false });
     }
     this.accounts = accounts;
     return accounts;

@@ -25,6 +25,12 @@ export interface Broken extends Mutation {
    * show any list correctly, a 201 cannot be the 200 another rule expects.
    */
   alsoCites?: string[];
+  /**
+   * Cases at once (default 8). A server whose violation shows other users'
+   * state can only fail the same cases on every run when one case runs at a
+   * time: at 8, whether another case's pusher exists at a given moment is timing.
+   */
+  jobs?: number;
 }
 
 /** A correct server that does not follow a SHOULD (a choice the spec allows at MUST level): it passes the default run. */
@@ -415,7 +421,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: GET lists every user\'s pushers',
     violates: 'v1.get.isolation',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.delete.full-body', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
+    jobs: 1,
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.get.isolation', 'v1.get.isolation-shared-pusher'],
     alsoCites: ['v1.append.replaces', 'v1.delete.removes', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
     onResponse: (req, res, state) => {
       remember(state, req, res);
@@ -694,7 +701,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'errors carry no human-readable message and the server sends extra headers',
     violates: 'v1.errors.shape',
-    fails: ['v1.auth.get-no-token', 'v1.auth.get-unknown-token', 'v1.auth.set-no-token', 'v1.auth.set-unknown-token', 'v1.delete.without-app-id', 'v1.set.app-id-65-chars', 'v1.set.body-json-array', 'v1.set.body-not-json', 'v1.set.missing-kind', 'v1.set.wrong-type-app-id'],
+    fails: ['v1.auth.get-no-token', 'v1.auth.get-unknown-token', 'v1.auth.set-no-token', 'v1.auth.set-unknown-token', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.set.app-id-65-chars', 'v1.set.body-invalid-utf8', 'v1.set.body-json-array', 'v1.set.body-json-null', 'v1.set.body-json-number', 'v1.set.body-json-string', 'v1.set.body-lenient-json', 'v1.set.body-not-json', 'v1.set.http-url-ftp-scheme', 'v1.set.http-url-not-a-string', 'v1.set.http-url-not-a-url', 'v1.set.http-url-plain-http', 'v1.set.http-url-wrong-path', 'v1.set.http-without-url', 'v1.set.missing-app-display-name', 'v1.set.missing-app-id', 'v1.set.missing-data', 'v1.set.missing-device-display-name', 'v1.set.missing-kind', 'v1.set.missing-lang', 'v1.set.missing-pushkey', 'v1.set.pushkey-513-bytes', 'v1.set.wrong-type-app-display-name', 'v1.set.wrong-type-app-id', 'v1.set.wrong-type-append', 'v1.set.wrong-type-data', 'v1.set.wrong-type-device-display-name', 'v1.set.wrong-type-kind', 'v1.set.wrong-type-lang', 'v1.set.wrong-type-null', 'v1.set.wrong-type-profile-tag', 'v1.set.wrong-type-pushkey'],
     onResponse: (_req, res): ProxyResponse => {
       const b = parseBody(res);
       if (res.status < 400 || typeof b['errcode'] !== 'string') return { ...res, headers: { ...res.headers, 'x-extra': '1' } };

@@ -53,6 +53,29 @@ export function parseJson(text: string): { json: unknown; isJson: boolean } {
   }
 }
 
+/** The first JSON object at the start of a text, as a lenient parser reads it (trailing text and a trailing comma allowed). */
+function lenientJson(text: string): unknown {
+  const parsed = parseJson(text);
+  if (parsed.isJson) return parsed.json;
+  const t = text.trimStart();
+  if (!t.startsWith('{')) return undefined;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < t.length && i < 1 << 16; i++) {
+    const c = t[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return parseJson(t.slice(0, i + 1).replace(/,\s*([}\]])/g, '$1')).json;
+    }
+  }
+  return undefined;
+}
+
 /** Joins a path relative to the edition's prefix; paths under /_matrix/ are taken as they are. */
 function absolute(path: string, edition: EditionInfo): string {
   return path.startsWith('/_matrix/') ? path : edition.prefix + path;
@@ -117,6 +140,8 @@ export const requestKind: StepKind = {
     let sentJson: unknown;
     if (r.raw !== undefined) body = r.raw;
     else if (r.raw_base64 !== undefined) body = Buffer.from(r.raw_base64, 'base64');
+    // A raw body a lenient server may still read as JSON is matched by clean-up rules as that JSON.
+    if (body !== undefined && sentJson === undefined) sentJson = lenientJson(typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
     else if (r.json !== undefined) {
       sentJson = ctx.resolve(r.json);
       body = JSON.stringify(sentJson);

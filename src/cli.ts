@@ -9,7 +9,7 @@
  * expectations file, unwritable report path; 3 target unreachable, not
  * Matrix, or no users before any case ran; 130 interrupted (SIGINT, SIGTERM).
  */
-import { closeSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../reference-server/index.js';
 import {
@@ -370,17 +370,24 @@ function compare(flags: Flags): number {
   return 0;
 }
 
-/** Opens every report file now: a path that cannot be written is found before the first request. */
-function checkWritable(files: readonly string[]): void {
+/**
+ * Opens every report file now: a path that cannot be written is found before
+ * the first request. Returns the files this created, to be removed again if
+ * the run cannot start.
+ */
+function checkWritable(files: readonly string[]): string[] {
   const problems: string[] = [];
+  const created: string[] = [];
   for (const f of files) {
     try {
+      if (!existsSync(f)) created.push(f);
       closeSync(openSync(f, 'a'));
     } catch (err) {
       problems.push(`cannot write ${escapeForTerminal(f)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
   }
   if (problems.length) throw new UsageError(problems);
+  return created;
 }
 
 /** Says when the run waits a noticeable time for a rate limit; short back-offs pass silently. */
@@ -429,7 +436,7 @@ async function runSuite(flags: Flags): Promise<number> {
   }
   const expectations = flags.expectations ? loadExpectations(flags.expectations, new Set(suite.cases.map((c) => c.id))) : undefined;
   const files = [...flags.reporters.map((r) => r.file).filter((f): f is string => f !== undefined), ...(flags.updateExpectations ? [flags.updateExpectations] : []), ...(flags.trace ? [flags.trace] : [])];
-  checkWritable(files);
+  const created = checkWritable(files);
 
   const redactor = new Redactor();
   const trace = flags.trace ? new HarWriter(flags.trace, redactor, suiteInfo()) : undefined;
@@ -505,6 +512,10 @@ async function runSuite(flags: Flags): Promise<number> {
       process.stderr.write(`conformance: wrote ${n} expected failure(s) to ${escapeForTerminal(flags.updateExpectations)}\n`);
     }
     return exitCode(report, flags.strict);
+  } catch (err) {
+    // The run could not start: leave no empty report behind (the trace stays: it shows why).
+    if (err instanceof ConformanceError) for (const f of created) if (f !== flags.trace) rmSync(f, { force: true });
+    throw err;
   } finally {
     trace?.close();
     process.off('SIGINT', onSignal);

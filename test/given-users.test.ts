@@ -132,4 +132,27 @@ describe('given accounts', function () {
       await gated.close();
     }
   });
+
+  it('a given account whose GET /pushers holds null, numbers and objects for ids: a verdict, never an internal error', async function () {
+    const proxy = await startProxy({
+      name: 'malformed pusher lists',
+      onResponse: (req, res) => {
+        if (req.method !== 'GET' || !req.path.endsWith('/pushers') || res.status !== 200) return undefined;
+        const real = (JSON.parse(res.body) as { pushers?: unknown[] }).pushers ?? [];
+        return { ...res, body: JSON.stringify({ pushers: [null, 7, { app_id: { o: 1 }, pushkey: null }, ...real] }) };
+      },
+    });
+    try {
+      const a = await register(proxy.url, 'malformed_a', 'correct horse battery');
+      const b = await register(proxy.url, 'malformed_b', 'battery staple horse');
+      const r = await cli(['--target', proxy.url, '--access-token', a, '--access-token', b, '--grep', 'v1.get', '--reporter', 'json']);
+      // The junk is there before the run too, so the account's baseline holds it and list checks leave it out.
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stderr).not.to.include('internal error');
+      const json = JSON.parse(r.stdout) as Report;
+      expect(json.conformance.results.filter((x) => x.outcome === 'passed').length).to.be.greaterThan(5);
+    } finally {
+      await proxy.close();
+    }
+  });
 });

@@ -292,6 +292,19 @@ const SITUATIONS: Situation[] = [
     expected: { exit: 1, failed: 2 },
   },
 
+  {
+    title: 'pushers: a server that repeats the access token JSON-escaped, percent-encoded and in base64',
+    server: { at: 'pushers', mode: 'echo-secrets-encoded' },
+    args: ['--grep', 'valid-pusher', '--edition', 'v1'],
+    expected: { exit: 1, failed: 1 },
+  },
+  {
+    title: 'pushers: GET /pushers lists null, a number, a string and pushers with objects for ids',
+    server: { at: 'pushers', mode: 'pushers-malformed' },
+    args: ['--grep', 'v1.get.isolation', '--edition', 'v1'],
+    expected: { exit: 1, failed: 1 },
+  },
+
   // --- the preflight cannot complete: exit 3, one line
   { title: 'preflight: GET /versions never answers', server: { at: 'versions', mode: 'hang' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is unreachable: no complete answer within 1000 ms$/ } },
   { title: 'preflight: GET /versions answers HTML', server: { at: 'versions', mode: 'html' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: http:\/\/127\.0\.0\.1:\d+ is not a Matrix homeserver: GET \/_matrix\/client\/versions answered 200 \(text\/html; charset=utf-8, body "<!doctype html><html><body><h1>Welcome to nginx!<\/h1><\/body><\/html>"\)$/ } },
@@ -309,6 +322,10 @@ const SITUATIONS: Situation[] = [
   { title: 'registration: POST /register answers 500', server: { at: 'register', mode: 'status', statuses: [500] }, args: SEVEN, expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 500 M_UNKNOWN \(application\/json, body "\{.*Internal server error.*\}"\)$/ } },
   { title: 'registration: POST /register never answers', server: { at: 'register', mode: 'hang' }, args: SEVEN, expected: { exit: 3, line: /^conformance: cannot get users on the target: no complete answer within 1000 ms$/ } },
   { title: 'registration: POST /register asks for stages no run can complete', server: { at: 'register', mode: 'unknown-stage' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: registration asks for stages this run cannot complete \(m\.login\.recaptcha \| m\.login\.email\.identity \+ m\.login\.terms\)/ } },
+  { title: 'registration: POST /register answers flows [null]', server: { at: 'register', mode: 'flows-null' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: registration asks for stages this run cannot complete \(\(malformed flow\)\)/ } },
+  { title: 'registration: POST /register answers stages that are not strings', server: { at: 'register', mode: 'stages-not-strings' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: registration asks for stages this run cannot complete \(\(malformed flow\)\)/ } },
+  { title: 'registration: POST /register answers a stage list nested 100 000 arrays deep', server: { at: 'register', mode: 'stages-deep' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: registration asks for stages this run cannot complete \(none\)/ } },
+  { title: 'registration: POST /register succeeds with objects for user_id and access_token', server: { at: 'register', mode: 'register-objects' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register succeeded without user_id and access_token: 200 / } },
   { title: 'registration: POST /register answers 429, forever', server: { at: 'register', mode: 'rate-limit-forever', retryAfterMs: 100 }, args: [...ONE_SET, '--rate-limit-budget', '1000'], expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 429 M_LIMIT_EXCEEDED/ } },
   { title: 'registration: POST /register repeats the password in its error', server: { at: 'register', mode: 'echo-secrets' }, args: ONE_SET, expected: { exit: 3, line: /^conformance: cannot get users on the target: POST \/register answered 400 M_UNKNOWN \(application\/json, body ".*you sent/ } },
   {
@@ -344,6 +361,19 @@ function limited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Prom
 }
 
 type Result = { ran: Ran; server: MisbehavingServer | undefined } | { failed: unknown };
+
+/** A secret as a target may echo it: as it is, JSON-escaped, slash-escaped, percent-encoded, in base64. */
+function encodings(secret: string): string[] {
+  const forms = [
+    secret,
+    [...secret].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    [...Buffer.from(secret)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+    encodeURIComponent(secret),
+    Buffer.from(secret).toString('base64'),
+  ];
+  if (secret.includes('/')) forms.push(secret.replace(/\//g, '\\/'));
+  return [...new Set(forms)];
+}
 
 function noStackTrace(text: string, where: string): void {
   expect(text, `${where} holds a stack trace`).not.to.match(/^\s+at /m);
@@ -391,7 +421,9 @@ describe('misbehaving targets: every run ends in bounds, with exit 1 or 3, no st
         // A registration that fails in its first round has sent no password yet (it goes in the last round only).
         if (!(s.server?.at === 'versions' || (s.server?.at === 'register' && s.expected.exit === 3 && !/repeats the password/.test(s.title)))) expect(server.secrets.size, 'the run registered users (or sent secrets)').to.be.greaterThan(0);
         const joined = everything.join('\n');
-        for (const secret of server.secrets) expect(joined.includes(secret), `a secret (${secret.slice(0, 4)}…) reached a report\n${context}`).to.equal(false);
+        for (const secret of server.secrets) {
+          for (const form of encodings(secret)) expect(joined.includes(form), `a secret (${secret.slice(0, 4)}…) reached a report in the form ${form.slice(0, 12)}…\n${context}`).to.equal(false);
+        }
       }
 
       if (s.expected.exit === 3) {

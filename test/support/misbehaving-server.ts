@@ -71,7 +71,19 @@ export type Mode =
   /** 400 whose error text, headers and body repeat every secret of the request (Authorization header, password). */
   | 'echo-secrets'
   /** Redirects with the request's access token in the Location's query string. */
-  | 'redirect-with-token';
+  | 'redirect-with-token'
+  /** 400 whose error text repeats the access token and password JSON-escaped (\u0073…, \/), percent-encoded and in base64. */
+  | 'echo-secrets-encoded'
+  /** For /register: a 401 whose flows are [null]. */
+  | 'flows-null'
+  /** For /register: a 401 whose only flow has stages that are not strings (a number, an object, null). */
+  | 'stages-not-strings'
+  /** For /register: a 401 whose flows hold a stage list nested 100 000 arrays deep. */
+  | 'stages-deep'
+  /** For /register: a 200 whose user_id and access_token are objects. */
+  | 'register-objects'
+  /** For GET /pushers: the list holds null, a number and pushers whose ids are objects, besides the real ones. */
+  | 'pushers-malformed';
 
 export interface MisbehavingOptions {
   /** Where it misbehaves: the pushers endpoints (any edition), GET /versions, or POST /register. */
@@ -197,7 +209,7 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
     });
   };
 
-  const forward = async (method: string, path: string, headers: Record<string, string | string[] | undefined>, body: string, res: ServerResponse): Promise<void> => {
+  const forward = async (method: string, path: string, headers: Record<string, string | string[] | undefined>, body: string, res: ServerResponse, rewrite?: (text: string) => string): Promise<void> => {
     const fwd: Record<string, string> = {};
     for (const [k, v] of Object.entries(headers)) if (typeof v === 'string' && !['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive'].includes(k)) fwd[k] = v;
     const r = await fetch(inner.url + path, { method, headers: fwd, ...(method === 'GET' || method === 'HEAD' ? {} : { body }), redirect: 'manual' });
@@ -212,7 +224,7 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
       }
     }
     res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
-    res.end(text);
+    res.end(rewrite ? rewrite(text) : text);
   };
 
   const misbehave = (req: IncomingMessage, res: ServerResponse, method: string, path: string, query: string, headers: Record<string, string | string[] | undefined>, body: string): boolean => {
@@ -358,6 +370,38 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
         res.writeHead(429, { 'retry-after': String(o.retryAfterSeconds ?? 1), 'content-type': 'text/plain' });
         res.end('Too Many Requests');
         return true;
+      case 'echo-secrets-encoded': {
+        const auth = typeof headers['authorization'] === 'string' ? headers['authorization'] : '';
+        const secret = auth.replace(/^Bearer /i, '');
+        let password = '';
+        try {
+          const p = (JSON.parse(body) as { password?: unknown }).password;
+          if (typeof p === 'string') password = p;
+        } catch {
+          // not JSON
+        }
+        const forms = (s: string): string[] => (s === '' ? [] : [[...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''), s.replace(/\//g, '\\/'), [...Buffer.from(s)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''), encodeURIComponent(s), Buffer.from(s).toString('base64')]);
+        const echoed = [...forms(secret), ...forms(password)].join(' | ');
+        // Written by hand so the escapes reach the client as they are.
+        res.writeHead(400, { 'content-type': 'application/json', 'x-echo': encodeURIComponent(secret) });
+        res.end(`{"errcode":"M_UNKNOWN","error":"you sent ${echoed.replace(/"/g, '')}","echo":"${forms(secret)[0] ?? ''}"}`);
+        return true;
+      }
+      case 'flows-null':
+        sendJson(res, 401, { flows: [null], params: {}, session: 'sess-null' });
+        return true;
+      case 'stages-not-strings':
+        sendJson(res, 401, { flows: [{ stages: [1, { type: 'm.login.dummy' }, null] }], completed: [null, 7], params: {}, session: 'sess-types' });
+        return true;
+      case 'stages-deep': {
+        const depth = 100_000;
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(`{"flows":[{"stages":${'['.repeat(depth)}"m.login.dummy"${']'.repeat(depth)}}],"session":"sess-deep"}`);
+        return true;
+      }
+      case 'register-objects':
+        sendJson(res, 200, { user_id: { evil: true }, access_token: { token: 'x' }, device_id: 7 });
+        return true;
       case 'unknown-stage':
         sendJson(res, 401, { flows: [{ stages: ['m.login.recaptcha'] }, { stages: ['m.login.email.identity', 'm.login.terms'] }], params: {}, session: 'sess-unknown-stage' });
         return true;
@@ -368,6 +412,9 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
         res.end(JSON.stringify({ errcode: 'M_UNKNOWN', error: `you sent ${echoed}`, token, echo: body }));
         return true;
       }
+      case 'pushers-malformed':
+        // Handled where the answer is forwarded (it rewrites the real one).
+        return false;
     }
   };
 
@@ -399,6 +446,13 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
       } else if (path.startsWith('/_redirected/')) path = path.slice('/_redirected'.length);
       else if (where(options, method, path)) {
         state.hits++;
+        if (modeList[(state.hits - 1) % modeList.length] === 'pushers-malformed') {
+          if (method !== 'GET') return void (await forward(method, path + query, headers, body, res));
+          return void (await forward(method, path + query, headers, body, res, (text) => {
+            const real = (JSON.parse(text) as { pushers?: unknown[] }).pushers ?? [];
+            return JSON.stringify({ pushers: [null, 7, 'x', { app_id: { o: 1 }, pushkey: [1] }, { app_id: null }, ...real] });
+          }));
+        }
         if (misbehave(req, res, method, path, query, headers, body)) return;
       }
       await forward(method, path + query, headers, body, res);

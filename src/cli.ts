@@ -27,6 +27,7 @@ import {
   escapeForTerminal,
   exitCode,
   formatCoverage,
+  gatewayService,
   HarWriter,
   loadExpectations,
   loadSpec,
@@ -47,7 +48,9 @@ import {
   type RateLimitWait,
   type Reporter,
   type RunReport,
+  type ServiceSpec,
 } from './index.js';
+
 
 const USAGE = `Usage:
   conformance [--target URL] [options]        run the cases (without --target: against the bundled reference server)
@@ -72,6 +75,10 @@ Run options:
   --update-expectations FILE   write the cases failing now (with the requirements they fail) to FILE
   --trace FILE          write every exchange of the run to FILE as HAR 1.2 (secrets redacted)
   --follow-redirects    follow 3xx answers (credentials are never sent to another origin)
+  --no-delivery         skip the push-delivery cases (they need the mock push gateway)
+  --gateway-url URL     the notify URL a target on another machine must use to reach the mock gateway
+  --gateway-listen HOST:PORT   where the mock gateway listens (default 127.0.0.1 and a free port)
+  --gateway-tls         serve the mock gateway over HTTPS, with a certificate made for the run
   --registration-token T   complete the m.login.registration_token stage when registering users
   --user NAME:PASSWORD     use this account (repeat for cases that need two users); no registration
   --access-token T         use the account behind this token (repeatable); no registration
@@ -116,6 +123,10 @@ interface Flags {
   updateExpectations?: string;
   trace?: string;
   followRedirects: boolean;
+  delivery: boolean;
+  gatewayUrl?: string;
+  gatewayListen?: string;
+  gatewayTls: boolean;
   repeat: number;
   html?: string;
   output?: string;
@@ -124,8 +135,8 @@ interface Flags {
   files: string[];
 }
 
-const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html']);
-const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects', '--changes-only', '--fail-on-regression']);
+const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html', '--gateway-url', '--gateway-listen']);
+const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects', '--changes-only', '--fail-on-regression', '--no-delivery', '--gateway-tls']);
 const SHORT: Record<string, string> = { '-h': '--help', '-V': '--version' };
 const ALLOWED: Record<Exclude<Command, 'help' | 'version'>, ReadonlySet<string>> = {
   serve: new Set(['--port', '--host', '--help', '--version']),
@@ -170,7 +181,7 @@ function withoutUserinfo(raw: string): string {
 /** Parses argv; collects every problem before failing, so one run shows them all. */
 export function parseFlags(argv: readonly string[]): Flags {
   const problems: string[] = [];
-  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, rateLimitBudget: 60_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, repeat: 1, changesOnly: false, failOnRegression: false, files: [] };
+  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, rateLimitBudget: 60_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, delivery: true, gatewayTls: false, repeat: 1, changesOnly: false, failOnRegression: false, files: [] };
   const args = argv.map((a) => SHORT[a] ?? a);
   if (args[0] === 'serve' || args[0] === 'coverage' || args[0] === 'compare') {
     flags.command = args[0];
@@ -208,6 +219,8 @@ export function parseFlags(argv: readonly string[]): Flags {
       if (arg === '--follow-redirects') flags.followRedirects = true;
       if (arg === '--changes-only') flags.changesOnly = true;
       if (arg === '--fail-on-regression') flags.failOnRegression = true;
+      if (arg === '--no-delivery') flags.delivery = false;
+      if (arg === '--gateway-tls') flags.gatewayTls = true;
       continue;
     }
     if (!VALUE_FLAGS.has(arg)) {
@@ -301,6 +314,21 @@ export function parseFlags(argv: readonly string[]): Flags {
       case '--html':
         flags.html = value;
         break;
+      case '--gateway-url': {
+        let u: URL | undefined;
+        try {
+          u = new URL(value);
+        } catch {
+          u = undefined;
+        }
+        if (!u || !['http:', 'https:'].includes(u.protocol) || u.pathname !== '/_matrix/push/v1/notify') problems.push(`--gateway-url is the full notify URL targets must use, ending in /_matrix/push/v1/notify, got "${escapeForTerminal(withoutUserinfo(value))}"`);
+        else flags.gatewayUrl = value;
+        break;
+      }
+      case '--gateway-listen':
+        if (/^(?:\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/.test(value)) flags.gatewayListen = value;
+        else problems.push(`--gateway-listen takes HOST:PORT, got "${escapeForTerminal(value)}"`);
+        break;
     }
   }
   if (help) return { ...flags, command: 'help' };
@@ -320,6 +348,11 @@ export function parseFlags(argv: readonly string[]): Flags {
   }
   if (problems.length) throw new UsageError(problems);
   return flags;
+}
+
+/** The services a run offers its cases: the mock push gateway, or why it cannot be offered. */
+function servicesFor(flags: Flags, target: string): Map<string, ServiceSpec> {
+  return new Map([['gateway', gatewayService(target, { off: !flags.delivery, tls: flags.gatewayTls, ...(flags.gatewayUrl ? { url: flags.gatewayUrl } : {}), ...(flags.gatewayListen ? { listen: flags.gatewayListen } : {}) })]]);
 }
 
 function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'auto' {
@@ -412,7 +445,7 @@ async function list(flags: Flags): Promise<number> {
     process.stdout.write(`${cases.length} cases\n`);
     return 0;
   }
-  const p = await plan({ target: flags.target, editions, suite, timeoutMs: flags.timeout, rateLimitBudgetMs: flags.rateLimitBudget, ...(flags.grep ? { grep: flags.grep } : {}), ...(flags.specVersion ? { specVersion: flags.specVersion } : {}) });
+  const p = await plan({ target: flags.target, editions, suite, services: servicesFor(flags, flags.target), timeoutMs: flags.timeout, rateLimitBudgetMs: flags.rateLimitBudget, ...(flags.grep ? { grep: flags.grep } : {}), ...(flags.specVersion ? { specVersion: flags.specVersion } : {}) });
   if (p.cases.length === 0) throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''} in the editions selected (${p.editions.join(', ')})`]);
   let runs = 0;
   for (const c of p.cases) {
@@ -478,6 +511,7 @@ async function runSuite(flags: Flags): Promise<number> {
       followRedirects: flags.followRedirects,
       repeat: flags.repeat,
       credentials: flags.credentials,
+      services: servicesFor(flags, target),
       redactor,
       signal: controller.signal,
       onStart: (p) => {

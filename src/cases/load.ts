@@ -219,8 +219,8 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
   let ok = true;
   const steps = (raw['steps'] as Array<Record<string, unknown>>).map((s, i): Step => {
     const known = stepKinds.all.map((k) => k.name);
-    const others = Object.keys(s).filter((k) => !['title', 'expect', 'capture'].includes(k));
-    const kindKeys = others.filter((k) => stepKinds.get(k));
+    const others = Object.keys(s).filter((k) => !['title', 'expect', 'capture', 'setup', 'skip_if'].includes(k));
+    const kindKeys = others.filter((k) => stepKinds.get(k) && !['setup', 'skip_if'].includes(k));
     for (const k of others.filter((x) => !stepKinds.get(x))) {
       at(['steps', i, k], `/steps/${i}: must NOT have additional properties '${k}' (a step holds title, expect, capture and one step kind: ${known.join(', ')})`);
       ok = false;
@@ -240,7 +240,18 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
         spec = kind.prepare ? kind.prepare(spec, edition) : spec;
       }
     }
-    const expect = (s['expect'] as Array<Record<string, unknown>>).map((e, j): Expectation => {
+    if (s['expect'] === undefined && s['setup'] === undefined) {
+      at(['steps', i], `/steps/${i}: a step needs expectations (expect), or setup: {status} for a step that only sets the scene`);
+      ok = false;
+    }
+    if (s['expect'] !== undefined && s['setup'] !== undefined) {
+      at(['steps', i, 'setup'], `/steps/${i}: a step has expectations or setup, not both`);
+      ok = false;
+    }
+    const statuses = (v: unknown): number[] => (Array.isArray(v) ? (v as number[]) : [v as number]);
+    const setup = isPlainObject(s['setup']) ? { status: statuses(s['setup']['status']) } : undefined;
+    const skipIf = isPlainObject(s['skip_if']) ? { status: statuses(s['skip_if']['status']), ...(s['skip_if']['errcode'] !== undefined ? { errcode: Array.isArray(s['skip_if']['errcode']) ? (s['skip_if']['errcode'] as string[]) : [s['skip_if']['errcode'] as string] } : {}), reason: s['skip_if']['reason'] as string } : undefined;
+    const expect = ((s['expect'] as Array<Record<string, unknown>> | undefined) ?? []).map((e, j): Expectation => {
       const checks: Check[] = [];
       for (const [key, value] of Object.entries(e)) {
         if (key === 'requirement') continue;
@@ -259,7 +270,7 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
       }
       return { requirement: e['requirement'] as string, checks, line: lineOf(pf, ['steps', i, 'expect', j]) };
     });
-    return { kind: kindName, title: s['title'] as string, spec, expect, capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, ['steps', i]) };
+    return { kind: kindName, title: s['title'] as string, spec, expect, ...(setup ? { setup } : {}), ...(skipIf ? { skipIf } : {}), capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, ['steps', i]) };
   });
   if (!ok) return undefined;
   return {
@@ -270,6 +281,7 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
     tags: (raw['tags'] as string[] | undefined) ?? [],
     users,
     freshUsers: raw['fresh_users'] === true,
+    needs: (raw['needs'] as string[] | undefined) ?? [],
     steps,
     file: pf.display,
     line: 1,
@@ -289,10 +301,10 @@ function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Reco
   c.steps.forEach((step, i) => {
     const kind = stepKinds.get(step.kind);
     const ops: ValueProblem[] = [];
-    const refs: References = { auth: new Set<string>(), vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>() };
+    const refs: References = { auth: new Set<string>(), vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>(), services: new Set<string>() };
     kind?.check?.(step.spec, ['steps', i, step.kind], ops, refs);
     for (const u of refs.auth) if (!c.users.includes(u)) at(['steps', i, step.kind, 'auth'], `auth "${u}" is not one of the case's users (${c.users.join(', ') || 'none declared'}), "none" or "invalid"`);
-    const stepRefs: References = { auth: refs.auth, vars: refs.vars, users: refs.users, templates: refs.templates };
+    const stepRefs: References = { auth: refs.auth, vars: refs.vars, users: refs.users, templates: refs.templates, services: refs.services };
     step.expect.forEach((e, j) => {
       cited.add(e.requirement);
       if (!c.requirements.includes(e.requirement)) at(['steps', i, 'expect', j, 'requirement'], `requirement ${e.requirement} is not listed in the case's requirements`);
@@ -302,6 +314,7 @@ function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Reco
     for (const v of refs.vars) if (!captured.has(v)) at(['steps', i], `{$var: ${v}} is used before any earlier step captures it`);
     for (const u of stepRefs.users) if (!c.users.includes(u)) at(['steps', i], `{$user_id: ${u}} names no user of this case`);
     for (const t of refs.templates) if (!(t in templates)) at(['steps', i], `{$template: ${t}}: no such template in cases/${c.edition}/_templates.yaml`);
+    for (const svc of refs.services) if (!c.needs.includes(svc)) at(['steps', i], `{$service: ${svc}.…} names a service the case does not list in needs`);
     for (const name of Object.keys(step.capture)) captured.add(name);
   });
   c.requirements.forEach((id, i) => {

@@ -24,6 +24,10 @@ export interface Step {
   /** The step kind's own value, as validated by its schema (e.g. the request). */
   spec: unknown;
   expect: Expectation[];
+  /** A step that only sets the scene: another status makes the case an error. */
+  setup?: { status: number[] };
+  /** When the answer matches, the case is skipped with the reason: the target cannot take part. */
+  skipIf?: { status: number[]; errcode?: string[]; reason: string };
   /** Variable name → JSON pointer into what the step observed. */
   capture: Record<string, string>;
   line: number;
@@ -38,6 +42,8 @@ export interface Case {
   users: string[];
   /** The case needs users that have never been used by another case (e.g. in no room). */
   freshUsers: boolean;
+  /** Services of the run the case needs (e.g. the mock push gateway). */
+  needs: string[];
   steps: Step[];
   /** Path relative to the package root (or as given), for reports. */
   file: string;

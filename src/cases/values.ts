@@ -11,6 +11,7 @@
  *   {$user_id: ALIAS}          the Matrix user id of one of the case's users
  *   {$template: NAME, with?: {...}, without?: [KEY...]}
  *                              a named object from the edition's _templates.yaml, members replaced or removed
+ *   {$service: NAME.KEY}       a value of a service of the run the case needs, e.g. {$service: gateway.url}
  *   {$sent: POINTER, with?, without?}   (clean-up rules only) the body of the request being cleaned up after
  *   {$received: POINTER}       (clean-up rules only) its answer
  * Matchers (expectations only):
@@ -19,7 +20,7 @@
  *   {$type: T | [T, ...]}      any value of that JSON type (null, boolean, number, integer, string, array, object)
  */
 
-export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received'] as const;
+export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received', '$service'] as const;
 export const MATCHERS = ['$absent', '$anyOf', '$type'] as const;
 const JSON_TYPES = ['null', 'boolean', 'number', 'integer', 'string', 'array', 'object'];
 
@@ -33,6 +34,8 @@ export interface ValueContext {
   variable(name: string): unknown;
   userId(alias: string): string;
   template(name: string): unknown;
+  /** A value of a service of the run (gateway.url, …). */
+  service?(name: string, key: string): unknown;
   /** For clean-up rules: a value of the request body being cleaned up after. */
   sent?(ptr: string): unknown;
   /** For clean-up rules: a value of its answer. */
@@ -125,6 +128,12 @@ export function resolve(value: unknown, ctx: ValueContext): unknown {
       if (isPlainObject(withMembers)) for (const [k, v] of Object.entries(withMembers)) out[k] = resolve(v, ctx);
       return out;
     }
+    case '$service': {
+      const [name, key] = String(value['$service']).split('.') as [string, string];
+      const v = ctx.service?.(name, key);
+      if (v === undefined) throw new ValueError(`{$service: ${String(value['$service'])}}: the run has no such service value`);
+      return v;
+    }
     case '$received':
       if (!ctx.received) throw new ValueError('$received is only known in clean-up rules');
       return ctx.received(String(value['$received']));
@@ -181,6 +190,10 @@ export function checkOperators(value: unknown, path: (string | number)[], allowM
       if (s['prefix'] !== undefined) checkOperators(s['prefix'], [...path, op, 'prefix'], false, out);
       return;
     }
+    case '$service':
+      only(op);
+      if (typeof value[op] !== 'string' || !/^[a-z][a-z0-9-]*\.[a-z][a-z0-9_]*$/.test(value[op] as string)) out.push([[...path, op], '$service takes NAME.KEY, e.g. gateway.url']);
+      return;
     case '$sent':
     case '$received':
       if (!allowSent) out.push([path, `${op} is only known in clean-up rules`]);
@@ -222,12 +235,13 @@ export function checkOperators(value: unknown, path: (string | number)[], allowM
 }
 
 /** Names a value reads through {$var} / {$user_id} / {$template}, for static cross-checks. */
-export function references(value: unknown, out: { vars: Set<string>; users: Set<string>; templates: Set<string> }): void {
+export function references(value: unknown, out: { vars: Set<string>; users: Set<string>; templates: Set<string>; services?: Set<string> }): void {
   if (Array.isArray(value)) return value.forEach((v) => references(v, out));
   if (!isPlainObject(value)) return;
   if ('$var' in value) out.vars.add(String(value['$var']));
   if ('$user_id' in value) out.users.add(String(value['$user_id']));
   if ('$template' in value) out.templates.add(String(value['$template']));
+  if ('$service' in value) out.services?.add(String(value['$service']).split('.')[0] as string);
   for (const v of Object.values(value)) references(v, out);
 }
 

@@ -26,6 +26,8 @@ const SKIP_TITLES: Record<string, string> = {
   users: 'not enough accounts',
   interrupted: 'not run: the run was interrupted',
   step: 'the target cannot take part',
+  target: 'the target cannot take part',
+  'needs-gateway': 'push delivery not possible in this run',
 };
 
 function indent(text: string, pad: string): string {

@@ -67,15 +67,16 @@ function itemKey(item: unknown, key: readonly string[]): string {
   return key.map((p) => JSON.stringify(pointer(item, p)) ?? '').join('\n');
 }
 
-/** A path of a rule ("/_matrix/client/v3/pushers/set", or one ending in /* for any rest) against a request URL. */
+/** A path of a rule against a request URL: each `*` segment stands for any one path segment. */
 function pathMatches(pattern: string, url: string): boolean {
-  let path: string;
+  let path: string[];
   try {
-    path = decodeURIComponent(new URL(url).pathname);
+    path = new URL(url).pathname.split('/');
   } catch {
     return false;
   }
-  return pattern.endsWith('/*') ? path.startsWith(pattern.slice(0, -1)) : path === pattern;
+  const want = pattern.split('/');
+  return want.length === path.length && want.every((seg, i) => seg === '*' || seg === path[i]);
 }
 
 interface Pending {
@@ -152,6 +153,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     variable: (name) => vars.get(name),
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
     template: (name) => env.suite.templates[c.edition][name],
+    service: (name, key) => env.services.value(name, key),
   };
   const pending: Pending[] = [];
   // Every request is bounded by the per-request timeout; the case as a whole by
@@ -204,7 +206,29 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         result.error = { code: ran.problem.code, message: `step ${i + 1} "${step.title}": ${ran.problem.message}`, step: i + 1, ...(ran.problem.exchange ? { exchange: ran.problem.exchange } : {}) };
         return;
       }
+      if (ran.unobserved !== undefined) {
+        // Nothing arrived where something had to: each expectation of the step fails with the reason.
+        for (const e of step.expect) {
+          const r = env.spec.requirements.get(e.requirement);
+          const failure: CheckFailure = { requirement: e.requirement, level: r?.level ?? 'MUST', ground: r?.ground ?? 'reading', quote: r?.text ?? '', link: r ? linkFor(r, env.version, env.spec.editions) : '', versions: r ? versionRange(r, env.spec.editions) : '', check: step.kind, expected: 'an observation', actual: null, message: ran.unobserved, step: i + 1, stepTitle: step.title, source: `${c.file}:${e.line}` };
+          (failure.level === 'MUST' ? result.failures : result.warnings).push(failure);
+        }
+        if (step.expect.some((e) => env.spec.requirements.get(e.requirement)?.level !== 'SHOULD')) break;
+        continue;
+      }
       const observed = withoutBaseline(ran, setup, users);
+      const errcodeOf = (): unknown => (typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined);
+      if (step.skipIf && observed.status !== undefined && step.skipIf.status.includes(observed.status) && (!step.skipIf.errcode || step.skipIf.errcode.includes(String(errcodeOf())))) {
+        result.outcome = 'skipped';
+        result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${String(errcodeOf())}` : ''})`;
+        result.skipCode = 'target';
+        return;
+      }
+      if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {
+        result.outcome = 'errored';
+        result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
+        return;
+      }
       const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';
       const resolved = step.expect.map((e) => ({ e, checks: e.checks.map((ch): Check => (expectKinds.get(ch.kind)?.resolves ? { kind: ch.kind, value: resolve(ch.value, ctx) } : ch)) }));
       const must = resolved.filter((r) => levelOf(r.e.requirement) === 'MUST').flatMap((r) => r.checks);

@@ -45,6 +45,11 @@ export interface StepRun {
   problem?: StepProblem & { exchange?: Exchange };
   /** The case cannot run here at all (a service the target cannot use): skipped with this reason. */
   skip?: string;
+  /**
+   * The step saw nothing to judge where something had to be (no notification
+   * arrived): each of its expectations fails with this message.
+   */
+  unobserved?: string;
 }
 
 /** What the core hands a step. */
@@ -116,6 +121,8 @@ export interface References {
   vars: Set<string>;
   users: Set<string>;
   templates: Set<string>;
+  /** Services read with {$service: NAME.KEY}. */
+  services: Set<string>;
 }
 
 export interface ExpectRegistry {

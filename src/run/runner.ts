@@ -15,7 +15,7 @@ import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/edi
 import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
-import { Services, type Service } from './services.js';
+import { Services, type ServiceSpec } from './services.js';
 import { parseJson } from './steps/request.js';
 import type { CaseResult, RunMeta, RunReport } from './types.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
@@ -59,8 +59,8 @@ export interface RunOptions {
   onExchange?: TransportOptions['onExchange'];
   /** The run's redactor, for outputs the caller writes itself (--trace); one is made when none is given. */
   redactor?: Redactor;
-  /** Services steps may ask for, by name (the mock push gateway, …). */
-  services?: ReadonlyMap<string, () => Promise<Service>>;
+  /** Services cases may need, by name (the mock push gateway, …). */
+  services?: ReadonlyMap<string, ServiceSpec>;
 }
 
 /**
@@ -143,7 +143,7 @@ export interface Plan {
   left: Map<string, { code: string; reason: string }>;
 }
 
-export async function planRun(options: RunOptions, client: Transport, spec: SpecText, redactor: Redactor): Promise<Plan> {
+export async function planRun(options: RunOptions, client: Transport, spec: SpecText, redactor: Redactor, services = new Services(options.services)): Promise<Plan> {
   const base = options.target.replace(/\/+$/, '');
   const pre = await preflight(client, base, redactor);
   const advertisedEditions = [...spec.editions.values()].filter((e) => pre.advertised.some((v) => e.advertised?.test(v))).map((e) => e.id as Edition);
@@ -166,6 +166,11 @@ export async function planRun(options: RunOptions, client: Transport, spec: Spec
   for (const c of cases) {
     if (notServed[c.edition]) {
       left.set(c.id, { code: 'not-served', reason: `the target does not serve edition ${c.edition}: ${notServed[c.edition]}` });
+      continue;
+    }
+    const missing = c.needs.map((n) => [n, services.unavailable(n)] as const).find(([, why]) => why !== undefined);
+    if (missing) {
+      left.set(c.id, { code: `needs-${missing[0]}`, reason: missing[1] as string });
       continue;
     }
     const version = (versions[c.edition] as VersionChoice).version;
@@ -221,7 +226,10 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services);
   try {
-    const plan = await planRun(options, client, spec, redactor);
+    const plan = await planRun(options, client, spec, redactor, services);
+    // The services the cases to run need, started before the first of them (their values are read synchronously).
+    const needed = new Set(plan.cases.filter((c) => !plan.left.has(c.id)).flatMap((c) => c.needs));
+    for (const name of needed) await services.start(name);
     options.onStart?.(plan);
     const base = plan.target;
     const users: UserSource = options.credentials?.length

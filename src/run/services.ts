@@ -1,30 +1,62 @@
 /**
- * Services a run hosts for its steps (the mock push gateway, …), started the
- * first time a step asks for one and closed when the run ends. The core knows
- * them only by name.
+ * Services a run hosts for its steps (the mock push gateway, …). A case
+ * names the services it needs; the run starts each one before the first case
+ * that needs it, and a case whose service the run cannot offer is skipped
+ * with the service's reason. The core knows services only by name.
  */
 export interface Service {
+  /** A value cases read with {$service: NAME.KEY} (gateway.url, …). */
+  value?(key: string): unknown;
   close(): Promise<void>;
 }
 
-export class Services {
-  private readonly started = new Map<string, Promise<Service>>();
-  constructor(private readonly factories: ReadonlyMap<string, () => Promise<Service>> = new Map()) {}
+export interface ServiceSpec {
+  start(): Promise<Service>;
+  /** Why the run cannot offer the service (the target is on another machine, --no-delivery, …). */
+  unavailable?: string;
+}
 
-  /** The running service, started on first use; undefined when the run has none of that name. */
-  get<T extends Service>(name: string): Promise<T> | undefined {
-    let s = this.started.get(name);
-    if (!s) {
-      const factory = this.factories.get(name);
-      if (!factory) return undefined;
-      s = factory();
-      this.started.set(name, s);
+export class Services {
+  private readonly started = new Map<string, Service>();
+  private readonly starting = new Map<string, Promise<Service>>();
+  constructor(private readonly specs: ReadonlyMap<string, ServiceSpec> = new Map()) {}
+
+  /** Why a service cannot be used, or undefined when it can. */
+  unavailable(name: string): string | undefined {
+    const spec = this.specs.get(name);
+    if (!spec) return `this run offers no ${name} service`;
+    return spec.unavailable;
+  }
+
+  /** Starts a service (once, however many ask at the same time). */
+  async start(name: string): Promise<Service> {
+    const running = this.started.get(name);
+    if (running) return running;
+    let p = this.starting.get(name);
+    if (!p) {
+      const spec = this.specs.get(name);
+      if (!spec || spec.unavailable) throw new Error(`service ${name} is not available`);
+      p = spec.start().then((s) => {
+        this.started.set(name, s);
+        return s;
+      });
+      this.starting.set(name, p);
     }
-    return s as Promise<T>;
+    return p;
+  }
+
+  /** A started service, for steps; undefined before it is started. */
+  get<T extends Service>(name: string): T | undefined {
+    return this.started.get(name) as T | undefined;
+  }
+
+  value(name: string, key: string): unknown {
+    return this.started.get(name)?.value?.(key);
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.started.values()].map(async (s) => (await s.catch(() => undefined))?.close()));
+    await Promise.all([...this.starting.values()].map(async (s) => (await s.catch(() => undefined))?.close()));
     this.started.clear();
+    this.starting.clear();
   }
 }

@@ -13,4 +13,4 @@ export function notJson(o: Observed): CheckOutcome[] | undefined {
 }
 
 /** Every step kind that observes a JSON body. */
-export const BODY_STEPS = ['request', 'await_notification'] as const;
+export const BODY_STEPS = ['request', 'await_notification', 'expect_no_notification'] as const;

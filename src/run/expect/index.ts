@@ -4,6 +4,7 @@
  * finds it by its name in the case file.
  */
 import type { ExpectKind, ExpectRegistry } from '../kinds.js';
+import { arrivedKind } from './arrived.js';
 import { bodyIncludesKind, bodyKind } from './body.js';
 import { errcodeKind } from './errcode.js';
 import { listKind } from './list.js';
@@ -11,7 +12,7 @@ import { matrixErrorKind } from './matrix-error.js';
 import { schemaKind } from './schema.js';
 import { statusKind } from './status.js';
 
-const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind];
+const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind];
 
 export const expectKinds: ExpectRegistry & { all: readonly ExpectKind[] } = {
   all: KINDS,

@@ -3,9 +3,12 @@
  * notification, …) is a new file and one line here.
  */
 import type { StepKind } from '../kinds.js';
+import { awaitNotificationKind } from './await-notification.js';
+import { expectNoNotificationKind } from './expect-no-notification.js';
+import { gatewayAnswerKind } from './gateway-answer.js';
 import { requestKind } from './request.js';
 
-const KINDS: StepKind[] = [requestKind];
+const KINDS: StepKind[] = [requestKind, awaitNotificationKind, expectNoNotificationKind, gatewayAnswerKind];
 
 export const stepKinds = {
   get all(): readonly StepKind[] {

@@ -1,0 +1,202 @@
+/**
+ * The mock push gateway the runner hosts for delivery cases. It listens on
+ * loopback (or --gateway-listen) on a free port, answers POST
+ * /_matrix/push/v1/notify as the Push Gateway API describes, and keeps every
+ * poke it gets, by pushkey: each case uses pushkeys of its own, so concurrent
+ * cases never see each other's pokes. A case may ask it to answer a pushkey
+ * with `{"rejected": [...]}` or with a 5xx a number of times.
+ *
+ * Bounded: bodies over 64 KiB are refused with 413, at most 10 000 pokes are
+ * kept (the oldest go first), and requests on other paths get a 404.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Service } from '../run/services.js';
+import { makeCertificate } from './cert.js';
+
+export const NOTIFY_PATH = '/_matrix/push/v1/notify';
+const MAX_BODY = 64 * 1024;
+const MAX_POKES = 10_000;
+
+export interface Poke {
+  /** performance.now() when it arrived. */
+  at: number;
+  /** The body, parsed; undefined when it was not JSON. */
+  body: unknown;
+  /** The body as text. */
+  text: string;
+  /** Pushkeys of its devices. */
+  pushkeys: string[];
+  /** The status the gateway answered. */
+  answered: number;
+}
+
+export interface Answer {
+  /** Answer {"rejected": [this pushkey]} (on every poke for it from now on). */
+  reject?: boolean;
+  /** Answer with this status `times` times, then as usual. */
+  status?: number;
+  times?: number;
+}
+
+export interface GatewayOptions {
+  /** host:port to listen on (default 127.0.0.1 and a free port). */
+  listen?: string;
+  /** The URL targets are told to use; default: derived from the listening address. */
+  url?: string;
+  /** Serve HTTPS with a certificate made for the run. */
+  tls?: boolean;
+}
+
+interface Waiter {
+  pushkey: string;
+  match: (p: Poke) => boolean;
+  resolve: (p: Poke | undefined) => void;
+  timer: NodeJS.Timeout;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The pushkeys a poke is for: its notification's devices. */
+function pushkeysOf(body: unknown): string[] {
+  const devices = isObject(body) && isObject(body['notification']) ? body['notification']['devices'] : undefined;
+  return Array.isArray(devices) ? devices.filter(isObject).map((d) => d['pushkey']).filter((k): k is string => typeof k === 'string') : [];
+}
+
+export class MockGateway implements Service {
+  readonly pokes: Poke[] = [];
+  private readonly answers = new Map<string, Answer>();
+  private readonly waiters = new Set<Waiter>();
+
+  private constructor(
+    private readonly server: Server,
+    /** The notify URL targets must put in their pushers' data.url. */
+    readonly url: string,
+    readonly tls: boolean,
+    readonly fingerprint: string | undefined,
+  ) {}
+
+  static async start(options: GatewayOptions = {}): Promise<MockGateway> {
+    const [host, port] = parseListen(options.listen);
+    let gateway: MockGateway | undefined;
+    const handler = (req: IncomingMessage, res: ServerResponse): void => gateway?.handle(req, res);
+    const cert = options.tls ? makeCertificate() : undefined;
+    const server: Server = cert ? createHttpsServer({ key: cert.key, cert: cert.cert }, handler) : createHttpServer(handler);
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.maxConnections = 256;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', () => undefined);
+    const addr = server.address() as AddressInfo;
+    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    const url = options.url ?? `${cert ? 'https' : 'http'}://${shownHost}:${addr.port}${NOTIFY_PATH}`;
+    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint);
+    return gateway;
+  }
+
+  value(key: string): unknown {
+    return key === 'url' ? this.url : undefined;
+  }
+
+  /** How to answer pokes for a pushkey from now on. */
+  answer(pushkey: string, a: Answer): void {
+    this.answers.set(pushkey, { ...a });
+  }
+
+  /** Pokes for a pushkey so far. */
+  pokesFor(pushkey: string): Poke[] {
+    return this.pokes.filter((p) => p.pushkeys.includes(pushkey));
+  }
+
+  /** The first poke for `pushkey` that `match` accepts, among those kept or those to come within `timeoutMs`. */
+  waitFor(pushkey: string, match: (p: Poke) => boolean, timeoutMs: number, since = 0): Promise<Poke | undefined> {
+    const seen = this.pokes.find((p) => p.at >= since && p.pushkeys.includes(pushkey) && match(p));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        pushkey,
+        match,
+        resolve: (p) => {
+          clearTimeout(waiter.timer);
+          this.waiters.delete(waiter);
+          resolve(p);
+        },
+        timer: setTimeout(() => waiter.resolve(undefined), timeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (path !== NOTIFY_PATH) {
+      req.resume();
+      return send(404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      return send(405, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) over = true;
+      else chunks.push(c);
+    });
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      if (over) return send(413, { errcode: 'M_TOO_LARGE', error: 'body over 64 KiB' });
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      const pushkeys = pushkeysOf(body);
+      let status = 200;
+      const rejected: string[] = [];
+      for (const k of pushkeys) {
+        const a = this.answers.get(k);
+        if (!a) continue;
+        if (a.status !== undefined && (a.times ?? 1) > 0) {
+          status = a.status;
+          a.times = (a.times ?? 1) - 1;
+        }
+        if (a.reject) rejected.push(k);
+      }
+      const poke: Poke = { at: performance.now(), body, text, pushkeys, answered: status };
+      this.pokes.push(poke);
+      if (this.pokes.length > MAX_POKES) this.pokes.shift();
+      if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
+      else send(200, { rejected });
+      for (const w of [...this.waiters]) if (pushkeys.includes(w.pushkey) && w.match(poke)) w.resolve(poke);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.waiters]) w.resolve(undefined);
+    this.server.closeAllConnections?.();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function parseListen(listen: string | undefined): [string, number] {
+  if (!listen) return ['127.0.0.1', 0];
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`--gateway-listen takes HOST:PORT, got ${listen}`);
+  return [m[1] ?? m[2] ?? '127.0.0.1', Number(m[3])];
+}

@@ -1,0 +1,62 @@
+import { checkOperators, references } from '../../cases/values.js';
+import type { StepKind, StepRun } from '../kinds.js';
+import type { Poke } from '../../gateway/gateway.js';
+import { filterSchema, gatewayOf, matcher, type PokeFilter } from './notification-common.js';
+
+interface Spec extends PokeFilter {
+  timeout_ms?: number;
+  /** Wait for this many matching pokes (a retry is a second one); the last is observed. */
+  count?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/**
+ * `await_notification`: waits, within a timeout, for the mock gateway to be
+ * poked for a pushkey (about a given event, if named). The body of the poke
+ * is what expectations read (`schema: push-notification`, `body_includes`,
+ * …). A poke that never arrives fails every expectation of the step.
+ */
+export const awaitNotificationKind: StepKind = {
+  name: 'await_notification',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['pushkey'],
+    properties: { ...filterSchema, timeout_ms: { type: 'integer', minimum: 100, maximum: 120_000 }, count: { type: 'integer', minimum: 1, maximum: 10 } },
+  },
+  check(spec, path, out, refs) {
+    checkOperators(spec, path, false, out);
+    references(spec, refs);
+  },
+  async run(spec, ctx): Promise<StepRun> {
+    const s = spec as Spec;
+    const gateway = gatewayOf(ctx);
+    if (!gateway) return { requests: 0, waitedMs: 0, problem: { code: 'ERR_NO_GATEWAY', message: 'the mock push gateway is not running' } };
+    const m = matcher(ctx, s);
+    const timeout = s.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+    const want = s.count ?? 1;
+    const started = performance.now();
+    let seen = 0;
+    let last: Poke | undefined;
+    while (seen < want) {
+      const left = timeout - (performance.now() - started);
+      const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.at > last.at), left) : undefined;
+      if (!next) break;
+      last = next;
+      seen++;
+    }
+    const what = `${want > 1 ? `${want} pokes` : 'a poke'} for pushkey ${m.pushkey}${m.event ? ` about event ${m.event}` : ''}`;
+    if (seen < want || !last) {
+      const other = gateway.pokesFor(m.pushkey).length;
+      return { requests: 0, waitedMs: 0, unobserved: `the gateway did not receive ${what} within ${Math.round(timeout / 1000)} s${seen ? ` (${seen} arrived)` : ''}${other ? `; it received ${other} other poke(s) for the pushkey` : ''}` };
+    }
+    const poke = last;
+    return {
+      requests: 0,
+      waitedMs: 0,
+      observed: { json: poke.body, isJson: poke.body !== undefined },
+      exchange: () => ({ request: { method: 'POST', url: gateway.url, headers: {}, body: ctx.redactor.apply(poke.text) }, response: { status: poke.answered, headers: {}, body: '', truncated: false }, durationMs: 0, curl: `# the target's poke to the mock gateway (${what}), ${Math.round(poke.at - started)} ms after the step began` }),
+    };
+  },
+};

@@ -1,0 +1,38 @@
+import { checkOperators, references } from '../../cases/values.js';
+import type { StepKind, StepRun } from '../kinds.js';
+import { gatewayOf } from './notification-common.js';
+
+interface Spec {
+  pushkey: unknown;
+  /** Answer {"rejected": [pushkey]} to every poke for it. */
+  reject?: boolean;
+  /** Answer this status (a 5xx) `times` times. */
+  status?: number;
+  times?: number;
+}
+
+/**
+ * `gateway_answer`: tells the mock gateway how to answer the pokes for a
+ * pushkey from now on: reject it, or fail with a status a number of times.
+ * It sets the scene and observes nothing (`setup: {status: 200}`).
+ */
+export const gatewayAnswerKind: StepKind = {
+  name: 'gateway_answer',
+  schema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['pushkey'],
+    properties: { pushkey: {}, reject: { type: 'boolean' }, status: { type: 'integer', minimum: 400, maximum: 599 }, times: { type: 'integer', minimum: 1, maximum: 100 } },
+  },
+  check(spec, path, out, refs) {
+    checkOperators(spec, path, false, out);
+    references(spec, refs);
+  },
+  async run(spec, ctx): Promise<StepRun> {
+    const s = spec as Spec;
+    const gateway = gatewayOf(ctx);
+    if (!gateway) return { requests: 0, waitedMs: 0, problem: { code: 'ERR_NO_GATEWAY', message: 'the mock push gateway is not running' } };
+    gateway.answer(String(ctx.resolve(s.pushkey)), { ...(s.reject ? { reject: true } : {}), ...(s.status !== undefined ? { status: s.status, times: s.times ?? 1 } : {}) });
+    return { requests: 0, waitedMs: 0, observed: { status: 200, json: {}, isJson: true } };
+  },
+};

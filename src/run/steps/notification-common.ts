@@ -1,0 +1,44 @@
+import type { MockGateway, Poke } from '../../gateway/gateway.js';
+import type { StepContext } from '../kinds.js';
+
+/** What the delivery steps say about the pushkey and event they look for. */
+export interface PokeFilter {
+  pushkey: unknown;
+  /** The poke about this event; absent: any poke about an event. */
+  event_id?: unknown;
+}
+
+export const filterSchema = {
+  pushkey: { description: 'The pushkey whose pokes count (a value or generator).' },
+  event_id: { description: 'Only the poke about this event (a value or generator, e.g. {$var: event}).' },
+};
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The event a poke is about; undefined for a poke that carries counts alone (a badge update). */
+export function eventOf(p: Poke): string | undefined {
+  const n = isObject(p.body) ? p.body['notification'] : undefined;
+  const id = isObject(n) ? n['event_id'] : undefined;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/**
+ * A badge update: a notification with counts alone, none of the fields of an
+ * event. Only those are never taken for a poke about an event: one that lacks
+ * its event_id but names a room, a sender or a type is about an event, badly.
+ */
+export function isBadge(p: Poke): boolean {
+  const n = isObject(p.body) ? p.body['notification'] : undefined;
+  if (!isObject(n)) return false;
+  return ['event_id', 'room_id', 'type', 'sender', 'content'].every((k) => n[k] === undefined);
+}
+
+export function matcher(ctx: StepContext, f: PokeFilter): { pushkey: string; event?: string; match: (p: Poke) => boolean } {
+  const pushkey = String(ctx.resolve(f.pushkey));
+  const event = f.event_id === undefined ? undefined : String(ctx.resolve(f.event_id));
+  return { pushkey, ...(event === undefined ? {} : { event }), match: (p) => !isBadge(p) && (event === undefined || eventOf(p) === event) };
+}
+
+export function gatewayOf(ctx: StepContext): MockGateway | undefined {
+  return ctx.services.get<MockGateway>('gateway');
+}

@@ -471,3 +471,31 @@ describe('misbehaving targets: every run ends in bounds, with exit 1 or 3, no st
     });
   }
 });
+
+describe('a target that answers about 1 MB of JSON to every request', function () {
+  this.timeout(180_000);
+
+  it('is judged with a bounded heap: bodies kept cut at 64 KiB, repetitions merged as they finish', async function () {
+    const server = await startMisbehaving({ at: 'pushers', mode: 'mega-json' });
+    const dir = mkdtempSync(join(tmpdir(), 'conformance-mega-'));
+    try {
+      const file = join(dir, 'r.json');
+      // A heap of 120 MB: a run that kept every body, or built its reports by walking them all, would not fit.
+      const ran = await spawnCli(['--target', server.url, '--edition', 'v1', '--repeat', '3', '--timeout', '10000', '--reporter', `json:${file}`, '--reporter', 'tap:/dev/null', '--reporter', 'junit:/dev/null', '--reporter', 'spec'], 170_000, {}, ['--max-old-space-size=120']);
+      expect(ran.signal, 'the run ended on its own').to.equal(null);
+      expect(ran.code, ran.stderr.slice(-2000)).to.equal(1);
+      const text = readFileSync(file, 'utf8');
+      expect(text.length, 'the report holds cut bodies, not megabytes of them').to.be.below(40 * 1024 * 1024);
+      const report = JSON.parse(text) as { conformance: { results: Array<{ outcome: string; exchanges: Array<{ response?: { body: string; bodyCut?: boolean } }> }> } };
+      const bodies = report.conformance.results.flatMap((r) => r.exchanges).map((x) => x.response).filter((r): r is { body: string; bodyCut?: boolean } => r !== undefined);
+      expect(bodies.length).to.be.greaterThan(10);
+      for (const b of bodies) {
+        expect(Buffer.byteLength(b.body)).to.be.at.most(64 * 1024);
+        expect(b.bodyCut).to.equal(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await server.close();
+    }
+  });
+});

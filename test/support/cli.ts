@@ -14,10 +14,10 @@ export interface Ran {
 }
 
 /** Spawns the real CLI; kills it after `timeoutMs` so a hang fails the test instead of stalling it. */
-export function cli(args: readonly string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+export function cli(args: readonly string[], timeoutMs = 60_000, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

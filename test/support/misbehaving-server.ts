@@ -83,7 +83,9 @@ export type Mode =
   /** For /register: a 200 whose user_id and access_token are objects. */
   | 'register-objects'
   /** For GET /pushers: the list holds null, a number and pushers whose ids are objects, besides the real ones. */
-  | 'pushers-malformed';
+  | 'pushers-malformed'
+  /** Status 200 or 400 (by turns) with a JSON object of about `exactBytes` (default 1 000 000) bytes: a member holding one long string. */
+  | 'mega-json';
 
 export interface MisbehavingOptions {
   /** Where it misbehaves: the pushers endpoints (any edition), GET /versions, or POST /register. */
@@ -415,6 +417,12 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
       case 'pushers-malformed':
         // Handled where the answer is forwarded (it rewrites the real one).
         return false;
+      case 'mega-json': {
+        const size = o.exactBytes ?? 1_000_000;
+        res.writeHead(turn % 2 === 0 ? 200 : 400, { 'content-type': 'application/json' });
+        res.end(`{"errcode":"M_UNKNOWN","error":"big","filler":"${'x'.repeat(size - 60)}","pushers":[]}`);
+        return true;
+      }
     }
   };
 

@@ -3,8 +3,12 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 /** Matrix user-id grammar: lowercase localparts, and the whole id at most 255 characters. */
 const LOCALPART = /^[a-z0-9._=\-/]+$/;
 const MAX_USER_ID_LENGTH = 255;
-/** Interactive-auth sessions that were never completed are forgotten oldest first past this. */
-const MAX_PENDING_SESSIONS = 10_000;
+/**
+ * Interactive-auth (registration) sessions that were never completed are forgotten
+ * oldest first past this: a client that keeps asking for challenges costs at most
+ * this many 32-character ids, and is never refused for it.
+ */
+const MAX_PENDING_AUTH_SESSIONS = 10_000;
 
 export interface Device {
   readonly userId: string;
@@ -20,15 +24,39 @@ interface Account {
 
 export type UsernameProblem = 'invalid' | 'in-use';
 
-/** Users, devices, access tokens and registration sessions, all in memory. */
+export interface AccountLimits {
+  /** Registered users; Infinity for no cap. */
+  readonly maxUsers: number;
+  /** Open access tokens (logged-in devices); Infinity for no cap. */
+  readonly maxSessions: number;
+}
+
+/**
+ * Users, devices, access tokens and registration sessions, all in memory. The
+ * caps are checked by the routes (usersFull, sessionsFull) before they register
+ * or log in, in the same synchronous step; register and createDevice refuse to
+ * pass them all the same.
+ */
 export class Accounts {
   readonly serverName: string;
+  readonly #limits: AccountLimits;
   readonly #accounts = new Map<string, Account>();
   readonly #tokens = new Map<string, Device>();
-  readonly #sessions = new Set<string>();
+  readonly #authSessions = new Set<string>();
 
-  constructor(serverName: string) {
+  constructor(serverName: string, limits: AccountLimits = { maxUsers: Infinity, maxSessions: Infinity }) {
     this.serverName = serverName;
+    this.#limits = limits;
+  }
+
+  /** Whether another user would pass maxUsers. */
+  usersFull(): boolean {
+    return this.#accounts.size >= this.#limits.maxUsers;
+  }
+
+  /** Whether another access token would pass maxSessions. */
+  sessionsFull(): boolean {
+    return this.#tokens.size >= this.#limits.maxSessions;
   }
 
   userIdFor(localpart: string): string {
@@ -49,26 +77,27 @@ export class Accounts {
   }
 
   newSession(): string {
-    if (this.#sessions.size >= MAX_PENDING_SESSIONS) {
-      const oldest = this.#sessions.values().next();
-      if (oldest.done !== true) this.#sessions.delete(oldest.value);
+    if (this.#authSessions.size >= MAX_PENDING_AUTH_SESSIONS) {
+      const oldest = this.#authSessions.values().next();
+      if (oldest.done !== true) this.#authSessions.delete(oldest.value);
     }
     const session = randomToken();
-    this.#sessions.add(session);
+    this.#authSessions.add(session);
     return session;
   }
 
   hasSession(session: string): boolean {
-    return this.#sessions.has(session);
+    return this.#authSessions.has(session);
   }
 
   /** Consumes a session this server issued; false for one it did not issue or already used. */
   completeSession(session: string): boolean {
-    return this.#sessions.delete(session);
+    return this.#authSessions.delete(session);
   }
 
-  /** Caller has already checked the name with checkUsername in the same synchronous step. */
+  /** Caller has already checked the name with checkUsername, and usersFull, in the same synchronous step. */
   register(localpart: string, password: string | undefined): string {
+    if (this.usersFull()) throw new Error('reference server: register past maxUsers (the route must check usersFull first)');
     const userId = this.userIdFor(localpart);
     const salt = randomBytes(16);
     this.#accounts.set(localpart, password === undefined ? { userId } : { userId, password: { salt, hash: hashPassword(salt, password) } });
@@ -83,8 +112,9 @@ export class Accounts {
     return timingSafeEqual(hash, hashPassword(salt, password)) ? account.userId : undefined;
   }
 
-  /** Logs a device in: a fresh, unguessable access token. */
+  /** Logs a device in: a fresh, unguessable access token. Caller has checked sessionsFull. */
   createDevice(userId: string, deviceId: string | undefined): Device {
+    if (this.sessionsFull()) throw new Error('reference server: login past maxSessions (the route must check sessionsFull first)');
     const device: Device = { userId, deviceId: deviceId ?? generateDeviceId(), accessToken: `rs_${randomToken()}` };
     this.#tokens.set(device.accessToken, device);
     return device;
@@ -92,6 +122,11 @@ export class Accounts {
 
   deviceForToken(accessToken: string): Device | undefined {
     return this.#tokens.get(accessToken);
+  }
+
+  /** Logs a device out: its access token stops working and no longer counts against maxSessions. */
+  logout(accessToken: string): boolean {
+    return this.#tokens.delete(accessToken);
   }
 }
 

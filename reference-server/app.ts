@@ -4,16 +4,34 @@ import { Accounts, type Device } from './accounts.js';
 import { authenticate } from './auth.js';
 import { readJsonObject } from './body.js';
 import type { JsonObject } from './json.js';
+import { checkCap, DEFAULT_LIMITS, resolveLimits } from './limits.js';
 import { packageInfo } from './paths.js';
-import { matrixError, type HandlerResult } from './result.js';
+import { JsonText, matrixError, type HandlerResult } from './result.js';
 import { accountRoutes } from './routes/account.js';
 import { draftPusherRoutes } from './routes/pushers-draft.js';
 import { v1PusherRoutes } from './routes/pushers-v1.js';
 import type { Route, RouteContext } from './routes/types.js';
-import { MemoryPusherStore } from './store/memory.js';
+import { MemoryPusherStore, PusherStorage } from './store/memory.js';
 import { loadValidators } from './validate.js';
 import { defaultVersions } from './versions.js';
 
+/**
+ * Options of the request listener. Every cap bounds memory the server keeps for as
+ * long as it runs; each is a positive integer, or Infinity to lift it. When a cap is
+ * reached, the request that would pass it is refused and changes nothing; every other
+ * request is still served:
+ *
+ * - maxUsers, maxSessions, maxPushersPerUser, maxPusherStorageBytes: 403
+ *   M_RESOURCE_LIMIT_EXCEEDED, with `admin_contact` (adminContact) as the spec requires.
+ *   Not 429 M_LIMIT_EXCEEDED: that is a rate limit, which clients wait out and retry,
+ *   and waiting does not make room on a full server.
+ * - maxPusherDataBytes, maxPusherBytes: 400 M_TOO_LARGE (the body as a whole was read;
+ *   one part of it is too large to keep). A body over maxBodyBytes is 413 M_TOO_LARGE.
+ *
+ * The defaults (DEFAULT_LIMITS in limits.ts, where each is justified) leave room for
+ * hundreds of full conformance runs in one `npx conformance serve` session; see
+ * reference-server/README.md for the worst case they allow.
+ */
 export interface AppOptions {
   /** Largest request body read, in bytes; larger ones get 413 M_TOO_LARGE. Default 64 KiB. */
   maxBodyBytes?: number;
@@ -28,9 +46,27 @@ export interface AppOptions {
    * conforms to every version.
    */
   versions?: readonly string[];
+  /** Registered users. Default 10 000 (a full run registers about 20). */
+  maxUsers?: number;
+  /** Open access tokens, one per login or registration; POST /logout frees one. Default 100 000. */
+  maxSessions?: number;
+  /** Pushers one user may hold in each edition; an update in place is always allowed. Default 100. */
+  maxPushersPerUser?: number;
+  /** A pusher's `data`, serialised as JSON, in UTF-8 bytes. Default 8 KiB. */
+  maxPusherDataBytes?: number;
+  /** A whole pusher as GET /pushers lists it, serialised as JSON, in UTF-8 bytes. Default 16 KiB. */
+  maxPusherBytes?: number;
+  /**
+   * All pushers of all users in both editions, each counted as its serialised size
+   * plus 2 KiB for its keys and indexes. Default 32 MiB.
+   */
+  maxPusherStorageBytes?: number;
+  /** The `admin_contact` of M_RESOURCE_LIMIT_EXCEEDED answers. Default "mailto:admin@localhost". */
+  adminContact?: string;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+export { DEFAULT_LIMITS };
 
 /**
  * The reference server as a node:http request listener, with fresh in-memory
@@ -38,17 +74,23 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
  * (a v1 set without `append` deletes other users' pushers with the same
  * app_id+pushkey, which the draft never specified, and draft handles mean
  * nothing to v1), and keeping them apart lets each edition be judged on its own.
+ * They share one storage budget, so that maxPusherStorageBytes bounds the server.
  */
 export function createApp(options: AppOptions = {}): RequestListener {
-  const accounts = new Accounts(options.serverName ?? 'localhost');
+  const limits = resolveLimits(options);
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (maxBodyBytes !== Infinity) checkCap('maxBodyBytes', maxBodyBytes);
+  const accounts = new Accounts(options.serverName ?? 'localhost', limits);
   const validators = loadValidators();
+  const storage = new PusherStorage(limits.maxPusherStorageBytes);
+  const store = (): MemoryPusherStore => new MemoryPusherStore({ maxPushersPerUser: limits.maxPushersPerUser, storage });
   const routes: Route[] = [
-    ...accountRoutes(accounts, options.versions ?? defaultVersions()),
-    ...v1PusherRoutes(new MemoryPusherStore(), validators),
-    ...draftPusherRoutes(new MemoryPusherStore(), validators),
+    ...accountRoutes(accounts, options.versions ?? defaultVersions(), limits),
+    ...v1PusherRoutes(store(), validators, limits),
+    ...draftPusherRoutes(store(), validators, limits),
   ];
   return createHandler(routes, accounts, {
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    maxBodyBytes,
     serverHeader: serverHeader(),
     log: options.log,
   });
@@ -85,7 +127,7 @@ export function createHandler(routes: readonly Route[], accounts: Accounts, opti
     if (res.headersSent || res.destroyed) return;
     let payload: string;
     try {
-      payload = JSON.stringify(result.body);
+      payload = result.body instanceof JsonText ? result.body.text : JSON.stringify(result.body);
     } catch {
       // Unreachable with the depth cap on request bodies, but a 500 beats a crash.
       result = matrixError(500, 'M_UNKNOWN', 'response could not be serialised');
@@ -185,13 +227,16 @@ export function answerClientErrors(server: Server): void {
       socket.destroy();
       return;
     }
-    const [status, reason, errcode] =
+    const [status, reason, errcode, what] =
       error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large', 'M_TOO_LARGE']
+        ? [431, 'Request Header Fields Too Large', 'M_TOO_LARGE', 'request line and headers too large']
         : error.code === 'HPE_INVALID_METHOD'
-          ? [405, 'Method Not Allowed', 'M_UNRECOGNIZED']
-          : [400, 'Bad Request', 'M_UNRECOGNIZED'];
-    const body = JSON.stringify({ errcode, error: `malformed HTTP request (${error.code ?? 'unknown'})` });
+          ? [405, 'Method Not Allowed', 'M_UNRECOGNIZED', 'malformed HTTP request']
+          : // headersTimeout or requestTimeout ran out (index.ts); Matrix has no errcode of its own for it.
+            error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout', 'M_UNKNOWN', 'request not received in time']
+            : [400, 'Bad Request', 'M_UNRECOGNIZED', 'malformed HTTP request'];
+    const body = JSON.stringify({ errcode, error: `${what} (${error.code ?? 'unknown'})` });
     socket.end(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nServer: ${serverHeader()}\r\nConnection: close\r\n\r\n${body}`,
     );

@@ -4,24 +4,49 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { answerClientErrors, createApp, DEFAULT_MAX_BODY_BYTES } from './app.js';
+import { answerClientErrors, createApp, type AppOptions } from './app.js';
+import { checkCap } from './limits.js';
 
 export { createApp };
+export { DEFAULT_LIMITS } from './app.js';
 export type { AppOptions } from './app.js';
 
-export interface ReferenceServerOptions {
+/**
+ * createApp's options (the caps on users, sessions and pushers, and the body read
+ * cap), and how connections are kept. The connection settings bound what a client
+ * can hold without sending a request, or while sending one slowly, or while not
+ * reading an answer: at most maxConnections connections, each holding at most the
+ * header limit, the body read cap and one answer, and none of them for long.
+ */
+export interface ReferenceServerOptions extends AppOptions {
   /** Default 0: a free port chosen by the OS. */
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Largest request body read, in bytes. Default 64 KiB. */
-  maxBodyBytes?: number;
-  /** The server name in user ids (`@name:<serverName>`). Default "localhost". */
-  serverName?: string;
-  /** Receives one line per request (method, path without query, status). */
-  log?: (line: string) => void;
-  /** What GET /_matrix/client/versions advertises (default: every version the suite models). */
-  versions?: readonly string[];
+  /**
+   * Open connections at once; the server drops (closes at once) those past it.
+   * Default 256: the runner opens at most 64, so four full-speed runs fit at once.
+   */
+  maxConnections?: number;
+  /**
+   * Request line and headers, in bytes (node:http's maxHeaderSize); larger ones get
+   * 431 M_TOO_LARGE. Default 16 KiB, node's own default, named here so it is fixed.
+   */
+  maxHeaderBytes?: number;
+  /**
+   * Time to receive the request line and headers; then 408 and close. A connection
+   * that sends nothing at all is closed after it too. Default 10 s.
+   */
+  headersTimeoutMs?: number;
+  /** Time to receive the whole request, body included; then 408. At least headersTimeoutMs. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** How long a connection may stay open idle between requests (node adds 1 s). Default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /**
+   * How long a connection may make no progress at all, e.g. a client that does not
+   * read its answer, before it is closed and the answer dropped. Default 30 s.
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -34,27 +59,62 @@ export interface RunningServer {
 /** How long close() lets in-flight requests finish before cutting their connections. */
 const CLOSE_GRACE_MS = 1000;
 
+/** The connection-level defaults, justified on ReferenceServerOptions. */
+export const DEFAULT_CONNECTION_LIMITS = Object.freeze({
+  maxConnections: 256,
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+});
+
 export async function createServer(options: ReferenceServerOptions = {}): Promise<RunningServer> {
-  const host = options.host ?? '127.0.0.1';
+  // What is not about listening or connections goes to createApp.
+  const { port = 0, host = '127.0.0.1', maxConnections, maxHeaderBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs, ...appOptions } = {
+    ...DEFAULT_CONNECTION_LIMITS,
+    ...definedOnly(options),
+  };
+  for (const [name, value] of Object.entries({ maxHeaderBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs })) {
+    if (value === Infinity) throw new RangeError(`reference server: ${name} must be finite`);
+    checkCap(name, value);
+  }
+  checkCap('maxConnections', maxConnections);
+  if (headersTimeoutMs > requestTimeoutMs) throw new RangeError('reference server: headersTimeoutMs must not exceed requestTimeoutMs');
+
   const server = createHttpServer(
-    createApp({ maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, serverName: options.serverName, log: options.log, ...(options.versions ? { versions: options.versions } : {}) }),
+    {
+      maxHeaderSize: maxHeaderBytes,
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      // node checks the two timeouts above only this often (30 s by default), so a
+      // slow client could otherwise hold its connection well past them.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    },
+    createApp(appOptions),
   );
+  // Inactivity on a socket, in either direction: covers answers the client never reads.
+  server.timeout = idleTimeoutMs;
+  server.keepAliveTimeout = keepAliveTimeoutMs;
+  if (maxConnections !== Infinity) server.maxConnections = maxConnections;
   answerClientErrors(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
   // Once listening, a server-level error must not become an uncaught exception.
   server.on('error', (error) => options.log?.(`server error: ${error.message}`));
-  const port = (server.address() as AddressInfo).port;
+  server.on('drop', () => options.log?.(`connection dropped: ${maxConnections} connections already open (maxConnections)`));
+  const actualPort = (server.address() as AddressInfo).port;
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${urlHost(host)}:${port}`,
-    port,
+    url: `http://${urlHost(host)}:${actualPort}`,
+    port: actualPort,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -64,6 +124,11 @@ export async function createServer(options: ReferenceServerOptions = {}): Promis
       return closing;
     },
   };
+}
+
+/** Leaves out keys given as undefined, so that they fall back to their default. */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 /** A host as it appears in a URL: wildcard addresses are reached through loopback, IPv6 in brackets. */

@@ -42,13 +42,3 @@ export function unstorableReason(root: Json): string | undefined {
   }
   return undefined;
 }
-
-/**
- * A deep copy that keeps every own key, "__proto__" included: JSON.parse defines
- * keys as data properties, whereas spreading into or assigning onto `{}` could
- * reach the prototype setter.
- */
-export function cloneJson<T extends Json>(value: T): T {
-  // The round trip reproduces the same JSON shape, so it is still a T.
-  return JSON.parse(JSON.stringify(value)) as T;
-}

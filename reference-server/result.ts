@@ -2,8 +2,20 @@
 
 export interface HandlerResult {
   status: number;
-  body: object;
+  /** Serialised with JSON.stringify, unless it is already JSON text. */
+  body: object | JsonText;
   headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A body that is already serialised: GET /pushers assembles its answer from the
+ * stored JSON text of each pusher instead of parsing and re-serialising them.
+ */
+export class JsonText {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
 }
 
 export interface MatrixErrorBody {

@@ -1,5 +1,6 @@
 import type { Accounts } from '../accounts.js';
 import { isJsonObject, jsonType, type Json, type JsonObject } from '../json.js';
+import { MAX_DEVICE_ID_LENGTH, resourceLimitExceeded, type Limits } from '../limits.js';
 import { matrixError, ok, type HandlerResult } from '../result.js';
 import { CLIENT_PREFIXES, type AuthedContext, type Route, type RouteContext } from './types.js';
 
@@ -7,15 +8,17 @@ const DUMMY = 'm.login.dummy';
 const PASSWORD = 'm.login.password';
 
 /** `versions`: what GET /_matrix/client/versions advertises. */
-export function accountRoutes(accounts: Accounts, versions: readonly string[]): Route[] {
+export function accountRoutes(accounts: Accounts, versions: readonly string[], limits: Limits): Route[] {
   const answer = { versions: [...versions], unstable_features: {} };
   const routes: Route[] = [{ method: 'GET', path: '/_matrix/client/versions', auth: false, body: false, handler: () => ok(answer) }];
   for (const prefix of CLIENT_PREFIXES) {
     routes.push(
-      { method: 'POST', path: `${prefix}/register`, auth: false, body: true, handler: (ctx) => register(accounts, ctx) },
+      { method: 'POST', path: `${prefix}/register`, auth: false, body: true, handler: (ctx) => register(accounts, limits, ctx) },
       { method: 'GET', path: `${prefix}/login`, auth: false, body: false, handler: () => ok({ flows: [{ type: PASSWORD }] }) },
-      { method: 'POST', path: `${prefix}/login`, auth: false, body: true, handler: (ctx) => login(accounts, ctx) },
+      { method: 'POST', path: `${prefix}/login`, auth: false, body: true, handler: (ctx) => login(accounts, limits, ctx) },
       { method: 'GET', path: `${prefix}/account/whoami`, auth: true, body: false, handler: whoami },
+      // The request has no body; one sent anyway (the runner sends {}) is left unread.
+      { method: 'POST', path: `${prefix}/logout`, auth: true, body: false, handler: (ctx) => logout(accounts, ctx) },
     );
   }
   return routes;
@@ -25,8 +28,28 @@ function whoami(ctx: AuthedContext): HandlerResult {
   return ok({ user_id: ctx.device.userId, device_id: ctx.device.deviceId, is_guest: false });
 }
 
+/** Invalidates the access token the request was made with, which frees its place under maxSessions. */
+function logout(accounts: Accounts, ctx: AuthedContext): HandlerResult {
+  accounts.logout(ctx.device.accessToken);
+  return ok({});
+}
+
+function usersFullError(limits: Limits): HandlerResult {
+  return resourceLimitExceeded(limits, `This server is full: it has ${limits.maxUsers} users, the most it registers; restart it to start afresh`);
+}
+
+function sessionsFullError(limits: Limits): HandlerResult {
+  return resourceLimitExceeded(limits, `This server is full: ${limits.maxSessions} access tokens are open, the most it keeps; log out (POST /logout) to free one, or restart the server`);
+}
+
+/** Device ids are kept as long as their token, so their length is bounded, as Synapse bounds it. */
+function deviceIdProblem(deviceId: Json | undefined): HandlerResult | undefined {
+  if (typeof deviceId !== 'string' || deviceId.length <= MAX_DEVICE_ID_LENGTH) return undefined;
+  return matrixError(400, 'M_INVALID_PARAM', `device_id: must not be longer than ${MAX_DEVICE_ID_LENGTH} characters`);
+}
+
 /** Registration behind user-interactive auth with the single stage m.login.dummy. */
-function register(accounts: Accounts, ctx: RouteContext): HandlerResult {
+function register(accounts: Accounts, limits: Limits, ctx: RouteContext): HandlerResult {
   const kind = ctx.query.get('kind') ?? 'user';
   if (kind === 'guest') return matrixError(403, 'M_FORBIDDEN', 'Guest access is disabled');
   if (kind !== 'user') return matrixError(400, 'M_INVALID_PARAM', `unknown registration kind '${kind}'`);
@@ -50,6 +73,13 @@ function register(accounts: Accounts, ctx: RouteContext): HandlerResult {
     }
     if (problem === 'in-use') return matrixError(400, 'M_USER_IN_USE', 'User ID already taken.');
   }
+  const badDeviceId = deviceIdProblem(deviceId);
+  if (badDeviceId !== undefined) return badDeviceId;
+
+  // A full server says so at the first request, before the client goes through the
+  // auth stage, and again at the last: nothing awaits between this check and register().
+  if (accounts.usersFull()) return usersFullError(limits);
+  if (inhibitLogin !== true && accounts.sessionsFull()) return sessionsFullError(limits);
 
   if (!isJsonObject(auth)) return challenge(accounts);
   const stage = readFields(auth, { type: 'string', session: 'string' });
@@ -80,7 +110,7 @@ function challenge(accounts: Accounts, session?: string, failure?: HandlerResult
   return { status: 401, body: { ...failure?.body, flows: [{ stages: [DUMMY] }], params: {}, session: id } };
 }
 
-function login(accounts: Accounts, ctx: RouteContext): HandlerResult {
+function login(accounts: Accounts, limits: Limits, ctx: RouteContext): HandlerResult {
   const fields = readFields(ctx.body, { type: 'string', identifier: 'object', user: 'string', password: 'string', device_id: 'string' });
   if (!fields.ok) return fields.error;
   const { type, identifier, user: legacyUser, password, device_id: deviceId } = fields.values;
@@ -96,10 +126,14 @@ function login(accounts: Accounts, ctx: RouteContext): HandlerResult {
   }
   if (typeof user !== 'string') return matrixError(400, 'M_MISSING_PARAM', "missing field 'identifier.user'");
   if (typeof password !== 'string') return matrixError(400, 'M_MISSING_PARAM', "missing field 'password'");
+  const badDeviceId = deviceIdProblem(deviceId);
+  if (badDeviceId !== undefined) return badDeviceId;
 
   const localpart = localpartOf(accounts, user);
   const userId = localpart === undefined ? undefined : accounts.verifyPassword(localpart, password);
   if (userId === undefined) return matrixError(403, 'M_FORBIDDEN', 'Invalid username or password');
+  // Checked after the password, so that a wrong one is still told apart from a full server.
+  if (accounts.sessionsFull()) return sessionsFullError(limits);
   const device = accounts.createDevice(userId, typeof deviceId === 'string' ? deviceId : undefined);
   return ok({ user_id: userId, access_token: device.accessToken, device_id: device.deviceId });
 }

@@ -1,7 +1,9 @@
-import { cloneJson, type JsonObject } from '../json.js';
+import type { JsonObject } from '../json.js';
+import type { Limits } from '../limits.js';
 import { matrixError, ok, type HandlerResult } from '../result.js';
 import type { PusherStore } from '../store/types.js';
 import type { Validators } from '../validate.js';
+import { refusalError, serializePusher } from './pusher-limits.js';
 import type { AuthedContext, Route } from './types.js';
 
 /** The TypeScript view of schema `draft/set-request`: kind http needs all eight keys. */
@@ -24,11 +26,11 @@ interface DraftUpsert {
   data: JsonObject & { url: string };
 }
 
-export function draftPusherRoutes(store: PusherStore, validators: Validators): Route[] {
-  return [{ method: 'POST', path: '/_matrix/client/api/v1/pushers/set', auth: true, body: true, handler: (ctx) => set(store, validators, ctx) }];
+export function draftPusherRoutes(store: PusherStore, validators: Validators, limits: Limits): Route[] {
+  return [{ method: 'POST', path: '/_matrix/client/api/v1/pushers/set', auth: true, body: true, handler: (ctx) => set(store, validators, limits, ctx) }];
 }
 
-function set(store: PusherStore, validators: Validators, ctx: AuthedContext): HandlerResult {
+function set(store: PusherStore, validators: Validators, limits: Limits, ctx: AuthedContext): HandlerResult {
   const checked = validators.check<DraftSetRequest>('draft/set-request', ctx.body);
   if (!checked.ok) return checked.error;
   const request = checked.value;
@@ -47,16 +49,21 @@ function set(store: PusherStore, validators: Validators, ctx: AuthedContext): Ha
     return matrixError(400, 'M_INVALID_PARAM', `instance_handle: '${request.instance_handle}' is already used by another of your pushers`);
   }
 
-  const pusher: JsonObject = {
-    pushkey: request.pushkey,
-    kind: request.kind,
-    instance_handle: request.instance_handle,
-    app_id: request.app_id,
-    app_display_name: request.app_display_name,
-    device_display_name: request.device_display_name,
-    lang: request.lang,
-    data: cloneJson(request.data),
-  };
-  store.set({ ...key, instanceHandle: request.instance_handle, pusher: Object.freeze(pusher) });
+  const serialized = serializePusher(
+    {
+      pushkey: request.pushkey,
+      kind: request.kind,
+      instance_handle: request.instance_handle,
+      app_id: request.app_id,
+      app_display_name: request.app_display_name,
+      device_display_name: request.device_display_name,
+      lang: request.lang,
+      data: request.data,
+    },
+    limits,
+  );
+  if (!serialized.ok) return serialized.error;
+  const refusal = store.set({ ...key, instanceHandle: request.instance_handle, json: serialized.json });
+  if (refusal !== undefined) return refusalError(refusal, limits);
   return ok({});
 }

@@ -1,7 +1,9 @@
-import { cloneJson, type JsonObject } from '../json.js';
-import { matrixError, ok, type HandlerResult } from '../result.js';
+import type { JsonObject } from '../json.js';
+import type { Limits } from '../limits.js';
+import { JsonText, matrixError, ok, type HandlerResult } from '../result.js';
 import type { PusherStore } from '../store/types.js';
 import type { Validators } from '../validate.js';
+import { refusalError, serializePusher } from './pusher-limits.js';
 import { CLIENT_PREFIXES, type AuthedContext, type Route } from './types.js';
 
 /** The TypeScript view of schema `v1/set-request`: its if/then makes the split by `kind`. */
@@ -30,18 +32,20 @@ const MAX_PUSHKEY_BYTES = 512;
 /** The kinds the v1 spec defines; anything else could never deliver a notification. */
 const KINDS: ReadonlySet<string> = new Set(['http', 'email']);
 
-export function v1PusherRoutes(store: PusherStore, validators: Validators): Route[] {
+export function v1PusherRoutes(store: PusherStore, validators: Validators, limits: Limits): Route[] {
   return CLIENT_PREFIXES.flatMap((prefix): Route[] => [
     { method: 'GET', path: `${prefix}/pushers`, auth: true, body: false, handler: (ctx) => list(store, ctx) },
-    { method: 'POST', path: `${prefix}/pushers/set`, auth: true, body: true, handler: (ctx) => set(store, validators, ctx) },
+    { method: 'POST', path: `${prefix}/pushers/set`, auth: true, body: true, handler: (ctx) => set(store, validators, limits, ctx) },
   ]);
 }
 
+/** Assembled from the stored JSON text: `{"pushers":[…]}` is exactly what JSON.stringify would give. */
 function list(store: PusherStore, ctx: AuthedContext): HandlerResult {
-  return ok({ pushers: store.list(ctx.device.userId).map((record) => record.pusher) });
+  const pushers = store.list(ctx.device.userId).map((record) => record.json);
+  return ok(new JsonText(`{"pushers":[${pushers.join(',')}]}`));
 }
 
-function set(store: PusherStore, validators: Validators, ctx: AuthedContext): HandlerResult {
+function set(store: PusherStore, validators: Validators, limits: Limits, ctx: AuthedContext): HandlerResult {
   const checked = validators.check<V1SetRequest>('v1/set-request', ctx.body);
   if (!checked.ok) return checked.error;
   const request = checked.value;
@@ -69,10 +73,14 @@ function set(store: PusherStore, validators: Validators, ctx: AuthedContext): Ha
   };
   if (request.profile_tag !== undefined) pusher.profile_tag = request.profile_tag;
   pusher.lang = request.lang;
-  // A copy, so the stored data is exactly what was sent even if the parsed body were reused.
-  pusher.data = cloneJson(request.data);
+  pusher.data = request.data;
+  // Serialised now, so the stored pusher is exactly what was sent even if the parsed body were reused.
+  const serialized = serializePusher(pusher as JsonObject & { data: JsonObject }, limits);
+  if (!serialized.ok) return serialized.error;
 
-  store.set({ userId, appId: request.app_id, pushkey: request.pushkey, pusher: Object.freeze(pusher) });
+  // Refused before other users' copies are removed: a refused set changes nothing.
+  const refusal = store.set({ userId, appId: request.app_id, pushkey: request.pushkey, json: serialized.json });
+  if (refusal !== undefined) return refusalError(refusal, limits);
   if (request.append !== true) store.removeOthers(request.app_id, request.pushkey, userId);
   return ok({});
 }

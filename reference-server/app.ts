@@ -63,6 +63,12 @@ export interface AppOptions {
   maxPusherStorageBytes?: number;
   /** The `admin_contact` of M_RESOURCE_LIMIT_EXCEEDED answers. Default "mailto:admin@localhost". */
   adminContact?: string;
+  /**
+   * Verify the TLS certificates of push gateways (default true). The embedded
+   * run turns it off: its mock gateway's certificate is made for the run, as
+   * a test setup of Dendrite sets push_gateway_disable_tls_validation.
+   */
+  pushTlsVerify?: boolean;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;

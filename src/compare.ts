@@ -7,9 +7,9 @@
  * at: `pass`, `fail` (a MUST check failed), `warn` (only SHOULD checks
  * failed; a `--strict` report counts it as failing, the provenance line shows
  * the level), `error` (no verdict could be reached), `skipped` (not run),
- * `expected failure` (the case is listed in the report's
- * `conformance.expectedFailures`, or its test carries outcome `xfailed`, and it
- * did not pass), and `—` when the report does not hold the case at all. A
+ * `expected failure` (outcome `xfailed`: an expectations file lists the case
+ * and it failed as recorded), and `—` when the report does not hold the case
+ * at all. Cells are read from `conformance.results` alone. A
  * listed case the server now passes (outcome `xpassed`: the expectations entry
  * is stale, and the report fails for it) shows `pass`: the table is about the
  * servers, the report's own verdict about the expectations file.
@@ -135,8 +135,12 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
   return { provenance, cases, mustFailures: sum['mustFailures'] as number, shouldFailures: sum['shouldFailures'] as number };
 }
 
-/** How good a cell is, for regressions: higher is better; undefined where no comparison makes sense. */
-const RANK: Partial<Record<Cell, number>> = { pass: 3, warn: 2, 'expected failure': 1, fail: 0, error: 0 };
+/**
+ * How good a cell is, for regressions: higher is better; undefined where no
+ * comparison makes sense. An error is below a failure: a case that reached a
+ * verdict and now reaches none (a crash, a timeout) got worse.
+ */
+const RANK: Partial<Record<Cell, number>> = { pass: 3, warn: 2, 'expected failure': 1, fail: 0, error: -1 };
 
 export interface Regression {
   id: string;

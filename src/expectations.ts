@@ -3,6 +3,7 @@ import { isMap, LineCounter, parseDocument, stringify } from 'yaml';
 import { ConformanceError } from './errors.js';
 import { describeErrors, getValidator } from './schemas.js';
 import { isFailing, type CaseResult, type RunReport } from './run/types.js';
+import { cutUnits } from './text.js';
 
 export interface Expectation {
   reason: string;
@@ -87,7 +88,7 @@ function howItDiffers(r: CaseResult, e: Expectation, strict: boolean): string | 
   if (r.error) {
     if (e.error === undefined && e.requirements === undefined) return undefined;
     if (e.error === r.error.code) return undefined;
-    return `errored with ${r.error.code} (${r.error.message.slice(0, 200)}), where ${e.error ? `the entry records ${e.error}` : `the entry records failing ${e.requirements?.join(', ')}`}`;
+    return `errored with ${r.error.code} (${cutUnits(r.error.message, 200).text}), where ${e.error ? `the entry records ${e.error}` : `the entry records failing ${e.requirements?.join(', ')}`}`;
   }
   if (e.requirements === undefined) return e.error ? `fails ${failedRequirements(r, strict).join(', ')}, where the entry records the error ${e.error}` : undefined;
   const got = failedRequirements(r, strict);
@@ -122,7 +123,7 @@ export function writeExpectations(file: string, report: RunReport, strict: boole
     if (!failing) continue;
     const old = previous?.entries.get(r.id);
     const recorded: Omit<Expectation, 'reason'> = r.error ? { error: r.error.code } : { requirements: failedRequirements(r, strict) };
-    out[r.id] = { reason: old?.reason ?? `TODO describe the behaviour — ${firstProblem(r)}`.slice(0, 300), ...(old?.link ? { link: old.link } : {}), ...recorded };
+    out[r.id] = { reason: old?.reason ?? cutUnits(`TODO describe the behaviour — ${firstProblem(r)}`, 300).text, ...(old?.link ? { link: old.link } : {}), ...recorded };
   }
   const header = `# Known failures: case id -> the real behaviour behind it (and an upstream link where one exists).\n# Written by conformance --update-expectations against ${report.meta.target}${report.meta.server ? ` (${report.meta.server})` : ''}, level ${strict ? 'strict' : 'MUST'}.\n`;
   writeFileSync(file, header + (Object.keys(out).length ? stringify(out, { lineWidth: 0 }) : '{}\n'));

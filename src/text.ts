@@ -47,6 +47,19 @@ export function cutText(s: string, max: number): { text: string; cut: boolean } 
   return { text: s.slice(0, i), cut: true };
 }
 
+/**
+ * Cuts a string to at most `max` UTF-16 code units, one fewer when the cut
+ * would fall between the two halves of a surrogate pair.
+ */
+export function cutUnits(s: string, max: number): { text: string; cut: boolean } {
+  if (s.length <= max) return { text: s, cut: false };
+  let end = Math.max(0, max);
+  const before = s.charCodeAt(end - 1);
+  const after = s.charCodeAt(end);
+  if (before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff) end--;
+  return { text: s.slice(0, end), cut: true };
+}
+
 /** Text for XML 1.0 (element content or attribute): markup escaped, characters XML cannot hold replaced by their \u escape. */
 export function escapeXml(s: string): string {
   let out = '';

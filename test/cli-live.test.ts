@@ -68,7 +68,7 @@ describe('the run, live', function () {
 
   it('prints the header at once and each case as it finishes, long before the run ends, on a pipe', async function () {
     arrivals.length = 0;
-    const live = await spawnLive(['--target', slow.url, '--edition', 'v1', '--jobs', '4'], () => undefined, 110_000);
+    const live = await spawnLive(['--target', slow.url, '--edition', 'v1', '--jobs', '4', '--no-delivery'], () => undefined, 110_000);
     expect(live.code, live.stderr).to.equal(0);
     const header = live.lines.find((l) => l.text.startsWith('target:'));
     const firstCase = live.lines.find((l) => /^\[ *1\/\d+\] /.test(l.text));

@@ -1,17 +1,25 @@
 /**
  * The comparison of JSON reports: every kind of cell, cases missing from a
- * report, totals, input validation, and Markdown and HTML that render what
- * they are given and nothing else. Reports are built here, in the format
- * src/report/render.ts writes; one test runs the real renderer to keep the two
- * in step.
+ * report, totals, input validation against spec/report.schema.json,
+ * regressions and --changes-only, and Markdown and HTML that render what
+ * they are given and nothing else.
+ *
+ * Reports are made by the real JSON reporter (src/report/json.ts) from result
+ * data built here, so they are exactly what `--reporter json` writes; the CLI
+ * tests at the end compare reports the CLI wrote against the reference
+ * server and a broken one.
  */
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { CELLS, compareReports, comparisonHtml, comparisonMarkdown, defaultReportName, type Cell, type Comparison } from '../src/compare.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CELLS, changesOnly, compareReports, comparisonHtml, comparisonMarkdown, defaultReportName, regressions, type Cell, type Comparison } from '../src/compare.js';
 import { ConformanceError, UsageError } from '../src/errors.js';
-
-type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped';
+import { render } from '../src/report/index.js';
+import type { CaseResult, CheckFailure, Outcome, RunMeta, RunReport } from '../src/run/types.js';
+import { BROKEN_ASTRAL } from './support/report-servers.js';
+import { startProxy, type ProxyServer } from './support/proxy-server.js';
+import { checkJsonReport, readJsonReport, runCli, type Ran } from './support/reports.js';
 
 interface FakeCase {
   id: string;
@@ -27,69 +35,49 @@ interface FakeOptions {
   server?: string;
   target?: string;
   version?: string;
-  expectedFailures?: string[];
-  /** Cases whose mocha failure says it passed although an expectations entry lists it. */
-  unexpectedPasses?: string[];
 }
 
-/** A report as `conformance --reporter json` writes it: mocha's JSON reporter format plus `conformance`. */
-function fakeReport(cases: FakeCase[], o: FakeOptions = {}): Record<string, unknown> {
+function check(level: 'MUST' | 'SHOULD', n: number): CheckFailure {
+  const exchange = { request: { method: 'POST', url: 'http://127.0.0.1:8008/_matrix/client/v3/pushers/set', headers: {} }, response: { status: 200, headers: {}, body: '{}', truncated: false }, durationMs: 1, curl: 'curl x' };
+  return { requirement: `v1.some.${level.toLowerCase()}-${n}`, level, ground: 'server-rule', quote: 'q', link: 'https://spec.matrix.org/v1.11/client-server-api/#post_matrixclientv3pushersset', versions: 'v1.1+', check: 'status', expected: 400, actual: 200, message: 'expected status 400, got 200', step: 1, stepTitle: 'set', source: 'cases/v1/x.yaml:1', exchange };
+}
+
+/** Result data as the runner produces it, for the real JSON reporter. */
+function fakeRun(cases: FakeCase[], o: FakeOptions = {}): RunReport {
   const strict = o.strict ?? false;
   const editions = [...new Set(cases.map((c) => c.id.split('.')[0] as string))];
-  const test = (c: FakeCase): Record<string, unknown> => {
-    let title = `${c.id}: ${c.title ?? `title of ${c.id}`}`;
-    if (c.outcome === 'warned' && !strict) title += ' [warning: SHOULD some.requirement]';
-    if (c.outcome === 'errored') title += ' [error]';
-    return { title, fullTitle: `edition ${c.id.split('.')[0]} ${title}`, file: `cases/${c.id}.yaml`, duration: 1, currentRetry: 0, speed: 'fast', err: {} };
-  };
-  const unexpected = new Set(o.unexpectedPasses ?? []);
-  const expected = new Set(o.expectedFailures ?? []);
-  const failing = (c: FakeCase): boolean => unexpected.has(c.id) || (!expected.has(c.id) && (c.outcome === 'failed' || c.outcome === 'errored' || (strict && c.outcome === 'warned')));
-  const tests = cases.map(test);
-  const passes = cases.filter((c) => (c.outcome === 'passed' || c.outcome === 'warned' || expected.has(c.id)) && !failing(c) && c.outcome !== 'skipped').map(test);
-  const failures = cases.filter(failing).map((c) => {
-    const outcome = unexpected.has(c.id) ? 'passed' : c.outcome;
-    return { ...test(c), err: { message: unexpected.has(c.id) ? 'unexpectedly passing, remove it from the file' : 'failed', name: c.outcome === 'errored' ? 'TargetError' : 'ConformanceFailure', outcome, failures: [] } };
+  const results: CaseResult[] = cases.map((c) => {
+    const edition = c.id.split('.')[0] as string;
+    const must = c.must ?? (c.outcome === 'failed' || c.outcome === 'xfailed' ? 1 : 0);
+    const should = c.should ?? (c.outcome === 'warned' ? 1 : 0);
+    const r: CaseResult = { id: c.id, title: c.title ?? `title of ${c.id}`, edition, file: `cases/${edition}/${c.id}.yaml`, requirements: [], tags: [], outcome: c.outcome, failures: Array.from({ length: must }, (_, i) => check('MUST', i)), warnings: Array.from({ length: should }, (_, i) => check('SHOULD', i)), durationMs: 1, requests: 1 };
+    if (c.outcome === 'errored') r.error = { code: 'ERR_HTTP_RESET', message: 'connection reset', step: 1 };
+    if (c.outcome === 'skipped') Object.assign(r, { skipReason: 'needs 2 users, 1 given', skipCode: 'users' });
+    if (c.outcome === 'xfailed' || c.outcome === 'xpassed') r.expectation = { reason: 'known', file: 'known.yaml', ...(c.outcome === 'xfailed' ? { matched: true } : {}) };
+    return r;
   });
-  const pending = cases.filter((c) => c.outcome === 'skipped').map(test);
-  const count = (k: Outcome): number => cases.filter((c) => c.outcome === k).length;
-  const conformance: Record<string, unknown> = {
-    meta: {
-      suite: { name: 'matrix-pushers-conformance', version: o.version ?? '0.1.0' },
-      target: o.target ?? 'http://127.0.0.1:8008',
-      embedded: false,
-      editions,
-      strict,
-      versions: { versions: ['v1.11'] },
-      server: o.server ?? 'TestServer/1.0',
-      startedAt: '2026-01-01T00:00:00.000Z',
-      finishedAt: '2026-01-01T00:00:01.000Z',
-      durationMs: 1000,
-    },
-    summary: {
-      total: cases.length,
-      passed: count('passed'),
-      failed: count('failed'),
-      warned: count('warned'),
-      errored: count('errored'),
-      skipped: count('skipped'),
-      mustFailures: cases.reduce((n, c) => n + (c.must ?? (c.outcome === 'failed' ? 1 : 0)), 0),
-      shouldFailures: cases.reduce((n, c) => n + (c.should ?? (c.outcome === 'warned' ? 1 : 0)), 0),
-    },
-    failing: cases.filter(failing).map((c) => c.id),
-    warnings: cases.filter((c) => c.outcome === 'warned').map((c) => ({ case: c.id, requirement: 'some.requirement', level: 'SHOULD', message: 'm', quote: 'q', source: 'f:1', curl: 'curl' })),
-    errors: cases.filter((c) => c.outcome === 'errored').map((c) => ({ case: c.id, code: 'ERR_TARGET_UNREACHABLE', message: 'connection reset' })),
-    skipped: cases.filter((c) => c.outcome === 'skipped').map((c) => ({ case: c.id, reason: 'needs 2 users, 1 given' })),
+  const meta: RunMeta = {
+    suite: { name: 'matrix-pushers-conformance', version: o.version ?? '0.1.0' },
+    target: o.target ?? 'http://127.0.0.1:8008',
+    embedded: false,
+    editions,
+    strict,
+    versions: { versions: ['v1.11'] },
+    specVersions: Object.fromEntries(editions.map((e) => [e, { version: e === 'v1' ? 'v1.11' : e, from: 'advertised' }])),
+    server: o.server ?? 'TestServer/1.0',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    finishedAt: '2026-01-01T00:00:01.000Z',
+    durationMs: 1000,
+    ...(cases.some((c) => c.outcome === 'xfailed' || c.outcome === 'xpassed') ? { expectations: 'known.yaml' } : {}),
   };
-  if (o.expectedFailures) conformance['expectedFailures'] = o.expectedFailures;
-  return {
-    stats: { suites: editions.length, tests: tests.length, passes: passes.length, pending: pending.length, failures: failures.length, start: '', end: '', duration: 1 },
-    tests,
-    pending,
-    failures,
-    passes,
-    conformance,
-  };
+  return { meta, results };
+}
+
+/** A report as `conformance --reporter json` writes it (and valid against the schema, or the test fails). */
+function fakeReport(cases: FakeCase[], o: FakeOptions = {}): Record<string, unknown> {
+  const text = render(fakeRun(cases, o), 'json');
+  checkJsonReport(text, 'a report made by the JSON reporter');
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 function cell(c: Comparison, id: string, name: string): Cell {
@@ -143,7 +131,7 @@ const A_CASES: FakeCase[] = [
   { id: 'v1.set.should', outcome: 'warned', should: 1 },
   { id: 'v1.set.error', outcome: 'errored', must: 0 },
   { id: 'v1.set.skip', outcome: 'skipped' },
-  { id: 'v1.set.known', outcome: 'failed', must: 1 },
+  { id: 'v1.set.known', outcome: 'xfailed', must: 1 },
   { id: 'v1.only.in-a', outcome: 'passed' },
   { id: 'draft.set.ok', outcome: 'passed' },
 ];
@@ -159,7 +147,7 @@ const B_CASES: FakeCase[] = [
 
 function twoReports(): Comparison {
   return compareReports([
-    { name: 'alpha', report: fakeReport(A_CASES, { expectedFailures: ['v1.set.known'], server: 'Alpha/2.0' }), file: 'reports/alpha.json' },
+    { name: 'alpha', report: fakeReport(A_CASES, { server: 'Alpha/2.0' }), file: 'reports/alpha.json' },
     { name: 'beta', report: fakeReport(B_CASES, { strict: true, target: 'http://beta.test:8008' }) },
   ]);
 }
@@ -196,8 +184,7 @@ describe('compare: reports side by side', () => {
     expect(cell(c, 'v1.only.in-a', 'beta')).to.equal('—');
     expect(cell(c, 'draft.set.ok', 'beta')).to.equal('—');
     expect(c.rows.find((r) => r.id === 'draft.set.ok')?.edition).to.equal('draft');
-    expect(c.rows.find((r) => r.id === 'v1.set.error')?.title, 'the [error] suffix is not part of the title').to.equal('title of v1.set.error');
-    expect(c.rows.find((r) => r.id === 'v1.set.should')?.title, 'the warning suffix is not part of the title').to.equal('title of v1.set.should');
+    expect(c.rows.find((r) => r.id === 'v1.set.error')?.title, 'the title is the case title alone').to.equal('title of v1.set.error');
   });
 
   it('counts totals per implementation and check failures per level', () => {
@@ -218,31 +205,24 @@ describe('compare: reports side by side', () => {
     expect(alpha?.provenance).to.include({ target: 'http://127.0.0.1:8008', server: 'Alpha/2.0', level: 'MUST', embedded: false });
     expect(alpha?.provenance.suite).to.deep.equal({ name: 'matrix-pushers-conformance', version: '0.1.0' });
     expect(alpha?.provenance.editions).to.deep.equal(['v1', 'draft']);
+    expect(alpha?.provenance.specVersions).to.deep.equal({ v1: 'v1.11', draft: 'draft' });
     expect(beta?.provenance.target).to.equal('http://beta.test:8008');
   });
 
-  it('shows a listed case the server now passes as pass (the report flags the stale entry)', () => {
-    const report = fakeReport([{ id: 'v1.set.fixed', outcome: 'passed' }, { id: 'v1.set.still', outcome: 'failed' }], { expectedFailures: ['v1.set.fixed', 'v1.set.still'], unexpectedPasses: ['v1.set.fixed'] });
-    const c = compareReports([{ name: 'x', report }]);
-    expect(cell(c, 'v1.set.fixed', 'x')).to.equal('pass');
-    expect(cell(c, 'v1.set.still', 'x')).to.equal('expected failure');
-  });
-
-  it('reads the xfailed and xpassed outcomes of the expectations feature', () => {
-    const report = fakeReport([{ id: 'v1.set.stale', outcome: 'failed' }, { id: 'v1.set.known', outcome: 'passed' }, { id: 'v1.set.plain', outcome: 'failed' }]);
-    const failure = (report['failures'] as Array<Record<string, unknown>>).find((t) => String(t['title']).startsWith('v1.set.stale:'));
-    (failure?.['err'] as Record<string, unknown>)['outcome'] = 'xpassed';
-    (report['passes'] as Array<Record<string, unknown>>)[0] = { title: 'v1.set.known: title of v1.set.known', err: { outcome: 'xfailed' } };
-    const c = compareReports([{ name: 'x', report }]);
-    expect(cell(c, 'v1.set.stale', 'x')).to.equal('pass');
-    expect(cell(c, 'v1.set.known', 'x')).to.equal('expected failure');
-    expect(cell(c, 'v1.set.plain', 'x')).to.equal('fail');
-  });
-
-  it('accepts expectedFailures entries given as objects with a case member', () => {
-    const report = fakeReport([{ id: 'v1.set.a', outcome: 'failed' }]);
-    (report['conformance'] as Record<string, unknown>)['expectedFailures'] = [{ case: 'v1.set.a', reason: 'known' }];
-    expect(cell(compareReports([{ name: 'x', report }]), 'v1.set.a', 'x')).to.equal('expected failure');
+  it('reads the outcomes of conformance.results alone: xfailed is an expected failure, xpassed (a stale entry) a pass', () => {
+    const report = fakeReport([
+      { id: 'v1.set.fixed', outcome: 'xpassed' },
+      { id: 'v1.set.still', outcome: 'xfailed' },
+      { id: 'v1.set.plain', outcome: 'failed' },
+    ]);
+    // The mocha part is not read: emptying it changes no cell.
+    const withoutMocha = { ...report, tests: [], passes: [], failures: [], pending: [] };
+    for (const r of [report, withoutMocha]) {
+      const c = compareReports([{ name: 'x', report: r }]);
+      expect(cell(c, 'v1.set.fixed', 'x')).to.equal('pass');
+      expect(cell(c, 'v1.set.still', 'x')).to.equal('expected failure');
+      expect(cell(c, 'v1.set.plain', 'x')).to.equal('fail');
+    }
   });
 
   it('notes reports of different suite versions', () => {
@@ -251,6 +231,32 @@ describe('compare: reports side by side', () => {
       { name: 'b', report: fakeReport([{ id: 'v1.a.b', outcome: 'passed' }], { version: '0.2.0' }) },
     ]);
     expect(c.notes.join('\n')).to.match(/different suite versions \(matrix-pushers-conformance 0\.1\.0, matrix-pushers-conformance 0\.2\.0\)/);
+  });
+});
+
+describe('compare: regressions and --changes-only', () => {
+  const pair = (from: Outcome, to: Outcome): Comparison => compareReports([{ name: 'old', report: fakeReport([{ id: 'v1.a.case', outcome: from }, { id: 'v1.a.same', outcome: 'passed' }]) }, { name: 'new', report: fakeReport([{ id: 'v1.a.case', outcome: to }, { id: 'v1.a.same', outcome: 'passed' }]) }]);
+
+  it('a case that got worse from the first report to the last is a regression', () => {
+    const worse: Array<[Outcome, Outcome]> = [['passed', 'failed'], ['passed', 'warned'], ['warned', 'failed'], ['passed', 'errored'], ['warned', 'errored'], ['failed', 'errored'], ['xfailed', 'failed'], ['xfailed', 'errored'], ['xpassed', 'failed']];
+    for (const [from, to] of worse) {
+      const r = regressions(pair(from, to));
+      expect(r.map((x) => x.id), `${from} → ${to}`).to.deep.equal(['v1.a.case']);
+    }
+  });
+
+  it('a case that stayed or got better, or was skipped or absent on either side, is none', () => {
+    const notWorse: Array<[Outcome, Outcome]> = [['failed', 'passed'], ['errored', 'failed'], ['errored', 'passed'], ['warned', 'passed'], ['failed', 'failed'], ['errored', 'errored'], ['passed', 'passed'], ['skipped', 'failed'], ['passed', 'skipped'], ['failed', 'xfailed']];
+    for (const [from, to] of notWorse) expect(regressions(pair(from, to)), `${from} → ${to}`).to.deep.equal([]);
+    const absent = compareReports([{ name: 'old', report: fakeReport([{ id: 'v1.a.other', outcome: 'passed' }]) }, { name: 'new', report: fakeReport([{ id: 'v1.a.case', outcome: 'failed' }, { id: 'v1.a.other', outcome: 'passed' }]) }]);
+    expect(regressions(absent), 'a case new in the last report').to.deep.equal([]);
+  });
+
+  it('--changes-only keeps the rows whose cells differ, and says so', () => {
+    const c = changesOnly(twoReports());
+    expect(c.rows.map((r) => r.id)).to.deep.equal(['v1.only.in-a', 'v1.only.in-b', 'v1.set.broken', 'v1.set.error', 'v1.set.known', 'v1.set.ok', 'v1.set.skip', 'draft.set.ok']);
+    expect(c.rows.some((r) => r.id === 'v1.set.should'), 'warn in both: unchanged').to.equal(false);
+    expect(c.notes.join('\n')).to.include('Only the 8 case(s) whose result differs are shown (--changes-only).');
   });
 });
 
@@ -279,18 +285,21 @@ describe('compare: input validation', () => {
     expect(usageError(() => compareReports([{ name: 'x', report: plainMocha, file: 'x.json' }])).message).to.match(/no `conformance` member/);
   });
 
-  it('names the missing or malformed member', () => {
-    const broken = (mutate: (r: Record<string, unknown>, conf: Record<string, unknown>) => void): string => {
-      const r = fakeReport([{ id: 'v1.a.b', outcome: 'passed' }]);
-      mutate(r, r['conformance'] as Record<string, unknown>);
+  it('refuses a report that does not validate against spec/report.schema.json, naming the member', () => {
+    const broken = (mutate: (r: Record<string, unknown>, conf: Record<string, unknown>, results: Array<Record<string, unknown>>) => void): string => {
+      const r = fakeReport([{ id: 'v1.a.b', outcome: 'passed' }, { id: 'v1.a.c', outcome: 'failed' }]);
+      const conf = r['conformance'] as Record<string, unknown>;
+      mutate(r, conf, conf['results'] as Array<Record<string, unknown>>);
       return usageError(() => compareReports([{ name: 'dendrite', report: r }])).message;
     };
-    expect(broken((_r, c) => delete c['meta'])).to.match(/^dendrite: .*conformance\.meta/);
-    expect(broken((_r, c) => delete c['summary'])).to.match(/conformance\.summary/);
-    expect(broken((_r, c) => (c['warnings'] = {}))).to.match(/conformance\.warnings/);
-    expect(broken((_r, c) => (c['expectedFailures'] = 'v1.a.b'))).to.match(/conformance\.expectedFailures/);
-    expect(broken((r) => delete r['passes'])).to.match(/`passes` array/);
-    expect(broken((r) => ((r['tests'] as Array<Record<string, unknown>>)[0] = { title: 'no case id here' }))).to.match(/does not start with "<case id>: "/);
+    expect(broken((_r, c) => delete c['meta'])).to.match(/^dendrite: not a conformance JSON report.*\/conformance: must have required property 'meta'/);
+    expect(broken((_r, c) => delete c['results'])).to.match(/\/conformance: must have required property 'results'/);
+    expect(broken((_r, c) => (c['format'] = 'something/else'))).to.match(/\/conformance\/format: must be equal to constant/);
+    expect(broken((_r, _c, rs) => ((rs[0] as Record<string, unknown>)['outcome'] = 'maybe'))).to.match(/\/conformance\/results\/0\/outcome: must be equal to one of the allowed values/);
+    expect(broken((_r, _c, rs) => delete (rs[1] as Record<string, unknown>)['id'])).to.match(/\/conformance\/results\/1: must have required property 'id'/);
+    expect(broken((_r, _c, rs) => (((rs[1] as Record<string, unknown>)['failures'] as Array<Record<string, unknown>>)[0] as Record<string, unknown>)['level'] = 'MAY')).to.match(/\/conformance\/results\/1\/failures\/0\/level/);
+    expect(broken((r) => delete r['passes'])).to.match(/\(root\): must have required property 'passes'/);
+    expect(broken((_r, _c, rs) => ((rs[1] as Record<string, unknown>)['id'] = 'v1.a.b'))).to.match(/case v1\.a\.b appears twice in conformance\.results/);
   });
 
   it('lists the problems of every file at once', () => {
@@ -337,7 +346,7 @@ describe('compare: Markdown', () => {
     const md = comparisonMarkdown(twoReports());
     const lines = md.split('\n').filter((l) => l.startsWith('- **'));
     expect(lines).to.have.length(2);
-    expect(lines[0]).to.include('**alpha**').and.include('matrix-pushers-conformance 0.1.0').and.include('http://127.0.0.1:8008').and.include('Alpha/2.0').and.include('editions v1, draft').and.include('level MUST');
+    expect(lines[0]).to.include('**alpha**').and.include('matrix-pushers-conformance 0.1.0').and.include('http://127.0.0.1:8008').and.include('Alpha/2.0').and.include('editions v1, draft').and.include('level MUST').and.include('judged by v1 v1.11');
     expect(lines[1]).to.include('**beta**').and.include('http://beta.test:8008').and.include('level strict');
   });
 
@@ -376,38 +385,93 @@ describe('compare: HTML', () => {
   });
 });
 
-describe('compare: reads what the real renderer writes', () => {
-  it('gives the same cells for a report rendered by src/report/render.ts', function () {
-    this.timeout(30_000);
-    const render = new URL('../src/report/render.js', import.meta.url).href;
-    const script = `
-      import { render } from ${JSON.stringify(render)};
-      const exchange = { request: { method: 'POST', url: 'http://x/p', headers: {} }, durationMs: 1, curl: 'curl x' };
-      const check = (level) => ({ requirement: 'v1.r', level, quote: 'q', check: 'status', expected: 400, actual: 200, message: 'm', step: 1, stepTitle: 's', source: 'f:1', exchange });
-      const base = { edition: 'v1', file: 'cases/v1/a.yaml', requirements: [], tags: [], failures: [], warnings: [], durationMs: 1, requests: 1 };
-      const results = [
-        { ...base, id: 'v1.a.pass', title: 'passes', outcome: 'passed' },
-        { ...base, id: 'v1.a.fail', title: 'fails: really', outcome: 'failed', failures: [check('MUST')] },
-        { ...base, id: 'v1.a.warn', title: 'warns', outcome: 'warned', warnings: [check('SHOULD')] },
-        { ...base, id: 'v1.a.err', title: 'errs', outcome: 'errored', error: { code: 'ERR_TARGET_UNREACHABLE', message: 'reset' } },
-        { ...base, id: 'v1.a.skip', title: 'skips', outcome: 'skipped', skipReason: 'needs 2 users' },
-      ];
-      const strict = process.argv.includes('strict');
-      const meta = { suite: { name: 'matrix-pushers-conformance', version: '0.1.0' }, target: 'http://t', embedded: false, editions: ['v1'], strict, versions: { versions: ['v1.1'] }, server: 'S/1', startedAt: 'a', finishedAt: 'b', durationMs: 5 };
-      process.stdout.write(await render({ meta, results }, { reporter: 'json', strict }));
-    `;
-    const rendered = (strict: boolean): unknown => {
-      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, '--', ...(strict ? ['strict'] : [])], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
-      expect(child.status, child.stderr).to.equal(0);
-      return JSON.parse(child.stdout) as unknown;
+describe('compare: the CLI, on reports the CLI wrote', function () {
+  this.timeout(120_000);
+  const dir = mkdtempSync(join(tmpdir(), 'conformance-compare-'));
+  const files = { reference: join(dir, 'reference.json'), broken: join(dir, 'broken.json') };
+  let server: ProxyServer;
+
+  before(async function () {
+    server = await startProxy(BROKEN_ASTRAL);
+    const grep = ['--edition', 'v1', '--grep', 'outside'];
+    const [a, b] = await Promise.all([runCli([...grep, '--reporter', `json:${files.reference}`]), runCli(['--target', server.url, ...grep, '--reporter', `json:${files.broken}`])]);
+    expect(a.code, a.stderr).to.equal(0);
+    expect(b.code, b.stderr).to.equal(1);
+    readJsonReport(files.reference);
+    readJsonReport(files.broken);
+  });
+
+  after(async function () {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads their conformance.results: a column per report, the cells the runs reached', async function () {
+    const r = await runCli(['compare', files.reference, `synapse-like=${files.broken}`]);
+    expect(r.code, r.stderr).to.equal(0);
+    const [, cases] = markdownTables(r.stdout) as [string[][], string[][]];
+    expect(cases[0]?.map((c) => c.trim())).to.deep.equal(['case', 'title', 'reference', 'synapse-like']);
+    const rows = Object.fromEntries(cases.slice(2).map((row) => [row[0]?.trim(), row.slice(2).map((c) => c.trim())]));
+    expect(rows).to.deep.equal({ 'v1.get.astral-characters': ['pass', 'fail'], 'v1.set.app-id-64-chars': ['pass', 'fail'], 'v1.set.app-id-65-chars': ['pass', 'pass'] });
+  });
+
+  it('a report that does not validate is refused: exit 2, naming the file and the member', async function () {
+    const report = JSON.parse(readFileSync(files.broken, 'utf8')) as { conformance: { results: Array<Record<string, unknown>> } };
+    delete report.conformance.results[0]?.['outcome'];
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify(report));
+    const notJson = join(dir, 'not.json');
+    writeFileSync(notJson, '{"stats": ');
+    const [r, r2, r3] = await Promise.all([runCli(['compare', bad]), runCli(['compare', files.reference, notJson]), runCli(['compare', join(dir, 'missing.json')])]);
+    expect(r.code, r.stderr).to.equal(2);
+    expect(r.stdout).to.equal('');
+    expect(r.stderr).to.include(`${bad}: not a conformance JSON report`).and.include("/conformance/results/0: must have required property 'outcome'");
+    expect(r2.code).to.equal(2);
+    expect(r2.stderr).to.include(`${notJson}: cannot read a JSON report (not JSON)`);
+    expect(r3.code).to.equal(2);
+    expect(r3.stderr).to.include('(ENOENT)');
+  });
+
+  it('--fail-on-regression: exit 1 when a case got worse from the first report to the last, 0 otherwise', async function () {
+    const write = (name: string, cases: FakeCase[]): string => {
+      const f = join(dir, `${name}.json`);
+      writeFileSync(f, render(fakeRun(cases), 'json'));
+      return f;
     };
-    const c = compareReports([{ name: 'must', report: rendered(false) }, { name: 'strict', report: rendered(true) }]);
-    const expected: Record<string, Cell> = { 'v1.a.pass': 'pass', 'v1.a.fail': 'fail', 'v1.a.warn': 'warn', 'v1.a.err': 'error', 'v1.a.skip': 'skipped' };
-    for (const [id, want] of Object.entries(expected)) {
-      expect(cell(c, id, 'must'), `${id} at MUST`).to.equal(want);
-      expect(cell(c, id, 'strict'), `${id} strict`).to.equal(want);
-    }
-    expect(c.rows.find((r) => r.id === 'v1.a.fail')?.title).to.equal('fails: really');
-    expect(c.implementations.map((i) => [i.mustFailures, i.shouldFailures])).to.deep.equal([[1, 1], [1, 1]]);
+    const old = write('old', [{ id: 'v1.a.one', outcome: 'passed' }, { id: 'v1.a.two', outcome: 'warned' }, { id: 'v1.a.three', outcome: 'failed' }]);
+    const toError = write('to-error', [{ id: 'v1.a.one', outcome: 'passed' }, { id: 'v1.a.two', outcome: 'warned' }, { id: 'v1.a.three', outcome: 'errored' }]);
+    const toWarn = write('to-warn', [{ id: 'v1.a.one', outcome: 'warned' }, { id: 'v1.a.two', outcome: 'warned' }, { id: 'v1.a.three', outcome: 'failed' }]);
+    const better = write('better', [{ id: 'v1.a.one', outcome: 'passed' }, { id: 'v1.a.two', outcome: 'passed' }, { id: 'v1.a.three', outcome: 'passed' }]);
+    const runs = await Promise.all([
+      runCli(['compare', files.reference, files.broken, '--fail-on-regression']),
+      runCli(['compare', files.broken, files.reference, '--fail-on-regression']),
+      runCli(['compare', old, toError, '--fail-on-regression']),
+      runCli(['compare', old, toWarn, '--fail-on-regression']),
+      runCli(['compare', old, better, '--fail-on-regression']),
+      runCli(['compare', old, toWarn]),
+    ]);
+    const [worse, improved, error, warn, ok, noFlag] = runs as [Ran, Ran, Ran, Ran, Ran, Ran];
+    expect(worse.code, worse.stderr).to.equal(1);
+    expect(worse.stderr).to.include('conformance: regression: v1.set.app-id-64-chars was pass, is fail').and.include('conformance: regression: v1.get.astral-characters was pass, is fail').and.include('2 case(s) got worse from reference to broken');
+    expect(worse.stdout, 'the table is still written').to.include('### Cases');
+    expect(improved.code, improved.stderr).to.equal(0);
+    expect(improved.stderr).to.equal('');
+    expect(error.code, 'fail → error').to.equal(1);
+    expect(error.stderr).to.include('v1.a.three was fail, is error');
+    expect(warn.code, 'pass → warn').to.equal(1);
+    expect(warn.stderr).to.include('v1.a.one was pass, is warn');
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(noFlag.code, 'without the flag a regression is only shown').to.equal(0);
+    const same = await runCli(['compare', `a=${files.broken}`, `b=${files.broken}`, '--fail-on-regression']);
+    expect(same.code, same.stderr).to.equal(0);
+  });
+
+  it('--changes-only shows only the rows that differ', async function () {
+    const [all, changes] = await Promise.all([runCli(['compare', files.reference, files.broken]), runCli(['compare', files.reference, files.broken, '--changes-only'])]);
+    expect(changes.code, changes.stderr).to.equal(0);
+    const ids = (md: string): string[] => ((markdownTables(md)[1] ?? []).slice(2)).map((r) => r[0]?.trim() as string);
+    expect(ids(all.stdout)).to.deep.equal(['v1.get.astral-characters', 'v1.set.app-id-64-chars', 'v1.set.app-id-65-chars']);
+    expect(ids(changes.stdout)).to.deep.equal(['v1.get.astral-characters', 'v1.set.app-id-64-chars']);
+    expect(changes.stdout).to.include('Only the 2 case(s) whose result differs are shown (--changes-only).');
   });
 });

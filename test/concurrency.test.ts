@@ -86,7 +86,10 @@ describe('concurrency', function () {
     try {
       const report = await run({ target: server.url, editions: ['v1'], suite, repeat: 3, grep: 'delete' });
       expect(report.results.length).to.equal(suite.cases.filter((c) => c.edition === 'v1' && (c.id.includes('delete') || c.title.toLowerCase().includes('delete') || c.tags.includes('delete'))).length);
-      expect(report.results.every((r) => r.outcome === 'passed' && r.flaky === undefined)).to.equal(true);
+      // Delivery cases need the mock gateway, which this run does not offer: they are skipped, with that reason.
+      const judged = report.results.filter((r) => r.skipCode !== 'needs-gateway');
+      expect(judged.length).to.be.greaterThan(5);
+      expect(judged.filter((r) => !(r.outcome === 'passed' && r.flaky === undefined)).map((r) => `${r.id}: ${r.outcome}`)).to.deep.equal([]);
     } finally {
       await server.close();
     }

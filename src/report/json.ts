@@ -3,7 +3,8 @@
  * failures, passes), which CI tools read, and under `conformance` the run's
  * own data: provenance, the verdicts, and every case's result with its
  * failures and the exchanges of its failing steps. Built from the result data
- * with JSON.stringify alone: nothing is lost, rewritten or deduplicated away.
+ * with JSON.stringify alone (then DEL and C1 controls written as \u escapes):
+ * nothing is lost, rewritten or deduplicated away.
  * Described by spec/report.schema.json.
  */
 import { isFailing, summarize, type CaseResult, type CheckFailure, type RunReport } from '../run/types.js';
@@ -77,9 +78,20 @@ export function reportJson(report: RunReport): Record<string, unknown> {
   };
 }
 
+/**
+ * JSON text with DEL, the C1 controls and U+2028/U+2029 written as \u
+ * escapes. JSON.stringify escapes C0 controls and lone surrogates but writes
+ * these as they are, and a report written to stdout must not carry a raw
+ * control character from the target to the terminal. Outside strings JSON
+ * text is ASCII, so each replacement is inside a string and means the same.
+ */
+export function terminalSafeJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export const jsonReporter: ReporterDef = {
   name: 'json',
   description: "mocha's JSON shape, plus conformance.results: every case's outcome, failures with spec links, and exchanges",
   extension: 'json',
-  create: (): Reporter => ({ finish: (report) => JSON.stringify(reportJson(report), null, 2) + '\n' }),
+  create: (): Reporter => ({ finish: (report) => terminalSafeJson(reportJson(report)) + '\n' }),
 };

@@ -65,6 +65,15 @@ function testcase(r: CaseResult, strict: boolean): { xml: string; kind: 'pass' |
   return { xml: body ? `${open}${body}\n    </testcase>` : open.replace(/>$/, '/>'), kind };
 }
 
+/**
+ * Text for an XML comment, which must not hold "--": one pass of
+ * replace(/--/g) leaves "- --" of "---", so every dash that another follows
+ * gets a space after it.
+ */
+function commentText(s: string): string {
+  return escapeXml(s).replace(/-(?=-)/g, '- ');
+}
+
 export function junitXml(report: RunReport): string {
   const m = report.meta;
   const strict = m.strict;
@@ -98,7 +107,7 @@ export function junitXml(report: RunReport): string {
   const verdict = conformanceVerdict(report.results, strict);
   const gate = gateVerdict(report, strict);
   const summary = [verdict.text, ...(gate ? [gate.text] : []), versionsLine(report)].join('\n');
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<!-- ${escapeXml(summary).replace(/--/g, '- -')} -->\n<testsuites name="Matrix pushers conformance" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${seconds(m.durationMs)}">\n${suites.join('\n')}\n</testsuites>\n`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<!-- ${commentText(summary)} -->\n<testsuites name="Matrix pushers conformance" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${seconds(m.durationMs)}">\n${suites.join('\n')}\n</testsuites>\n`;
 }
 
 export const junitReporter: ReporterDef = {

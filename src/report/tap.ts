@@ -17,6 +17,33 @@ function failure(f: CheckFailure): Record<string, unknown> {
   return { requirement: f.requirement, level: f.level, versions: f.versions, ground: f.ground, link: f.link, step: f.step, message: f.message, expected: cutText(JSON.stringify(f.expected) ?? 'null', CAP).text, actual: cutText(JSON.stringify(f.actual) ?? 'null', CAP).text, source: f.source };
 }
 
+/**
+ * The yaml package escapes C0 controls in double-quoted scalars, but writes
+ * DEL, C1 controls (NEL, CSI, …), U+2028/U+2029, lone surrogates and U+FFFE/
+ * U+FFFF as they are: characters YAML calls non-printable, which a terminal
+ * may act on and a TAP consumer may read as a line break. Every string of a
+ * block is a double-quoted scalar (keys are this module's own names), so each
+ * such character is replaced by its escape, which the scalar reads back.
+ */
+function escapeNonPrintable(yaml: string): string {
+  let out = '';
+  for (let i = 0; i < yaml.length; i++) {
+    const c = yaml.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = yaml.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        out += yaml.slice(i, i + 2);
+        i++;
+        continue;
+      }
+    }
+    if (c >= 0x7f && c <= 0x9f) out += `\\x${c.toString(16)}`;
+    else if (c === 0x2028 || c === 0x2029 || (c >= 0xd800 && c <= 0xdfff) || c === 0xfffe || c === 0xffff) out += `\\u${c.toString(16)}`;
+    else out += yaml[i];
+  }
+  return out;
+}
+
 function block(r: CaseResult, strict: boolean): string | undefined {
   const data: Record<string, unknown> = { outcome: r.outcome, file: r.file };
   if (r.failures.length) data['failures'] = r.failures.map(failure);
@@ -27,7 +54,7 @@ function block(r: CaseResult, strict: boolean): string | undefined {
   const xs = exchangesOf(r);
   if (xs.length) data['exchanges'] = xs.map((x) => ({ step: x.step, request: `${x.exchange.request.method} ${x.exchange.request.url}`, status: x.exchange.response?.status ?? null, response: cutText(x.exchange.response?.body ?? '', CAP).text, curl: x.exchange.curl }));
   if (Object.keys(data).length <= 2) return undefined;
-  const yaml = stringify(data, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0, minContentWidth: 0, doubleQuotedMinMultiLineLength: Number.MAX_SAFE_INTEGER });
+  const yaml = escapeNonPrintable(stringify(data, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0, minContentWidth: 0, doubleQuotedMinMultiLineLength: Number.MAX_SAFE_INTEGER }));
   return ['  ---', ...yaml.trimEnd().split('\n').map((l) => `  ${l}`), '  ...'].join('\n');
 }
 

@@ -11,7 +11,7 @@
  */
 import type { Plan } from '../run/runner.js';
 import type { CaseResult, Exchange, RunReport } from '../run/types.js';
-import { escapeForTerminal, oneLine } from '../text.js';
+import { cutUnits, escapeForTerminal, oneLine } from '../text.js';
 import type { BeginInfo, Progress, Reporter, ReporterDef, ReporterOptions } from './types.js';
 import { byRequirement, conformanceVerdict, countsLine, exchangesOf, gateVerdict, skipsByReason, versionsLine } from './view.js';
 
@@ -43,7 +43,9 @@ function shownBody(body: string, cut: boolean | undefined, truncated: boolean): 
   } catch {
     // not JSON: shown as it is
   }
-  const clipped = text.length > SHOWN_BODY ? `${text.slice(0, SHOWN_BODY)}… (${text.length - SHOWN_BODY} more characters)` : text;
+  // Cut at a character boundary: half a surrogate pair would show as an escape of nothing.
+  const c = cutUnits(text, SHOWN_BODY);
+  const clipped = c.cut ? `${c.text}… (${[...text.slice(c.text.length)].length} more characters)` : text;
   return escapeForTerminal(clipped, true) + (truncated ? '\n… (the rest was not read: body over the size cap)' : cut ? '\n… (cut at 64 KiB in the results)' : '');
 }
 

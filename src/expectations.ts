@@ -62,20 +62,28 @@ export function loadExpectations(file: string, knownCaseIds: ReadonlySet<string>
  * Cases the run did not select are left alone.
  */
 export function applyExpectations(report: RunReport, expectations: Expectations, strict: boolean): void {
-  for (const r of report.results) {
-    const e = expectations.entries.get(r.id);
-    if (!e || r.outcome === 'skipped' || r.outcome === 'notrun') continue;
-    if (!isFailing(r, strict)) {
-      r.expectation = { ...e, file: expectations.file };
-      r.outcome = 'xpassed';
-      continue;
-    }
-    const mismatch = howItDiffers(r, e, strict);
-    r.expectation = { ...e, file: expectations.file, matched: mismatch === undefined, ...(mismatch ? { mismatch } : {}) };
-    // A case failing as recorded is an expected failure; one failing otherwise keeps its outcome and fails the gate.
-    if (mismatch === undefined) r.outcome = 'xfailed';
-  }
+  report.results = report.results.map((r) => withExpectation(r, expectations, strict));
   report.meta.expectations = expectations.file;
+}
+
+/**
+ * One result as the expectations file sees it (a copy; the result itself is
+ * left alone), for the live view as each case ends and for the final report.
+ */
+export function withExpectation(result: CaseResult, expectations: Expectations, strict: boolean): CaseResult {
+  const e = expectations.entries.get(result.id);
+  if (!e || result.outcome === 'skipped' || result.outcome === 'notrun' || result.expectation) return result;
+  const r: CaseResult = { ...result };
+  if (!isFailing(r, strict)) {
+    r.expectation = { ...e, file: expectations.file };
+    r.outcome = 'xpassed';
+    return r;
+  }
+  const mismatch = howItDiffers(r, e, strict);
+  r.expectation = { ...e, file: expectations.file, matched: mismatch === undefined, ...(mismatch ? { mismatch } : {}) };
+  // A case failing as recorded is an expected failure; one failing otherwise keeps its outcome and fails the gate.
+  if (mismatch === undefined) r.outcome = 'xfailed';
+  return r;
 }
 
 /** The requirements a failing case fails on, at the level of the run. */

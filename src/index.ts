@@ -14,7 +14,7 @@ export type { Reporter, ReporterDef, BeginInfo, Progress } from './report/types.
 export { conformanceVerdict, gateVerdict, exitCode } from './report/view.js';
 export { loadSpec, parseRequirements, inForce, linkFor, versionRange, EDITIONS, type Requirement, type Edition, type Level, type Ground } from './spec/requirements.js';
 export { loadEditions, chooseVersion, type EditionInfo } from './spec/editions.js';
-export { applyExpectations, loadExpectations, writeExpectations, type Expectations } from './expectations.js';
+export { applyExpectations, loadExpectations, withExpectation, writeExpectations, type Expectations } from './expectations.js';
 export { compareReports, comparisonHtml, comparisonMarkdown, changesOnly, regressions, defaultReportName, type NamedReport, type Comparison } from './compare.js';
 export { coverage, formatCoverage, type CoverageRow } from './coverage.js';
 export { Redactor } from './http/redact.js';

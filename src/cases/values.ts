@@ -20,6 +20,8 @@
  *   {$type: T | [T, ...]}      any value of that JSON type (null, boolean, number, integer, string, array, object)
  */
 
+import { cutUnits } from '../text.js';
+
 export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received', '$service'] as const;
 export const MATCHERS = ['$absent', '$anyOf', '$type'] as const;
 const JSON_TYPES = ['null', 'boolean', 'number', 'integer', 'string', 'array', 'object'];
@@ -257,7 +259,7 @@ const MISSING = Symbol('missing');
 function show(v: unknown): string {
   if (v === MISSING) return '(absent)';
   const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 120 ? s.slice(0, 117) + '...' : s;
+  return s === undefined ? String(v) : s.length > 120 ? cutUnits(s, 117).text + '...' : s;
 }
 
 /**

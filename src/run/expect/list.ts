@@ -1,4 +1,5 @@
 import { checkOperators, match, pointer, references } from '../../cases/values.js';
+import { cutUnits } from '../../text.js';
 import type { CheckOutcome, ExpectKind } from '../kinds.js';
 import { BODY_STEPS, mismatchText, notJson } from './common.js';
 
@@ -9,7 +10,7 @@ interface ListCheck {
   excludes?: unknown[];
 }
 
-const short = (v: unknown, n: number): string => (JSON.stringify(v) ?? String(v)).slice(0, n);
+const short = (v: unknown, n: number): string => cutUnits(JSON.stringify(v) ?? String(v), n).text;
 
 /**
  * `list: {at, exactly | includes | excludes}`: the array at a JSON pointer

@@ -104,6 +104,17 @@ export class Accounts {
     return userId;
   }
 
+  /**
+   * The registered user with this id, as the server spells it (the string it keeps,
+   * so that rooms holding it add no copy), or undefined: an id of another server,
+   * of no one, or not a user id at all. Ids are compared exactly, as the spec says.
+   */
+  registeredUserId(userId: string): string | undefined {
+    const suffix = `:${this.serverName}`;
+    if (!userId.startsWith('@') || !userId.endsWith(suffix)) return undefined;
+    return this.#accounts.get(userId.slice(1, -suffix.length))?.userId;
+  }
+
   /** The user id when the password matches, otherwise undefined (unknown user and wrong password alike). */
   verifyPassword(localpart: string, password: string): string | undefined {
     const account = this.#accounts.get(localpart);

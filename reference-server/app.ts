@@ -4,9 +4,12 @@ import { Accounts, type Device } from './accounts.js';
 import { authenticate } from './auth.js';
 import { readJsonObject } from './body.js';
 import type { JsonObject } from './json.js';
-import { checkCap, DEFAULT_LIMITS, resolveLimits } from './limits.js';
+import { checkCap, DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS, resolveDeliveryLimits, resolveLimits, resolveRoomLimits } from './limits.js';
 import { packageInfo } from './paths.js';
+import { PushDelivery } from './push/delivery.js';
 import { JsonText, matrixError, type HandlerResult } from './result.js';
+import { Rooms } from './rooms/rooms.js';
+import { roomRoutes } from './rooms/routes.js';
 import { accountRoutes } from './routes/account.js';
 import { draftPusherRoutes } from './routes/pushers-draft.js';
 import { v1PusherRoutes } from './routes/pushers-v1.js';
@@ -69,10 +72,37 @@ export interface AppOptions {
    * a test setup of Dendrite sets push_gateway_disable_tls_validation.
    */
   pushTlsVerify?: boolean;
+  /**
+   * Hosts notifications may be sent to besides loopback (127.0.0.0/8, ::1 and
+   * `localhost`, which must resolve to loopback): host names or IP addresses as
+   * they appear in a pusher's data.url, or "*" for any host. Default none: a
+   * pusher's URL is chosen by any client, and without this rule the server could
+   * be made to send requests anywhere it can reach.
+   */
+  pushAllowHosts?: readonly string[];
+  /** Rooms that exist at once, server-wide. Default 1000 (a delivery case holds one for a few seconds). */
+  maxRooms?: number;
+  /** Rooms one user is joined to or invited to. Default 100. */
+  maxRoomsPerUser?: number;
+  /** Members of one room, joined and invited. Default 100. */
+  maxRoomMembers?: number;
+  /** Events one room keeps, the newest (what receipts can name). Default 100. */
+  maxRoomEvents?: number;
+  /** Notifications waiting for one pusher; past it the oldest waiting one is dropped. Default 100. */
+  maxPushQueuePerPusher?: number;
+  /** Notifications waiting in all, each counted as its content's JSON bytes + 512; past it new ones are dropped. Default 16 MiB. */
+  maxPushQueueBytes?: number;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
-export { DEFAULT_LIMITS };
+export { DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS };
+
+/** The request listener, and a way to stop what it runs in the background (push delivery). */
+export interface App {
+  readonly listener: RequestListener;
+  /** Stops push delivery: timers cleared, open requests to gateways cut, queues forgotten. */
+  close(): void;
+}
 
 /**
  * The reference server as a node:http request listener, with fresh in-memory
@@ -83,23 +113,66 @@ export { DEFAULT_LIMITS };
  * They share one storage budget, so that maxPusherStorageBytes bounds the server.
  */
 export function createApp(options: AppOptions = {}): RequestListener {
+  return buildApp(options).listener;
+}
+
+/**
+ * createApp, with the handle that stops push delivery (createServer's close()
+ * calls it). Without it, delivery's timers do not keep a process alive, and an
+ * open request to a gateway lasts at most its 10 s deadline.
+ *
+ * Rooms exist only for delivery: a message from one member notifies the
+ * others, whose http pushers of both editions are sent a notification each.
+ */
+export function buildApp(options: AppOptions = {}): App {
   const limits = resolveLimits(options);
+  const roomLimits = resolveRoomLimits(options);
+  const deliveryLimits = resolveDeliveryLimits(options);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (maxBodyBytes !== Infinity) checkCap('maxBodyBytes', maxBodyBytes);
-  const accounts = new Accounts(options.serverName ?? 'localhost', limits);
+  const serverName = options.serverName ?? 'localhost';
+  const accounts = new Accounts(serverName, limits);
   const validators = loadValidators();
   const storage = new PusherStorage(limits.maxPusherStorageBytes);
   const store = (): MemoryPusherStore => new MemoryPusherStore({ maxPushersPerUser: limits.maxPushersPerUser, storage });
+  const v1Store = store();
+  const draftStore = store();
+  const log = safeLog(options.log);
+  const delivery = new PushDelivery({
+    sources: [
+      { name: 'v1', store: v1Store },
+      { name: 'draft', store: draftStore },
+    ],
+    limits: deliveryLimits,
+    tlsVerify: options.pushTlsVerify ?? true,
+    allowHosts: options.pushAllowHosts ?? [],
+    userAgent: serverHeader(),
+    log,
+  });
+  const rooms = new Rooms(serverName, roomLimits);
   const routes: Route[] = [
     ...accountRoutes(accounts, options.versions ?? defaultVersions(), limits),
-    ...v1PusherRoutes(store(), validators, limits),
-    ...draftPusherRoutes(store(), validators, limits),
+    ...v1PusherRoutes(v1Store, validators, limits),
+    ...draftPusherRoutes(draftStore, validators, limits),
+    ...roomRoutes(rooms, accounts, limits, roomLimits, (event, recipients) => delivery.notify(event, recipients)),
   ];
-  return createHandler(routes, accounts, {
+  const listener = createHandler(routes, accounts, {
     maxBodyBytes,
     serverHeader: serverHeader(),
     log: options.log,
   });
+  return { listener, close: () => delivery.close() };
+}
+
+/** A logger that never throws, and does nothing without a log option. */
+function safeLog(log: ((line: string) => void) | undefined): (line: string) => void {
+  return (line) => {
+    try {
+      log?.(line);
+    } catch {
+      // A failing logger must not take delivery, or the process, down with it.
+    }
+  };
 }
 
 interface HandlerOptions {
@@ -108,26 +181,13 @@ interface HandlerOptions {
   log: ((line: string) => void) | undefined;
 }
 
-/** Method/path dispatch over a fixed route table. */
+/**
+ * Method/path dispatch over a fixed route table: fixed paths by lookup, then
+ * paths with `{name}` segments in the order given.
+ */
 export function createHandler(routes: readonly Route[], accounts: Accounts, options: HandlerOptions): RequestListener {
-  const table = new Map<string, Map<string, Route>>();
-  for (const route of routes) {
-    let byMethod = table.get(route.path);
-    if (byMethod === undefined) {
-      byMethod = new Map();
-      table.set(route.path, byMethod);
-    }
-    if (byMethod.has(route.method)) throw new Error(`reference server: two routes for ${route.method} ${route.path}`);
-    byMethod.set(route.method, route);
-  }
-
-  const log = (line: string): void => {
-    try {
-      options.log?.(line);
-    } catch {
-      // A failing logger must not take a request, or the process, down with it.
-    }
-  };
+  const table = new RouteTable(routes);
+  const log = safeLog(options.log);
 
   const send = (req: IncomingMessage, res: ServerResponse, result: HandlerResult, path: string): void => {
     if (res.headersSent || res.destroyed) return;
@@ -159,9 +219,14 @@ export function createHandler(routes: readonly Route[], accounts: Accounts, opti
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const { path, query } = splitTarget(req.url ?? '/');
-    const byMethod = table.get(path);
-    if (byMethod === undefined) {
+    const found = table.find(path);
+    if (found === undefined) {
       return send(req, res, matrixError(404, 'M_UNRECOGNIZED', `Unrecognized request: no endpoint at ${path}`), path);
+    }
+    const { byMethod, params } = found;
+    if (params === undefined) {
+      // A segment the route reads whose percent-escapes do not decode names nothing.
+      return send(req, res, matrixError(400, 'M_INVALID_PARAM', `malformed percent-escape in ${path}`), path);
     }
     // HEAD is GET without a body; node:http drops the body itself.
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? '');
@@ -180,13 +245,13 @@ export function createHandler(routes: readonly Route[], accounts: Accounts, opti
     }
     let body: JsonObject = {};
     if (route.body) {
-      const read = await readJsonObject(req, options.maxBodyBytes);
+      const read = await readJsonObject(req, options.maxBodyBytes, route.emptyBodyIsObject === true);
       if ('aborted' in read) return;
       if (!read.ok) return send(req, res, read.error, path);
       body = read.value;
     }
     // From here to send() nothing awaits: the handler's store update is atomic.
-    send(req, res, invoke(route, { method, path, query, headers: req.headers, body }, device), path);
+    send(req, res, invoke(route, { method, path, query, headers: req.headers, body, params }, device), path);
   };
 
   return (req, res) => {
@@ -199,6 +264,66 @@ export function createHandler(routes: readonly Route[], accounts: Accounts, opti
       send(req, res, matrixError(500, 'M_UNKNOWN', 'Internal server error'), path);
     });
   };
+}
+
+interface Pattern {
+  /** The path's segments; `undefined` where a `{name}` segment is, with its name in `names`. */
+  readonly literals: readonly (string | undefined)[];
+  readonly names: readonly (string | undefined)[];
+  readonly byMethod: Map<string, Route>;
+}
+
+/** The routes by path, and the `{name}` patterns among them. */
+class RouteTable {
+  readonly #fixed = new Map<string, Map<string, Route>>();
+  readonly #patterns: Pattern[] = [];
+
+  constructor(routes: readonly Route[]) {
+    const byPath = new Map<string, Map<string, Route>>();
+    for (const route of routes) {
+      let byMethod = byPath.get(route.path);
+      if (byMethod === undefined) {
+        byMethod = new Map();
+        byPath.set(route.path, byMethod);
+      }
+      if (byMethod.has(route.method)) throw new Error(`reference server: two routes for ${route.method} ${route.path}`);
+      byMethod.set(route.method, route);
+    }
+    for (const [path, byMethod] of byPath) {
+      const segments = path.split('/');
+      const names = segments.map((segment) => /^\{([A-Za-z]+)\}$/.exec(segment)?.[1]);
+      if (names.every((name) => name === undefined)) {
+        this.#fixed.set(path, byMethod);
+      } else {
+        this.#patterns.push({ literals: segments.map((segment, i) => (names[i] === undefined ? segment : undefined)), names, byMethod });
+      }
+    }
+  }
+
+  /**
+   * The routes at this path and the decoded values of its `{name}` segments, or
+   * undefined for no route; `params` is undefined when a segment would not decode.
+   */
+  find(path: string): { byMethod: Map<string, Route>; params: Record<string, string> | undefined } | undefined {
+    const fixed = this.#fixed.get(path);
+    if (fixed !== undefined) return { byMethod: fixed, params: {} };
+    const segments = path.split('/');
+    for (const pattern of this.#patterns) {
+      if (pattern.literals.length !== segments.length) continue;
+      if (!pattern.literals.every((literal, i) => literal === undefined ? segments[i] !== '' : literal === segments[i])) continue;
+      const params: Record<string, string> = Object.create(null) as Record<string, string>;
+      for (const [i, name] of pattern.names.entries()) {
+        if (name === undefined) continue;
+        try {
+          params[name] = decodeURIComponent(segments[i] ?? '');
+        } catch {
+          return { byMethod: pattern.byMethod, params: undefined };
+        }
+      }
+      return { byMethod: pattern.byMethod, params };
+    }
+    return undefined;
+  }
 }
 
 function invoke(route: Route, ctx: RouteContext, device: Device | undefined): HandlerResult {

@@ -9,14 +9,15 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * Reads the body up to `maxBytes` and parses it as a JSON object. The
  * content-type is not checked: clients send JSON with all sorts of them, and
- * the content decides.
+ * the content decides. With `emptyIsObject`, a body of no bytes at all is `{}`.
  */
-export async function readJsonObject(req: IncomingMessage, maxBytes: number): Promise<BodyResult> {
+export async function readJsonObject(req: IncomingMessage, maxBytes: number, emptyIsObject = false): Promise<BodyResult> {
   const raw = await readCapped(req, maxBytes);
   if (raw === 'aborted') return { ok: false, aborted: true };
   if (raw === 'too-large') {
     return { ok: false, error: matrixError(413, 'M_TOO_LARGE', `request body is larger than ${maxBytes} bytes`) };
   }
+  if (emptyIsObject && raw.length === 0) return { ok: true, value: {} };
   return parseJsonObject(raw);
 }
 

@@ -4,11 +4,11 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { answerClientErrors, createApp, type AppOptions } from './app.js';
+import { answerClientErrors, buildApp, createApp, type AppOptions } from './app.js';
 import { checkCap } from './limits.js';
 
 export { createApp };
-export { DEFAULT_LIMITS } from './app.js';
+export { DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS } from './app.js';
 export type { AppOptions } from './app.js';
 
 /**
@@ -82,6 +82,7 @@ export async function createServer(options: ReferenceServerOptions = {}): Promis
   checkCap('maxConnections', maxConnections);
   if (headersTimeoutMs > requestTimeoutMs) throw new RangeError('reference server: headersTimeoutMs must not exceed requestTimeoutMs');
 
+  const app = buildApp(appOptions);
   const server = createHttpServer(
     {
       maxHeaderSize: maxHeaderBytes,
@@ -92,20 +93,25 @@ export async function createServer(options: ReferenceServerOptions = {}): Promis
       // slow client could otherwise hold its connection well past them.
       connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
     },
-    createApp(appOptions),
+    app.listener,
   );
   // Inactivity on a socket, in either direction: covers answers the client never reads.
   server.timeout = idleTimeoutMs;
   server.keepAliveTimeout = keepAliveTimeoutMs;
   if (maxConnections !== Infinity) server.maxConnections = maxConnections;
   answerClientErrors(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    app.close();
+    throw error;
+  }
   // Once listening, a server-level error must not become an uncaught exception.
   server.on('error', (error) => options.log?.(`server error: ${error.message}`));
   server.on('drop', () => options.log?.(`connection dropped: ${maxConnections} connections already open (maxConnections)`));
@@ -117,6 +123,8 @@ export async function createServer(options: ReferenceServerOptions = {}): Promis
     port: actualPort,
     close() {
       closing ??= new Promise<void>((resolve) => {
+        // Nothing more goes to push gateways once the server stops taking requests.
+        app.close();
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();

@@ -63,6 +63,85 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
 });
 
 /**
+ * The caps on rooms and on push delivery, apart from Limits so that each group
+ * can be read (and its defaults listed) on its own. Same rules: a positive integer
+ * or Infinity.
+ *
+ * The suite's delivery cases (10 of them) each create one room with two members,
+ * send at most three messages in it, and leave it when they end, so a room lives
+ * as long as a case; a room no one is joined to any more is forgotten at once.
+ */
+export interface RoomLimits {
+  /** Rooms that exist at once, server-wide (a room is forgotten when its last joined member leaves). */
+  readonly maxRooms: number;
+  /** Rooms one user is joined to or invited to at once. */
+  readonly maxRoomsPerUser: number;
+  /** Members of one room, joined or invited. */
+  readonly maxRoomMembers: number;
+  /**
+   * Events one room keeps (the newest; older ones are forgotten): what read
+   * receipts can point at and transaction ids are remembered for. Counts of
+   * unread messages are kept per member and do not need the events.
+   */
+  readonly maxRoomEvents: number;
+}
+
+export const DEFAULT_ROOM_LIMITS: RoomLimits = Object.freeze({
+  // A case holds one room for a few seconds; 1000 rooms is a hundred full-speed runs
+  // at once. Bounds the rooms' memory with the two caps below (README, worst case).
+  maxRooms: 1000,
+  // A case needs one; a real user is in hundreds, but this server is not for real users.
+  maxRoomsPerUser: 100,
+  // A case needs two.
+  maxRoomMembers: 100,
+  // A case sends three messages and receipts the newest; 100 events cost about 20 KiB
+  // (each kept as its id, its sender and a hash of its transaction id).
+  maxRoomEvents: 100,
+});
+
+/** The caps on notifications waiting to be sent to push gateways. */
+export interface DeliveryLimits {
+  /**
+   * Notifications waiting for one pusher (not counting the one being sent); past it
+   * the oldest waiting one is dropped, so a slow or dead gateway keeps the newest.
+   */
+  readonly maxPushQueuePerPusher: number;
+  /**
+   * All waiting notifications together, each counted as its event content in
+   * UTF-8 JSON bytes plus 512 bytes; past it a new notification is dropped.
+   */
+  readonly maxPushQueueBytes: number;
+}
+
+export const DEFAULT_DELIVERY_LIMITS: DeliveryLimits = Object.freeze({
+  // A case has at most three notifications in flight for a pusher.
+  maxPushQueuePerPusher: 100,
+  // 16 MiB: 256 notifications of the largest content a request may carry (64 KiB),
+  // 30 000 of the suite's size.
+  maxPushQueueBytes: 16 * 1024 * 1024,
+});
+
+export function resolveRoomLimits(options: Partial<RoomLimits>): RoomLimits {
+  const limits: RoomLimits = {
+    maxRooms: options.maxRooms ?? DEFAULT_ROOM_LIMITS.maxRooms,
+    maxRoomsPerUser: options.maxRoomsPerUser ?? DEFAULT_ROOM_LIMITS.maxRoomsPerUser,
+    maxRoomMembers: options.maxRoomMembers ?? DEFAULT_ROOM_LIMITS.maxRoomMembers,
+    maxRoomEvents: options.maxRoomEvents ?? DEFAULT_ROOM_LIMITS.maxRoomEvents,
+  };
+  for (const [key, value] of Object.entries(limits)) checkCap(key, value);
+  return Object.freeze(limits);
+}
+
+export function resolveDeliveryLimits(options: Partial<DeliveryLimits>): DeliveryLimits {
+  const limits: DeliveryLimits = {
+    maxPushQueuePerPusher: options.maxPushQueuePerPusher ?? DEFAULT_DELIVERY_LIMITS.maxPushQueuePerPusher,
+    maxPushQueueBytes: options.maxPushQueueBytes ?? DEFAULT_DELIVERY_LIMITS.maxPushQueueBytes,
+  };
+  for (const [key, value] of Object.entries(limits)) checkCap(key, value);
+  return Object.freeze(limits);
+}
+
+/**
  * What a stored pusher costs beyond its JSON text, charged against
  * maxPusherStorageBytes: its record with its own app_id and pushkey strings, the
  * pair key and the entries of both indexes. Measured at about 2 KiB with the

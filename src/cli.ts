@@ -55,7 +55,8 @@ import {
 
 const USAGE = `Usage:
   conformance [--target URL] [options]        run the cases (without --target: against the bundled reference server)
-  conformance serve [--port N] [--host H]     run the bundled reference server until interrupted
+  conformance serve [--port N] [--host H] [--no-push-tls-verify]
+                                              run the bundled reference server until interrupted
   conformance coverage                        requirement -> level, versions, spec link -> cases
   conformance compare [NAME=]REPORT.json...   compare JSON reports case by case (Markdown; --html FILE for a page)
 
@@ -85,6 +86,9 @@ Run options:
   --access-token T         use the account behind this token (repeatable); no registration
   -h, --help            this text
   -V, --version         the suite's version
+
+Serve options:
+  --no-push-tls-verify  accept any certificate from push gateways (for the mock gateway of a --gateway-tls run)
 
 Compare options:
   --html FILE           also write a self-contained HTML page
@@ -128,6 +132,7 @@ interface Flags {
   gatewayUrl?: string;
   gatewayListen?: string;
   gatewayTls: boolean;
+  pushTlsVerify: boolean;
   repeat: number;
   html?: string;
   output?: string;
@@ -137,13 +142,13 @@ interface Flags {
 }
 
 const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html', '--gateway-url', '--gateway-listen']);
-const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects', '--changes-only', '--fail-on-regression', '--no-delivery', '--gateway-tls']);
+const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects', '--changes-only', '--fail-on-regression', '--no-delivery', '--gateway-tls', '--no-push-tls-verify']);
 const SHORT: Record<string, string> = { '-h': '--help', '-V': '--version' };
 const ALLOWED: Record<Exclude<Command, 'help' | 'version'>, ReadonlySet<string>> = {
-  serve: new Set(['--port', '--host', '--help', '--version']),
+  serve: new Set(['--port', '--host', '--no-push-tls-verify', '--help', '--version']),
   coverage: new Set(['--cases', '--help', '--version']),
   compare: new Set(['--html', '--output', '--changes-only', '--fail-on-regression', '--help', '--version']),
-  run: new Set([...VALUE_FLAGS, ...BOOL_FLAGS].filter((f) => !['--port', '--host', '--html', '--changes-only', '--fail-on-regression'].includes(f))),
+  run: new Set([...VALUE_FLAGS, ...BOOL_FLAGS].filter((f) => !['--port', '--host', '--html', '--changes-only', '--fail-on-regression', '--no-push-tls-verify'].includes(f))),
 };
 
 function intIn(name: string, raw: string, min: number, max: number, problems: string[]): number {
@@ -182,7 +187,7 @@ function withoutUserinfo(raw: string): string {
 /** Parses argv; collects every problem before failing, so one run shows them all. */
 export function parseFlags(argv: readonly string[]): Flags {
   const problems: string[] = [];
-  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, rateLimitBudget: 60_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, delivery: true, gatewayTls: false, repeat: 1, changesOnly: false, failOnRegression: false, files: [] };
+  const flags: Flags = { command: 'run', strict: false, reporters: [], jobs: DEFAULT_JOBS, timeout: 10_000, rateLimitBudget: 60_000, list: false, port: 8008, host: '127.0.0.1', credentials: [], followRedirects: false, delivery: true, gatewayTls: false, pushTlsVerify: true, repeat: 1, changesOnly: false, failOnRegression: false, files: [] };
   const args = argv.map((a) => SHORT[a] ?? a);
   if (args[0] === 'serve' || args[0] === 'coverage' || args[0] === 'compare') {
     flags.command = args[0];
@@ -222,6 +227,7 @@ export function parseFlags(argv: readonly string[]): Flags {
       if (arg === '--fail-on-regression') flags.failOnRegression = true;
       if (arg === '--no-delivery') flags.delivery = false;
       if (arg === '--gateway-tls') flags.gatewayTls = true;
+      if (arg === '--no-push-tls-verify') flags.pushTlsVerify = false;
       continue;
     }
     if (!VALUE_FLAGS.has(arg)) {
@@ -364,7 +370,7 @@ function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'aut
 }
 
 async function serve(flags: Flags): Promise<number> {
-  const server = await createServer({ port: flags.port, host: flags.host });
+  const server = await createServer({ port: flags.port, host: flags.host, pushTlsVerify: flags.pushTlsVerify });
   process.stdout.write(`reference server listening on ${server.url}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();

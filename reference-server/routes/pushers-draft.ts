@@ -43,6 +43,12 @@ function set(store: PusherStore, validators: Validators, limits: Limits, ctx: Au
     return ok({});
   }
 
+  // The draft says nothing of the scheme; this server sends notifications over TLS only (as the v1
+  // edition's security considerations ask), so it refuses a URL it would never send to.
+  if (!isHttpsUrl(request.data.url)) {
+    return matrixError(400, 'M_INVALID_PARAM', 'data.url: must be an https:// URL; this server never sends notifications in plain text');
+  }
+
   // Checked and written with no await in between, so parallel requests cannot both take a handle.
   const holder = store.findByInstanceHandle(userId, request.instance_handle);
   if (holder !== undefined && (holder.appId !== request.app_id || holder.pushkey !== request.pushkey)) {
@@ -63,7 +69,15 @@ function set(store: PusherStore, validators: Validators, limits: Limits, ctx: Au
     limits,
   );
   if (!serialized.ok) return serialized.error;
-  const refusal = store.set({ ...key, instanceHandle: request.instance_handle, json: serialized.json });
+  const refusal = store.set({ ...key, instanceHandle: request.instance_handle, kind: request.kind, updatedAtMs: Date.now(), json: serialized.json });
   if (refusal !== undefined) return refusalError(refusal, limits);
   return ok({});
+}
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    return new URL(value).protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

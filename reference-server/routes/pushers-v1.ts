@@ -79,7 +79,7 @@ function set(store: PusherStore, validators: Validators, limits: Limits, ctx: Au
   if (!serialized.ok) return serialized.error;
 
   // Refused before other users' copies are removed: a refused set changes nothing.
-  const refusal = store.set({ userId, appId: request.app_id, pushkey: request.pushkey, json: serialized.json });
+  const refusal = store.set({ userId, appId: request.app_id, pushkey: request.pushkey, kind: request.kind, updatedAtMs: Date.now(), json: serialized.json });
   if (refusal !== undefined) return refusalError(refusal, limits);
   if (request.append !== true) store.removeOthers(request.app_id, request.pushkey, userId);
   return ok({});

@@ -10,6 +10,11 @@ export interface RouteContext {
   readonly headers: IncomingHttpHeaders;
   /** The request body, already parsed and known to be a JSON object; {} for routes without a body. */
   readonly body: JsonObject;
+  /**
+   * The values of the `{name}` segments of the route's path, percent-decoded;
+   * empty for routes with a fixed path.
+   */
+  readonly params: Readonly<Record<string, string>>;
 }
 
 export interface AuthedContext extends RouteContext {
@@ -17,10 +22,21 @@ export interface AuthedContext extends RouteContext {
 }
 
 interface RouteBase {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
+  /**
+   * The path, matched as sent (no normalisation). A segment written `{name}`
+   * matches any one non-empty segment, whose percent-decoded value the handler
+   * finds in `ctx.params.name`; every other segment must match exactly.
+   */
   readonly path: string;
   /** Whether app.ts reads the body and requires a JSON object before calling the handler. */
   readonly body: boolean;
+  /**
+   * With `body`: an empty body (no bytes at all) is read as `{}`, for endpoints
+   * whose every field is optional and which clients have long called without
+   * one (join, leave, receipts). Anything else must still be a JSON object.
+   */
+  readonly emptyBodyIsObject?: boolean;
 }
 
 /**

@@ -8,6 +8,10 @@ export interface PusherKey {
 export interface PusherRecord extends PusherKey {
   /** Draft edition only: the handle that must be unique among one user's pushers. */
   readonly instanceHandle?: string;
+  /** The pusher's kind ("http", "email"), also in `json`: delivery picks the http ones without parsing. */
+  readonly kind: string;
+  /** When the pusher was last set (created or updated), in ms since the epoch: its `pushkey_ts`. */
+  readonly updatedAtMs: number;
   /**
    * The pusher as the client sent it and as GET /pushers lists it, as JSON text.
    * Text rather than a parsed object: a JSON document of many small arrays or

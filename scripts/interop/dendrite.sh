@@ -25,6 +25,13 @@ PIDFILE="$CACHE/dendrite.pid"
 LOG="$CACHE/dendrite.log"
 STAMP="$BIN/.version"
 BASE_URL="http://$HOST:$PORT"
+# Dendrite's own rate limiter, with its default settings, when "true";
+# switched off otherwise. Nothing else in the config depends on it.
+case "${DENDRITE_RATE_LIMITING:-false}" in
+  true) RATE_LIMITING=true ;;
+  false) RATE_LIMITING=false ;;
+  *) echo "[dendrite] ERROR: DENDRITE_RATE_LIMITING is true or false, got \"$DENDRITE_RATE_LIMITING\"" >&2; exit 2 ;;
+esac
 
 
 is_installed() {
@@ -68,13 +75,13 @@ global:
     enable_inbound: false
     enable_outbound: false
   report_stats:
-    enabled: ${DENDRITE_RATE_LIMITING:-false}
+    enabled: false
   server_notices:
-    enabled: ${DENDRITE_RATE_LIMITING:-false}
+    enabled: false
   dns_cache:
-    enabled: ${DENDRITE_RATE_LIMITING:-false}
+    enabled: false
   metrics:
-    enabled: ${DENDRITE_RATE_LIMITING:-false}
+    enabled: false
   jetstream:
     # NATS runs in-process (DontListen): no port is opened.
     storage_path: $D/jetstream
@@ -90,9 +97,10 @@ client_api:
   # Default: enabled, threshold 5, cooloff_ms 500 - at most 5 requests in
   # flight per 500 ms, keyed by user+device for authenticated endpoints
   # (pushers/set included) and by remote address for /register (all of ours
-  # come from 127.0.0.1). Turned off entirely here.
+  # come from 127.0.0.1). Turned off entirely unless DENDRITE_RATE_LIMITING=true
+  # (npm run interop -- dendrite --default-limits), which keeps the defaults.
   rate_limiting:
-    enabled: ${DENDRITE_RATE_LIMITING:-false}
+    enabled: $RATE_LIMITING
     threshold: 5
     cooloff_ms: 500
 federation_api:
@@ -113,7 +121,7 @@ sync_api:
   database:
     connection_string: file:$D/dendrite_syncapi.db
   search:
-    enabled: ${DENDRITE_RATE_LIMITING:-false}
+    enabled: false
 user_api:
   account_database:
     connection_string: file:$D/dendrite_userapi.db
@@ -144,7 +152,7 @@ launch() {
   mkdir -p "$DATA"
   "$BIN/generate-keys" -private-key "$DATA/matrix_key.pem" >&2
   write_config
-  log "starting dendrite $DENDRITE_VERSION on $BASE_URL (log: $LOG)"
+  log "starting dendrite $DENDRITE_VERSION on $BASE_URL, rate limiting $([ "$RATE_LIMITING" = true ] && echo 'on (defaults)' || echo off) (log: $LOG)"
   # No -tls-cert/-tls-key: the HTTPS listener is not started.
   (cd "$DATA" && exec nohup "$BIN/dendrite" -config "$CONFIG" \
       -http-bind-address "$HOST:$PORT" -really-enable-open-registration \

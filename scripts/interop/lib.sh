@@ -10,13 +10,43 @@ is_running() {
   [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
 }
 
+PORT_OF_URL="${BASE_URL##*:}"
+
+# Whether anything listens on our port (when ss is there to tell).
+port_in_use() {
+  command -v ss >/dev/null && [ -n "$(ss -ltnH "sport = :$PORT_OF_URL" 2>/dev/null)" ]
+}
+
+# Pids of the processes listening on our port, when ss can tell (empty otherwise).
+listener_pids() {
+  command -v ss >/dev/null || return 0
+  ss -ltnpH "sport = :$PORT_OF_URL" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
+# Whether what answers on our port is the server this script started. Two
+# starts at the same moment both find the port free; the later server then
+# fails to bind and exits, but can still be alive when the earlier one first
+# answers /versions, and the run would test (and later lose) a server that is
+# not its own: "the connection was closed before a complete answer".
+owns_port() {
+  local pids
+  pids="$(listener_pids)"
+  if [ -n "$pids" ]; then
+    printf '%s\n' "$pids" | grep -qx "$(cat "$PIDFILE")"
+    return
+  fi
+  # ss cannot name the listener: our process must at least outlive a bind failure.
+  sleep 1
+  is_running
+}
+
 cmd_start() {
   is_installed || cmd_install
   if is_running; then
     die "already running (pid $(cat "$PIDFILE")); run stop first"
   fi
-  if curl -s -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
-    die "something already answers on $BASE_URL (not started by this script's pid file)"
+  if curl -s -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions" || port_in_use; then
+    die "something already listens on $BASE_URL (not started by this script's pid file)"
   fi
   : > "$LOG"
   local t0=$SECONDS
@@ -31,6 +61,12 @@ cmd_start() {
       exit 1
     fi
     if curl -sf -o /dev/null --max-time 2 "$BASE_URL/_matrix/client/versions"; then
+      if ! owns_port; then
+        log "another process answers on $BASE_URL, not ours (pid $(cat "$PIDFILE")): is another interop run using this port? last log lines:"
+        tail -n 5 "$LOG" >&2
+        cmd_stop || true
+        exit 1
+      fi
       log "$NAME is up after $((SECONDS - t0)) s (pid $(cat "$PIDFILE"))"
       return 0
     fi

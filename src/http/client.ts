@@ -30,7 +30,7 @@ export interface HttpResponse {
   durationMs: number;
 }
 
-export type TransportErrorCode = 'ERR_HTTP_TIMEOUT' | 'ERR_HTTP_CONNECT' | 'ERR_HTTP_RESET' | 'ERR_HTTP_PROTOCOL';
+export type TransportErrorCode = 'ERR_HTTP_TIMEOUT' | 'ERR_HTTP_CONNECT' | 'ERR_HTTP_RESET' | 'ERR_HTTP_PROTOCOL' | 'ERR_HTTP_CLOSED';
 
 /** The target did not produce a usable HTTP exchange. Never a conformance verdict by itself. */
 export class TransportError extends Error {

@@ -1,4 +1,5 @@
-import type { HttpClient, HttpRequest, HttpResponse } from './client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransportError, type HttpClient, type HttpRequest, type HttpResponse } from './client.js';
 
 /** What the runner is told each time it waits out a rate limit, so the terminal can say so. */
 export interface RateLimitWait {
@@ -32,6 +33,8 @@ export interface SendOptions {
   followRedirects?: boolean;
   /** performance.now() value after which no more redirects are followed (rate-limit waits have their own budget). */
   deadline?: number;
+  /** Told at once when this request is rate-limited, before the wait (the user pool slows down on it). */
+  onLimited?: () => void;
 }
 
 export interface Sent {
@@ -78,6 +81,19 @@ export function askedWait(res: HttpResponse): { ms: number; source: 'retry_after
 export class Transport {
   readonly budgetMs: number;
   private readonly random: () => number;
+  /** Aborted by close(): waits under way end at once, so a finished run does not sit out 429s nobody needs. */
+  private readonly closing = new AbortController();
+  private waiting = 0;
+  private waitingSince = 0;
+  private waitedWall = 0;
+  private waitedSum = 0;
+  private readonly waitsUnderWay = new Set<{ t0: number }>();
+
+  /** Time during which at least one request was waiting out a rate limit (wall clock), and the sum of every request's completed waits. */
+  get rateLimited(): { wallMs: number; sumMs: number } {
+    const now = performance.now();
+    return { wallMs: this.waitedWall + (this.waiting > 0 ? now - this.waitingSince : 0), sumMs: this.waitedSum + [...this.waitsUnderWay].reduce((n, w) => n + now - w.t0, 0) };
+  }
 
   constructor(
     readonly client: HttpClient,
@@ -118,8 +134,20 @@ export class Transport {
         const wait = this.waitFor(res, limited);
         // A server asking for longer than the budget has left will not be ready in time: stop now.
         if (waitedMs + wait.ms > this.budgetMs) break;
+        options.onLimited?.();
         this.options.onRateLimit?.({ method: current.method, url: current.url, waitMs: wait.ms, attempt: limited, source: wait.source });
-        await new Promise((r) => setTimeout(r, wait.ms));
+        if (this.waiting++ === 0) this.waitingSince = performance.now();
+        const under = { t0: performance.now() };
+        this.waitsUnderWay.add(under);
+        try {
+          await sleep(wait.ms, undefined, { signal: this.closing.signal });
+        } catch {
+          throw new TransportError('ERR_HTTP_CLOSED', 'the run ended while this request waited out a rate limit');
+        } finally {
+          this.waitsUnderWay.delete(under);
+          this.waitedSum += performance.now() - under.t0;
+          if (--this.waiting === 0) this.waitedWall += performance.now() - this.waitingSince;
+        }
         waitedMs += wait.ms;
       }
       const location = res.headers['location'];
@@ -142,6 +170,7 @@ export class Transport {
   }
 
   close(): Promise<void> {
+    this.closing.abort();
     return this.client.close();
   }
 }

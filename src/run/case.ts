@@ -107,7 +107,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   if (c.users.length) {
     let got;
     try {
-      got = await env.users.acquire(c.users, { fresh: c.freshUsers });
+      got = await env.users.acquire(c.users, { fresh: c.freshUsers, requests: c.steps.length });
     } catch (err) {
       // The message may quote the target's answer, which may repeat a password or token back.
       if (err instanceof TargetError) throw new TargetError(err.code as ConstructorParameters<typeof TargetError>[0], env.redactor.apply(err.message));

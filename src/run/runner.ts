@@ -312,7 +312,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       durationMs: finishedAt.getTime() - startedAt.getTime(),
       ...(repeat > 1 ? { repeat } : {}),
       ...(interrupted ? { interrupted: true } : {}),
-      ...(rateLimitedMs > 0 ? { rateLimitedMs: Math.round(rateLimitedMs) } : {}),
+      ...(rateLimitedMs > 0 ? { rateLimitedMs: Math.round(client.rateLimited.sumMs), rateLimitedWallMs: Math.round(client.rateLimited.wallMs) } : {}),
       users: users.opened,
     };
     return {

@@ -86,6 +86,8 @@ export interface RunMeta {
   interrupted?: boolean;
   /** Time spent waiting out rate limits, over all requests. */
   rateLimitedMs?: number;
+  /** Wall-clock time during which at least one request waited out a rate limit. */
+  rateLimitedWallMs?: number;
   /** Accounts registered or logged in for the run. */
   users?: number;
 }

@@ -27,6 +27,8 @@ export interface User {
 export interface AcquireOptions {
   /** Users no case has used before. */
   fresh: boolean;
+  /** About how many requests the case sends while it holds its users (its steps); sizes the pool before any case has finished. */
+  requests?: number;
 }
 
 /** Where a case's users come from. */
@@ -100,12 +102,12 @@ interface Posted {
   limited: boolean;
 }
 
-async function send(client: Transport, method: string, url: string, body: unknown, token: string | undefined, fail: (why: string) => Error): Promise<Posted> {
+async function send(client: Transport, method: string, url: string, body: unknown, token: string | undefined, fail: (why: string) => Error, onLimited?: () => void): Promise<Posted> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers['authorization'] = `Bearer ${token}`;
   try {
-    const { res, waitedMs, attempts } = await client.send({ method, url, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const { res, waitedMs, attempts } = await client.send({ method, url, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }, onLimited ? { onLimited } : {});
     return { status: res.status, answer: parse(res), res, limited: waitedMs > 0 || attempts > 1 };
   } catch (err) {
     if (err instanceof TransportError) throw fail(err.message);
@@ -126,6 +128,8 @@ const MAX_PARALLEL_REGISTRATIONS = 4;
 
 interface Waiter {
   aliases: readonly string[];
+  /** Requests the case is expected to send while it holds its users. */
+  requests: number;
   resolve(users: User[]): void;
   reject(err: Error): void;
 }
@@ -148,6 +152,16 @@ export class RegisteringPool implements UserSource {
   private limited = false;
   private fatal: Error | undefined;
   private readonly usable: ReadonlySet<string>;
+  /** Registrations completed, and the time they took in all. */
+  private registered = 0;
+  private registrationMs = 0;
+  /** Cases that gave their users back, and how long they held them in all. */
+  private held = 0;
+  private heldMs = 0;
+  private readonly handedAt = new Map<string, number>();
+  /** The first round of each registration (no password, nothing hashed): a plain round trip to the target. */
+  private rounds = 0;
+  private roundMs = 0;
 
   constructor(
     private readonly client: Transport,
@@ -174,12 +188,17 @@ export class RegisteringPool implements UserSource {
       return users;
     }
     return new Promise<User[]>((resolve, reject) => {
-      this.waiters.push({ aliases, resolve, reject });
+      this.waiters.push({ aliases, resolve, reject, requests: Math.max(1, options.requests ?? 1) });
       this.pump();
     });
   }
 
   release(users: readonly User[], clean: boolean): void {
+    const t = users[0] ? this.handedAt.get(users[0].accessToken) : undefined;
+    if (t !== undefined) {
+      this.held++;
+      this.heldMs += performance.now() - t;
+    }
     for (const u of users) this.idle.push({ ...u, alias: '', clean: u.clean && clean, used: true });
     this.pump();
   }
@@ -190,7 +209,9 @@ export class RegisteringPool implements UserSource {
       const head = this.waiters[0] as Waiter;
       if (this.idle.length < head.aliases.length) break;
       this.waiters.shift();
-      head.resolve(head.aliases.map((alias) => ({ ...(this.idle.shift() as User), alias })));
+      const users = head.aliases.map((alias) => ({ ...(this.idle.shift() as User), alias }));
+      for (const u of users) this.handedAt.set(u.accessToken, performance.now());
+      head.resolve(users);
     }
     if (this.waiters.length === 0 || this.fatal) return;
     const wanted = this.waiters.reduce((n, w) => n + w.aliases.length, 0);
@@ -200,15 +221,32 @@ export class RegisteringPool implements UserSource {
       // Rate-limited: no more users than the largest case needs, one registration at a time.
       const room = this.limited ? (this.total + this.registering < largest ? this.parallel : 1) : this.parallel;
       if (coming >= wanted || this.registering >= room) break;
+      // Past the first wave (and past what the largest waiting case needs), a
+      // user is registered only while the waiting cases would take longer to
+      // go through the users there are than a registration takes: waiting
+      // aliases x mean hold time / users. Registration is the costly request
+      // of a run (Synapse hashes the password at bcrypt cost 12, ~0.25 s of its CPU).
+      const owned = this.total + this.registering;
+      if (owned >= largest && owned >= this.parallel) {
+        if (this.registered === 0 || (this.held === 0 && this.rounds === 0)) break;
+        const cost = this.registrationMs / this.registered;
+        // Before any case has finished, a case is taken to hold its users for as many round trips as it sends requests.
+        const hold = this.held > 0 ? this.heldMs / this.held : (this.roundMs / this.rounds) * (this.waiters.reduce((n, w) => n + w.requests, 0) / this.waiters.length);
+        const drain = (wanted * hold) / owned;
+        if (drain <= cost) break;
+      }
       this.grow();
     }
   }
 
   private grow(): void {
     this.registering++;
+    const t0 = performance.now();
     this.register('').then(
       (user) => {
         this.registering--;
+        this.registered++;
+        this.registrationMs += performance.now() - t0;
         this.idle.push(user);
         this.pump();
       },
@@ -240,12 +278,21 @@ export class RegisteringPool implements UserSource {
     this.redactor.add(password, '$PASSWORD');
     const url = `${this.base}/_matrix/client/v3/register`;
     const fail = (why: string): Error => this.failure(why);
+    // Known at the first 429, not once it has been waited out: meanwhile no more registrations start.
+    const limited = (): void => {
+      this.limited = true;
+    };
     // The password goes in the round that completes the registration only: a
     // server that hashes every password it is sent (Synapse, at bcrypt cost 12)
     // does that work once per user, not once per round.
     const request = { username, inhibit_login: false };
-    let posted = await send(this.client, 'POST', url, request, undefined, fail);
-    if (posted.status === 400) posted = await send(this.client, 'POST', url, { ...request, password }, undefined, fail);
+    const t0 = performance.now();
+    let posted = await send(this.client, 'POST', url, request, undefined, fail, limited);
+    if (!posted.limited) {
+      this.rounds++;
+      this.roundMs += performance.now() - t0;
+    }
+    if (posted.status === 400) posted = await send(this.client, 'POST', url, { ...request, password }, undefined, fail, limited);
     this.limited ||= posted.limited;
     for (let round = 0; posted.status === 401 && round < MAX_UIA_ROUNDS; round++) {
       const answer = posted.answer;
@@ -260,7 +307,7 @@ export class RegisteringPool implements UserSource {
       const session = answer['session'];
       if (typeof session !== 'string' || !stage) throw fail(`the 401 answer to POST /register has no session or no stage left to complete: ${describeAnswer(posted.res, this.redactor)}`);
       const auth = stage === 'm.login.registration_token' ? { type: stage, token: this.registrationToken, session } : { type: stage, session };
-      posted = await send(this.client, 'POST', url, { ...request, password, auth }, undefined, fail);
+      posted = await send(this.client, 'POST', url, { ...request, password, auth }, undefined, fail, limited);
       this.limited ||= posted.limited;
     }
     if (posted.status !== 200) throw fail(`POST /register answered ${describeAnswer(posted.res, this.redactor)}`);

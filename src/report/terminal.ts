@@ -200,7 +200,7 @@ class TerminalReporter implements Reporter {
       out.push('', this.paint('1', `Expected failures (${report.meta.expectations ?? 'the expectations file'})`), '');
       for (const r of expected) out.push(`  - ${r.id}: ${oneLine(r.expectation?.reason ?? '', 300)}${r.expectation?.link ? ` <${oneLine(r.expectation.link)}>` : ''}`);
     }
-    out.push('', countsLine(report), `judged:   ${escapeForTerminal(versionsLine(report))}`, `duration: ${(report.meta.durationMs / 1000).toFixed(1)} s${report.meta.rateLimitedMs ? ` (${(report.meta.rateLimitedMs / 1000).toFixed(1)} s of it waiting out rate limits)` : ''}`);
+    out.push('', countsLine(report), `judged:   ${escapeForTerminal(versionsLine(report))}`, `duration: ${(report.meta.durationMs / 1000).toFixed(1)} s${report.meta.rateLimitedMs ? ` (requests waited out rate limits during ${((report.meta.rateLimitedWallMs ?? report.meta.rateLimitedMs) / 1000).toFixed(1)} s of it)` : ''}`);
     if (report.meta.interrupted) out.push('interrupted: the run was stopped; the cases not finished are listed as not run');
     const verdict = conformanceVerdict(report.results, strict);
     out.push(this.paint(verdict.conforms ? '32' : '31', verdict.text));

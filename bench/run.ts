@@ -25,6 +25,7 @@ import { DEFAULT_JOBS, EDITIONS, loadSuite, run, summarize, type CaseResult, typ
 import { createServer, type RunningServer } from '../reference-server/index.js';
 import { startLatencyProxy, type ProxyStats } from './latency-proxy.js';
 import { load, startChildServer, type LoadResult } from './load.js';
+import { deliveryLatency } from './delivery.js';
 import { median, ms, percentile, round, table } from './stats.js';
 
 /** The whole bench aims to end within this; optional measurements are skipped past it. */
@@ -454,6 +455,13 @@ async function main(): Promise<void> {
   if (wanted('2')) figures['delayed'] = await section2(suite);
   if (wanted('3')) figures['repeat'] = await section3(suite);
   if (wanted('4')) figures['throughput'] = await section4();
+  if (wanted('5')) {
+    say('== 5. Delivery latency: send answered -> poke at the mock gateway (reference server, HTTPS gateway, messages one after the other) ==');
+    const d = await deliveryLatency();
+    say(`${d.messages} messages: p50 ${d.p50} ms, p90 ${d.p90} ms, max ${d.max} ms${d.lost ? `, ${d.lost} never poked within 5 s` : ''}`);
+    say();
+    figures['delivery'] = d;
+  }
   figures['totalMs'] = round(elapsed());
   figures['loadavgAtEnd'] = loadavg().map((x) => round(x, 2));
   figures['notes'] = notes;

@@ -85,6 +85,15 @@ function buildString(spec: Record<string, unknown>, ctx: ValueContext): string {
   throw new ValueError('$string needs `chars` or `bytes`');
 }
 
+/** A copy of `base` with the members of `op.without` removed and those of `op.with` (expanded) set. */
+function withAndWithout(base: Record<string, unknown>, op: Record<string, unknown>, ctx: ValueContext): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const key of (op['without'] as string[] | undefined) ?? []) delete out[key];
+  const withMembers = op['with'];
+  if (isPlainObject(withMembers)) for (const [k, v] of Object.entries(withMembers)) out[k] = resolve(v, ctx);
+  return out;
+}
+
 /**
  * Expands generators. Matchers are left in place (their contents expanded) so
  * that the matcher in match() can read them.
@@ -113,22 +122,14 @@ export function resolve(value: unknown, ctx: ValueContext): unknown {
     case '$template': {
       const base = resolve(ctx.template(String(value['$template'])), ctx);
       if (!isPlainObject(base)) throw new ValueError(`template ${String(value['$template'])} is not an object`);
-      const out: Record<string, unknown> = { ...base };
-      for (const key of (value['without'] as string[] | undefined) ?? []) delete out[key];
-      const withMembers = value['with'];
-      if (isPlainObject(withMembers)) for (const [k, v] of Object.entries(withMembers)) out[k] = resolve(v, ctx);
-      return out;
+      return withAndWithout(base, value, ctx);
     }
     case '$sent': {
       if (!ctx.sent) throw new ValueError('$sent is only known in clean-up rules');
       const base = ctx.sent(String(value['$sent']));
       if (value['with'] === undefined && value['without'] === undefined) return base;
       if (!isPlainObject(base)) throw new ValueError('$sent with `with`/`without` needs an object');
-      const out: Record<string, unknown> = { ...base };
-      for (const key of (value['without'] as string[] | undefined) ?? []) delete out[key];
-      const withMembers = value['with'];
-      if (isPlainObject(withMembers)) for (const [k, v] of Object.entries(withMembers)) out[k] = resolve(v, ctx);
-      return out;
+      return withAndWithout(base, value, ctx);
     }
     case '$service': {
       const [name, key] = String(value['$service']).split('.') as [string, string];

@@ -1,7 +1,6 @@
-import { checkOperators, references } from '../../cases/values.js';
 import type { StepKind, StepRun } from '../kinds.js';
 import type { Poke } from '../../gateway/gateway.js';
-import { filterSchema, gatewayOf, matcher, type PokeFilter } from './notification-common.js';
+import { filterSchema, gatewayOf, matcher, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
 
 interface Spec extends PokeFilter {
   timeout_ms?: number;
@@ -25,14 +24,11 @@ export const awaitNotificationKind: StepKind = {
     required: ['pushkey'],
     properties: { ...filterSchema, timeout_ms: { type: 'integer', minimum: 100, maximum: 120_000 }, count: { type: 'integer', minimum: 1, maximum: 10 } },
   },
-  check(spec, path, out, refs) {
-    checkOperators(spec, path, false, out);
-    references(spec, refs);
-  },
+  check: checkValues,
   async run(spec, ctx): Promise<StepRun> {
     const s = spec as Spec;
     const gateway = gatewayOf(ctx);
-    if (!gateway) return { requests: 0, waitedMs: 0, problem: { code: 'ERR_NO_GATEWAY', message: 'the mock push gateway is not running' } };
+    if (!gateway) return NO_GATEWAY;
     const m = matcher(ctx, s);
     const timeout = s.timeout_ms ?? DEFAULT_TIMEOUT_MS;
     const want = s.count ?? 1;

@@ -1,6 +1,5 @@
-import { checkOperators, references } from '../../cases/values.js';
 import type { StepKind, StepRun } from '../kinds.js';
-import { eventOf, filterSchema, gatewayOf, matcher, type PokeFilter } from './notification-common.js';
+import { eventOf, filterSchema, gatewayOf, matcher, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
 
 interface Spec extends PokeFilter {
   quiet_ms?: number;
@@ -24,14 +23,11 @@ export const expectNoNotificationKind: StepKind = {
     required: ['pushkey'],
     properties: { ...filterSchema, quiet_ms: { type: 'integer', minimum: 100, maximum: 60_000 }, include_earlier: { type: 'boolean' } },
   },
-  check(spec, path, out, refs) {
-    checkOperators(spec, path, false, out);
-    references(spec, refs);
-  },
+  check: checkValues,
   async run(spec, ctx): Promise<StepRun> {
     const s = spec as Spec;
     const gateway = gatewayOf(ctx);
-    if (!gateway) return { requests: 0, waitedMs: 0, problem: { code: 'ERR_NO_GATEWAY', message: 'the mock push gateway is not running' } };
+    if (!gateway) return NO_GATEWAY;
     const m = matcher(ctx, s);
     const quiet = s.quiet_ms ?? DEFAULT_QUIET_MS;
     // Pokes from the moment the step begins: earlier ones were about earlier steps.

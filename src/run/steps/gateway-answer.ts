@@ -1,6 +1,5 @@
-import { checkOperators, references } from '../../cases/values.js';
 import type { StepKind, StepRun } from '../kinds.js';
-import { gatewayOf } from './notification-common.js';
+import { gatewayOf, checkValues, NO_GATEWAY } from './notification-common.js';
 
 interface Spec {
   pushkey: unknown;
@@ -24,14 +23,11 @@ export const gatewayAnswerKind: StepKind = {
     required: ['pushkey'],
     properties: { pushkey: {}, reject: { type: 'boolean' }, status: { type: 'integer', minimum: 400, maximum: 599 }, times: { type: 'integer', minimum: 1, maximum: 100 } },
   },
-  check(spec, path, out, refs) {
-    checkOperators(spec, path, false, out);
-    references(spec, refs);
-  },
+  check: checkValues,
   async run(spec, ctx): Promise<StepRun> {
     const s = spec as Spec;
     const gateway = gatewayOf(ctx);
-    if (!gateway) return { requests: 0, waitedMs: 0, problem: { code: 'ERR_NO_GATEWAY', message: 'the mock push gateway is not running' } };
+    if (!gateway) return NO_GATEWAY;
     gateway.answer(String(ctx.resolve(s.pushkey)), { ...(s.reject ? { reject: true } : {}), ...(s.status !== undefined ? { status: s.status, times: s.times ?? 1 } : {}) });
     return { requests: 0, waitedMs: 0, observed: { status: 200, json: {}, isJson: true } };
   },

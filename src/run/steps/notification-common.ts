@@ -1,5 +1,6 @@
 import type { MockGateway, Poke } from '../../gateway/gateway.js';
-import type { StepContext } from '../kinds.js';
+import { checkOperators, references, type ValueProblem } from '../../cases/values.js';
+import type { References, StepContext, StepRun } from '../kinds.js';
 
 /** What the delivery steps say about the pushkey and event they look for. */
 export interface PokeFilter {
@@ -42,3 +43,12 @@ export function matcher(ctx: StepContext, f: PokeFilter): { pushkey: string; eve
 export function gatewayOf(ctx: StepContext): MockGateway | undefined {
   return ctx.services.get<MockGateway>('gateway');
 }
+
+/** The static check every delivery step does: its values are generators or literals (no matchers). */
+export function checkValues(spec: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void {
+  checkOperators(spec, path, false, out);
+  references(spec, refs);
+}
+
+/** What a delivery step answers when the run has no mock gateway (a case that needs it is skipped before). */
+export const NO_GATEWAY: StepRun = { requests: 0, waitedMs: 0, problem: { code: 'ERR_NO_GATEWAY', message: 'the mock push gateway is not running' } };

@@ -12,7 +12,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Service } from '../run/services.js';
+import type { Service } from '../service.js';
 import { makeCertificate } from './cert.js';
 
 export const NOTIFY_PATH = '/_matrix/push/v1/notify';

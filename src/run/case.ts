@@ -18,7 +18,7 @@ import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutText } from '../text.js';
-import { parseJson } from './steps/request.js';
+import { parseJson } from './json.js';
 import type { CaseResult, CheckFailure } from './types.js';
 import { UsersError, type User, type UserSource } from './users.js';
 

@@ -16,7 +16,7 @@ import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirem
 import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
 import { Services, type ServiceSpec } from './services.js';
-import { parseJson } from './steps/request.js';
+import { parseJson } from './json.js';
 import type { CaseResult, RunMeta, RunReport } from './types.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 

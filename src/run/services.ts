@@ -4,17 +4,9 @@
  * that needs it, and a case whose service the run cannot offer is skipped
  * with the service's reason. The core knows services only by name.
  */
-export interface Service {
-  /** A value cases read with {$service: NAME.KEY} (gateway.url, …). */
-  value?(key: string): unknown;
-  close(): Promise<void>;
-}
+import type { Service, ServiceSpec } from '../service.js';
 
-export interface ServiceSpec {
-  start(): Promise<Service>;
-  /** Why the run cannot offer the service (the target is on another machine, --no-delivery, …). */
-  unavailable?: string;
-}
+export type { Service, ServiceSpec };
 
 export class Services {
   private readonly started = new Map<string, Service>();

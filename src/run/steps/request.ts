@@ -3,6 +3,7 @@ import { TransportError, type HttpRequest, type HttpResponse } from '../../http/
 import type { EditionInfo } from '../../spec/editions.js';
 import { curlFor, recordExchange } from '../exchange.js';
 import type { Observed, StepKind, StepRun } from '../kinds.js';
+import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
 
 /** A request step as it is written in a case file. */
 interface RequestSpec {
@@ -19,39 +20,6 @@ interface RequestSpec {
 
 /** A token no server issued: long, random-looking, and not a secret. */
 const INVALID_TOKEN = 'syt_conformance_not_a_token_0000000000000000';
-
-/**
- * Deeper JSON than any answer of the API needs. Past it, checks and reports
- * (which walk values recursively) could overflow the stack on what a target
- * sent, so such a body is an error, not something to judge.
- */
-export const MAX_JSON_DEPTH = 256;
-
-/** How deeply arrays and objects nest in a JSON text (brackets inside strings do not count). */
-export function jsonDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return max;
-}
-
-export function parseJson(text: string): { json: unknown; isJson: boolean } {
-  if (text.trim() === '') return { json: undefined, isJson: false };
-  try {
-    return { json: JSON.parse(text) as unknown, isJson: true };
-  } catch {
-    return { json: undefined, isJson: false };
-  }
-}
 
 /** The first JSON object at the start of a text, as a lenient parser reads it (trailing text and a trailing comma allowed). */
 function lenientJson(text: string): unknown {

@@ -10,17 +10,30 @@ import { loadSuite } from '../src/cases/load.js';
 import { run } from '../src/run/runner.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
 import { loadSpec } from '../src/spec/requirements.js';
-import { ALLOWED, ALLOWED_AT_MUST, BROKEN, V1_5_SERVER } from './support/mutations.js';
+import { gatewayService } from '../src/gateway/index.js';
+import { ALLOWED_DELIVERY, BROKEN_DELIVERY, NO_ROOMS } from './support/delivery-mutations.js';
+import { ALLOWED as ALLOWED_API, ALLOWED_AT_MUST, BROKEN as BROKEN_API, V1_5_SERVER } from './support/mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
 
 const spec = loadSpec();
 let suite: ReturnType<typeof loadSuite> | undefined;
 const cases = (): ReturnType<typeof loadSuite> => (suite ??= loadSuite());
+const BROKEN = [...BROKEN_API, ...BROKEN_DELIVERY];
+const ALLOWED = [...ALLOWED_API, ...ALLOWED_DELIVERY];
 
-async function runAgainst(m: Mutation & { jobs?: number }, strict: boolean): Promise<RunReport> {
+/**
+ * Runs both editions against the server. A server whose mutation takes part in
+ * push delivery is offered the mock gateway (over TLS, as the bundled server
+ * wants it); the others are not, and their delivery cases are skipped.
+ * Delivery runs take 16 cases at once (the CLI's default): a server that never
+ * notifies makes each delivery case wait out its whole timeout, and all ten at once
+ * wait it out together.
+ */
+async function runAgainst(m: Mutation & { jobs?: number }, strict: boolean, gateway: { tls: boolean } | undefined = m.delivery ? { tls: true } : undefined): Promise<RunReport> {
   const server = await startProxy(m);
   try {
-    return await run({ target: server.url, editions: ['v1', 'draft'], suite: cases(), strict, jobs: m.jobs ?? 8, timeoutMs: 5000 });
+    const services = gateway ? new Map([['gateway', gatewayService(server.url, gateway)]]) : undefined;
+    return await run({ target: server.url, editions: ['v1', 'draft'], suite: cases(), strict, jobs: m.jobs ?? (m.delivery ? 16 : 8), timeoutMs: 5000, ...(services ? { services } : {}) });
   } finally {
     await server.close();
   }
@@ -102,6 +115,36 @@ describe('correct servers that choose differently pass', function () {
       expect(skipped.get(id), `${id} is skipped for the version`).to.equal('version');
     }
     expect(report.results.find((r) => r.id === 'v1.set.format-other-string')?.outcome, 'a rule of v1.1–v1.16 still runs').to.equal('passed');
+  });
+});
+
+describe('servers that cannot take part in push delivery', function () {
+  this.timeout(60_000);
+  const delivery = (): string[] => cases().cases.filter((c) => c.tags.includes('delivery')).map((c) => c.id).sort();
+
+  it('a server with no rooms at all: every delivery case is skipped because rooms cannot be created, and the run passes on the pushers API alone', async function () {
+    const report = await runAgainst(NO_ROOMS, true);
+    expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
+    const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode === 'target');
+    expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery());
+    for (const r of skipped) expect(r.skipReason).to.match(/^the target cannot create rooms, so no event can be pushed \(step \d+ .* answered 404 M_UNRECOGNIZED\)$/);
+    expect(report.results.filter((r) => r.outcome === 'passed').length, 'the pushers cases still run').to.be.greaterThan(50);
+  });
+
+  it('a server that refuses http:// gateways, offered a plain HTTP gateway: every delivery case is skipped with a hint at --gateway-tls', async function () {
+    // The bundled server follows the spec's advice (an HTTPS URL) and refuses the gateway's http:// URL with 400.
+    const report = await runAgainst({ name: 'the reference server' }, true, { tls: false });
+    expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
+    const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode === 'target');
+    expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery());
+    for (const r of skipped) expect(r.skipReason).to.match(/--gateway-tls.*answered 400 M_INVALID_PARAM\)$/);
+  });
+
+  it('a run offered no gateway skips every delivery case with the reason, and they are the only ones skipped', async function () {
+    const report = await runAgainst({ name: 'the reference server' }, true, undefined);
+    const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode !== 'version');
+    expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery());
+    for (const r of skipped) expect(r.skipCode).to.equal('needs-gateway');
   });
 });
 

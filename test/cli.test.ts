@@ -28,9 +28,9 @@ function tokenSpy(): { tokens: Set<string>; mutation: (typeof BROKEN)[number] } 
     tokens,
     mutation: {
       ...base,
-      onRequest: (req, state, forward) => {
+      onRequest: (req, state, forward, push) => {
         if (req.token) tokens.add(req.token);
-        return base.onRequest?.(req, state, forward);
+        return base.onRequest?.(req, state, forward, push);
       },
     },
   };

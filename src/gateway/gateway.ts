@@ -33,9 +33,9 @@ export interface Poke {
 }
 
 export interface Answer {
-  /** Answer {"rejected": [this pushkey]} (on every poke for it from now on). */
+  /** Answer {"rejected": [this pushkey]} (on every poke about an event for it from now on; badge updates as usual). */
   reject?: boolean;
-  /** Answer with this status `times` times, then as usual. */
+  /** Answer pokes about an event with this status `times` times, then as usual (badge updates are answered as usual). */
   status?: number;
   times?: number;
 }
@@ -57,6 +57,19 @@ interface Waiter {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A badge update: a notification with counts alone, none of the fields of an
+ * event. Only those are never taken for a poke about an event: one that lacks
+ * its event_id but names a room, a sender or a type is about an event, badly.
+ * A field that is null or "" names nothing: Synapse writes its badge updates
+ * with `"id": ""`, `"type": null` and `"sender": ""`.
+ */
+export function isBadgeBody(body: unknown): boolean {
+  const n = isObject(body) ? body['notification'] : undefined;
+  if (!isObject(n)) return false;
+  return ['event_id', 'room_id', 'type', 'sender', 'content'].every((k) => n[k] === undefined || n[k] === null || n[k] === '');
+}
 
 /** The pushkeys a poke is for: its notification's devices. */
 function pushkeysOf(body: unknown): string[] {
@@ -169,14 +182,17 @@ export class MockGateway implements Service {
       const pushkeys = pushkeysOf(body);
       let status = 200;
       const rejected: string[] = [];
+      // A told failure or rejection is for notifications about an event: badge updates, which a server may
+      // send at any time (Synapse does after receipts), are answered as usual and use none of it up.
+      const badge = isBadgeBody(body);
       for (const k of pushkeys) {
         const a = this.answers.get(k);
         if (!a) continue;
-        if (a.status !== undefined && (a.times ?? 1) > 0) {
+        if (!badge && a.status !== undefined && (a.times ?? 1) > 0) {
           status = a.status;
           a.times = (a.times ?? 1) - 1;
         }
-        if (a.reject) rejected.push(k);
+        if (a.reject && !badge) rejected.push(k);
       }
       const poke: Poke = { at: performance.now(), body, text, pushkeys, answered: status };
       this.pokes.push(poke);

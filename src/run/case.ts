@@ -207,13 +207,18 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         return;
       }
       if (ran.unobserved !== undefined) {
-        // Nothing arrived where something had to: each expectation of the step fails with the reason.
-        for (const e of step.expect) {
+        // Nothing arrived where something had to: the expectations of arrival fail with the reason (all of them
+        // when the step states none), once per requirement; what the observation would have held is not judged.
+        const arrival = step.expect.filter((e) => e.checks.some((ch) => expectKinds.get(ch.kind)?.judgesArrival));
+        const cited = new Set<string>();
+        for (const e of arrival.length > 0 ? arrival : step.expect) {
+          if (cited.has(e.requirement)) continue;
+          cited.add(e.requirement);
           const r = env.spec.requirements.get(e.requirement);
           const failure: CheckFailure = { requirement: e.requirement, level: r?.level ?? 'MUST', ground: r?.ground ?? 'reading', quote: r?.text ?? '', link: r ? linkFor(r, env.version, env.spec.editions) : '', versions: r ? versionRange(r, env.spec.editions) : '', check: step.kind, expected: 'an observation', actual: null, message: ran.unobserved, step: i + 1, stepTitle: step.title, source: `${c.file}:${e.line}` };
           (failure.level === 'MUST' ? result.failures : result.warnings).push(failure);
         }
-        if (step.expect.some((e) => env.spec.requirements.get(e.requirement)?.level !== 'SHOULD')) break;
+        if ([...cited].some((id) => env.spec.requirements.get(id)?.level !== 'SHOULD')) break;
         continue;
       }
       const observed = withoutBaseline(ran, setup, users);

@@ -47,7 +47,8 @@ export interface StepRun {
   skip?: string;
   /**
    * The step saw nothing to judge where something had to be (no notification
-   * arrived): each of its expectations fails with this message.
+   * arrived): its expectations of arrival fail with this message (every
+   * expectation, when it has none of them; see ExpectKind.judgesArrival).
    */
   unobserved?: string;
 }
@@ -111,6 +112,13 @@ export interface ExpectKind {
   resolves: boolean;
   /** The step kinds whose observations it can judge. */
   steps: readonly string[];
+  /**
+   * The check's whole claim is that the step observed something (a
+   * notification arrived). When a step observes nothing, only expectations
+   * holding such a check fail; the others read what never came and are not
+   * judged. A step with none of them fails every expectation instead.
+   */
+  judgesArrival?: boolean;
   check?(value: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void;
   evaluate(value: unknown, observed: Observed): CheckOutcome[];
 }

@@ -161,11 +161,11 @@ export const advertising = (versions: readonly string[]): Mutation['onRequest'] 
 export function combine(name: string, ...parts: Array<Omit<Mutation, 'name'>>): Mutation {
   return {
     name,
-    async onRequest(req, state, forward) {
+    async onRequest(req, state, forward, push) {
       let current = req;
       let rewritten = false;
       for (const p of parts) {
-        const out = await p.onRequest?.(current, state, forward);
+        const out = await p.onRequest?.(current, state, forward, push);
         if (out && 'status' in out) return out;
         if (out) {
           current = out;
@@ -174,9 +174,9 @@ export function combine(name: string, ...parts: Array<Omit<Mutation, 'name'>>): 
       }
       return rewritten ? current : undefined;
     },
-    async onResponse(req, res, state) {
+    async onResponse(req, res, state, push) {
       let current = res;
-      for (const p of parts) current = (await p.onResponse?.(req, current, state)) ?? current;
+      for (const p of parts) current = (await p.onResponse?.(req, current, state, push)) ?? current;
       return current === res ? undefined : current;
     },
   };

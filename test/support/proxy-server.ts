@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer, type RunningServer } from '../../reference-server/index.js';
+import { ok, PushRelay, type PushApi, type PushCall, type RelayAnswer } from './push-relay.js';
 
 /** A request as a mutation sees it: the body as text and, when it parses, as JSON. */
 export interface ProxyRequest {
@@ -30,10 +31,26 @@ export type Json = Record<string, unknown>;
  */
 export interface Mutation {
   name: string;
+  /**
+   * Push delivery takes part: the run offers the mock gateway, and the proxy
+   * stands a relay (push-relay.ts) between the reference server and it, so
+   * that `onPush` sees every notification. Without it, delivery cases are skipped.
+   */
+  delivery?: boolean;
   /** Per-server state the mutation may keep (e.g. every pusher it has seen). */
-  onRequest?(req: ProxyRequest, state: Map<string, unknown>, forward: (req: ProxyRequest) => Promise<ProxyResponse>): ProxyResponse | ProxyRequest | undefined | Promise<ProxyResponse | ProxyRequest | undefined>;
-  onResponse?(req: ProxyRequest, res: ProxyResponse, state: Map<string, unknown>): ProxyResponse | undefined | Promise<ProxyResponse | undefined>;
+  onRequest?(req: ProxyRequest, state: Map<string, unknown>, forward: (req: ProxyRequest) => Promise<ProxyResponse>, push: PushApi): ProxyResponse | ProxyRequest | undefined | Promise<ProxyResponse | ProxyRequest | undefined>;
+  onResponse?(req: ProxyRequest, res: ProxyResponse, state: Map<string, unknown>, push: PushApi): ProxyResponse | undefined | Promise<ProxyResponse | undefined>;
+  /** A notification the reference server sent (delivery only); undefined forwards it as it is and answers what the gateway answered. */
+  onPush?(call: PushCall, state: Map<string, unknown>, push: PushApi): RelayAnswer | undefined | Promise<RelayAnswer | undefined>;
 }
+
+/** What mutations get for push delivery when the proxy runs no relay. */
+const NO_PUSH: PushApi = {
+  pushersOf: () => [],
+  pusher: () => undefined,
+  userOf: () => undefined,
+  send: () => Promise.resolve(ok()),
+};
 
 export interface ProxyServer {
   url: string;
@@ -47,6 +64,15 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+function parseObject(text: string): Json | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function json(status: number, body: unknown): ProxyResponse {
@@ -76,8 +102,12 @@ export function withJson(req: ProxyRequest, value: unknown): ProxyRequest {
 
 /** Starts the reference server and, in front of it, a server that applies `mutation`. Both on loopback, port 0. */
 export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
-  const inner: RunningServer = await createServer({ port: 0 });
+  // With delivery, the reference server is told not to verify the relay's certificate, made for the test.
+  const inner: RunningServer = await createServer({ port: 0, ...(mutation.delivery ? { pushTlsVerify: false } : {}) });
   const state = new Map<string, unknown>();
+  let relay: PushRelay | undefined;
+  if (mutation.delivery) relay = await PushRelay.start(async (call): Promise<RelayAnswer> => (await mutation.onPush?.(call, state, relay ?? NO_PUSH)) ?? call.forward());
+  const push: PushApi = relay ?? NO_PUSH;
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
       const bytes = await readBody(req);
@@ -94,22 +124,37 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
       const auth = headers['authorization'];
       let preq: ProxyRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0] as string, headers, body: text, bytes, json: parsed, token: auth?.startsWith('Bearer ') ? auth.slice(7) : undefined };
       const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
-      const forward = async (f: ProxyRequest): Promise<ProxyResponse> => {
+      const forward = async (sent: ProxyRequest): Promise<ProxyResponse> => {
+        // The relay stands in for the mock gateway in every pusher the reference server gets, and is hidden in every list it answers.
+        const relayed = relay && isSet(sent) ? relay.rewriteSet(body(sent)) : undefined;
+        const f = relayed ? withJson(sent, relayed) : sent;
         const fwdHeaders = { ...f.headers };
         delete fwdHeaders['content-length'];
         delete fwdHeaders['host'];
         delete fwdHeaders['connection'];
         const r = await fetch(inner.url + f.path + query, { method: f.method, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.bytes ? new Uint8Array(f.bytes) : f.body }) });
-        return { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' }, body: await r.text() };
+        const answer: ProxyResponse = { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' }, body: await r.text() };
+        if (!relay || answer.status !== 200) return answer;
+        if (isSet(sent) && sent.token) {
+          const b = body(sent);
+          if (typeof b['kind'] === 'string') relay.created(sent.token, sent.path.startsWith('/_matrix/client/api/v1/') ? 'draft' : 'v1', b);
+          else if ('kind' in b && b['kind'] === null) relay.deleted(b['app_id'], b['pushkey']);
+          return answer;
+        }
+        const parsed = parseObject(answer.body);
+        if (!parsed) return answer;
+        if (/\/(register|login)$/.test(sent.path)) relay.sawLogin(parsed);
+        if (isGet(sent)) return { ...answer, body: JSON.stringify(relay.rewriteList(parsed)) };
+        return answer;
       };
-      const early = await mutation.onRequest?.(preq, state, forward);
+      const early = await mutation.onRequest?.(preq, state, forward, push);
       let answer: ProxyResponse;
       if (early && 'status' in early) answer = early;
       else {
         if (early) preq = early;
         answer = await forward(preq);
       }
-      answer = (await mutation.onResponse?.(preq, answer, state)) ?? answer;
+      answer = (await mutation.onResponse?.(preq, answer, state, push)) ?? answer;
       res.writeHead(answer.status, answer.headers ?? { 'content-type': 'application/json' });
       res.end(answer.body);
     })().catch((err: unknown) => {
@@ -125,6 +170,7 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await inner.close();
+      await relay?.close();
     },
   };
 }

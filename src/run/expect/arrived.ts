@@ -2,8 +2,10 @@ import type { ExpectKind } from '../kinds.js';
 
 /**
  * `arrived: true`: the step observed what it waited for (a notification).
- * For rules that say only that something arrives, not what it holds: a step
- * that observed nothing has already failed every expectation.
+ * When nothing arrives, the step's expectations that hold it fail, and the
+ * step's other expectations (what the notification holds) are not judged:
+ * a server that sends nothing fails the rule that it must send, not the
+ * rules about what it sends.
  */
 export const arrivedKind: ExpectKind = {
   name: 'arrived',
@@ -11,5 +13,6 @@ export const arrivedKind: ExpectKind = {
   readsBody: false,
   resolves: false,
   steps: ['await_notification'],
+  judgesArrival: true,
   evaluate: () => [],
 };

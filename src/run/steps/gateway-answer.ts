@@ -3,9 +3,9 @@ import { gatewayOf, checkValues, NO_GATEWAY } from './notification-common.js';
 
 interface Spec {
   pushkey: unknown;
-  /** Answer {"rejected": [pushkey]} to every poke for it. */
+  /** Answer {"rejected": [pushkey]} to every poke about an event for it (badge updates are answered as usual). */
   reject?: boolean;
-  /** Answer this status (a 5xx) `times` times. */
+  /** Answer pokes about an event with this status (a 5xx) `times` times. */
   status?: number;
   times?: number;
 }

@@ -1,4 +1,4 @@
-import type { MockGateway, Poke } from '../../gateway/gateway.js';
+import { isBadgeBody, type MockGateway, type Poke } from '../../gateway/gateway.js';
 import { checkOperators, references, type ValueProblem } from '../../cases/values.js';
 import type { References, StepContext, StepRun } from '../kinds.js';
 
@@ -23,16 +23,8 @@ export function eventOf(p: Poke): string | undefined {
   return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
-/**
- * A badge update: a notification with counts alone, none of the fields of an
- * event. Only those are never taken for a poke about an event: one that lacks
- * its event_id but names a room, a sender or a type is about an event, badly.
- */
-export function isBadge(p: Poke): boolean {
-  const n = isObject(p.body) ? p.body['notification'] : undefined;
-  if (!isObject(n)) return false;
-  return ['event_id', 'room_id', 'type', 'sender', 'content'].every((k) => n[k] === undefined);
-}
+/** A badge update (counts alone), never taken for a poke about an event: see isBadgeBody. */
+export const isBadge = (p: Poke): boolean => isBadgeBody(p.body);
 
 export function matcher(ctx: StepContext, f: PokeFilter): { pushkey: string; event?: string; match: (p: Poke) => boolean } {
   const pushkey = String(ctx.resolve(f.pushkey));

@@ -7,11 +7,18 @@ export interface PokeFilter {
   pushkey: unknown;
   /** The poke about this event; absent: any poke about an event. */
   event_id?: unknown;
+  /**
+   * With event_id: a poke about an event that names no event id counts too,
+   * so that a rule about the event id can judge it (a poke about another,
+   * named event still does not).
+   */
+  or_unnamed?: boolean;
 }
 
 export const filterSchema = {
   pushkey: { description: 'The pushkey whose pokes count (a value or generator).' },
   event_id: { description: 'Only the poke about this event (a value or generator, e.g. {$var: event}).' },
+  or_unnamed: { type: 'boolean', description: 'With event_id: a poke about an event that carries no event_id counts too, so that the rule about event ids can judge it.' },
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -29,7 +36,7 @@ export const isBadge = (p: Poke): boolean => isBadgeBody(p.body);
 export function matcher(ctx: StepContext, f: PokeFilter): { pushkey: string; event?: string; match: (p: Poke) => boolean } {
   const pushkey = String(ctx.resolve(f.pushkey));
   const event = f.event_id === undefined ? undefined : String(ctx.resolve(f.event_id));
-  return { pushkey, ...(event === undefined ? {} : { event }), match: (p) => !isBadge(p) && (event === undefined || eventOf(p) === event) };
+  return { pushkey, ...(event === undefined ? {} : { event }), match: (p) => !isBadge(p) && (event === undefined || eventOf(p) === event || (f.or_unnamed === true && eventOf(p) === undefined)) };
 }
 
 export function gatewayOf(ctx: StepContext): MockGateway | undefined {

@@ -30,6 +30,8 @@ export interface Poke {
   pushkeys: string[];
   /** The status the gateway answered. */
   answered: number;
+  /** performance.now() when the answer was sent (a retry is a poke that arrives after it). */
+  answeredAt: number;
 }
 
 export interface Answer {
@@ -59,16 +61,31 @@ interface Waiter {
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * A badge update: a notification with counts alone, none of the fields of an
- * event. Only those are never taken for a poke about an event: one that lacks
- * its event_id but names a room, a sender or a type is about an event, badly.
- * A field that is null or "" names nothing: Synapse writes its badge updates
- * with `"id": ""`, `"type": null` and `"sender": ""`.
+ * A badge update: a notification with none of the fields of an event, which
+ * the Push Gateway API allows ("the counts may be sent ... by themselves";
+ * `event_id` "may be omitted for notifications that only contain updated badge
+ * counts"). Only those are never taken for a poke about an event: one that
+ * lacks its event_id but names a sender, a type or content is about an event,
+ * badly. A `room_id` alone does not make one (nothing forbids it in a counts
+ * update), and a field that is null or "" names nothing: Synapse writes its
+ * badge updates with `"id": ""`, `"type": null` and `"sender": ""`.
  */
 export function isBadgeBody(body: unknown): boolean {
   const n = isObject(body) ? body['notification'] : undefined;
   if (!isObject(n)) return false;
-  return ['event_id', 'room_id', 'type', 'sender', 'content'].every((k) => n[k] === undefined || n[k] === null || n[k] === '');
+  return ['event_id', 'type', 'sender', 'content'].every((k) => n[k] === undefined || n[k] === null || n[k] === '');
+}
+
+/**
+ * Whether a poke is for a pushkey: its devices name it, or, for a body that
+ * names no device at all (the draft does not say what a poke holds), its text
+ * holds the pushkey as a JSON string or as a whole word.
+ */
+export function isFor(p: Poke, pushkey: string): boolean {
+  if (p.pushkeys.length > 0) return p.pushkeys.includes(pushkey);
+  if (!p.text.includes(pushkey)) return false;
+  const escaped = pushkey.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?<![\\w.~-])${escaped}(?![\\w.~-])`).test(p.text);
 }
 
 /** The pushkeys a poke is for: its notification's devices. */
@@ -125,12 +142,12 @@ export class MockGateway implements Service {
 
   /** Pokes for a pushkey so far. */
   pokesFor(pushkey: string): Poke[] {
-    return this.pokes.filter((p) => p.pushkeys.includes(pushkey));
+    return this.pokes.filter((p) => isFor(p, pushkey));
   }
 
   /** The first poke for `pushkey` that `match` accepts, among those kept or those to come within `timeoutMs`. */
   waitFor(pushkey: string, match: (p: Poke) => boolean, timeoutMs: number, since = 0): Promise<Poke | undefined> {
-    const seen = this.pokes.find((p) => p.at >= since && p.pushkeys.includes(pushkey) && match(p));
+    const seen = this.pokes.find((p) => p.at >= since && isFor(p, pushkey) && match(p));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve) => {
       const waiter: Waiter = {
@@ -148,7 +165,13 @@ export class MockGateway implements Service {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
+    // The target may be in origin form (/path) or absolute form (http://host/path), which a server must accept (RFC 9112 3.2.2).
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://gateway.invalid').pathname;
+    } catch {
+      path = '';
+    }
     const send = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -194,12 +217,13 @@ export class MockGateway implements Service {
         }
         if (a.reject && !badge) rejected.push(k);
       }
-      const poke: Poke = { at: performance.now(), body, text, pushkeys, answered: status };
+      const poke: Poke = { at: performance.now(), body, text, pushkeys, answered: status, answeredAt: Infinity };
       this.pokes.push(poke);
       if (this.pokes.length > MAX_POKES) this.pokes.shift();
       if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
       else send(200, { rejected });
-      for (const w of [...this.waiters]) if (pushkeys.includes(w.pushkey) && w.match(poke)) w.resolve(poke);
+      poke.answeredAt = performance.now();
+      for (const w of [...this.waiters]) if (isFor(poke, w.pushkey) && w.match(poke)) w.resolve(poke);
     });
   }
 

@@ -68,6 +68,14 @@ function itemKey(item: unknown, key: readonly string[]): string {
 }
 
 /** A path of a rule against a request URL: each `*` segment stands for any one path segment. */
+function queryToken(url: string): string | undefined {
+  try {
+    return new URL(url).searchParams.get('access_token') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function pathMatches(pattern: string, url: string): boolean {
   let path: string[];
   try {
@@ -273,7 +281,9 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       if (mustFailures.length === 0) result.warnings.push(...shouldFailures);
       for (const [name, ptr] of Object.entries(step.capture)) vars.set(name, pointer(observed.json, ptr));
       if (env.cleanup && ran.sent) {
-        const user = users.find((u) => ran.sent?.headers['authorization'] === `Bearer ${u.accessToken}`);
+        // The user a request acted as: its token in the Authorization header, or in the access_token query parameter.
+        const token = ran.sent.headers['authorization']?.replace(/^Bearer /, '') ?? queryToken(ran.sent.url);
+        const user = users.find((u) => token === u.accessToken);
         for (const rule of setup.cleanup) {
           if (!user || rule.after.method !== ran.sent.method || !pathMatches(rule.after.path, ran.sent.url)) continue;
           if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;

@@ -84,7 +84,7 @@ export const BROKEN_DELIVERY: Broken[] = [
   {
     name: 'v1: devices carry no app_id',
     violates: 'v1.push.devices',
-    fails: ['v1.push.message-poked', 'v1.push.every-pusher'],
+    fails: ['v1.push.message-poked', 'v1.push.every-pusher', 'v1.push.event-id-only'],
     alsoCites: ['v1.push.every-pusher'],
     delivery: true,
     onPush: (call) => call.forward(withDevices(call, ({ app_id: _a, ...d }) => d)),
@@ -106,6 +106,20 @@ export const BROKEN_DELIVERY: Broken[] = [
     alsoCites: ['v1.push.poked'],
     delivery: true,
     onPush: (call) => call.forward(withNotification(call, ({ event_id: _e, ...n }) => n)),
+  },
+  {
+    name: 'v1: devices of event_id_only notifications carry no app_id',
+    violates: 'v1.push.devices',
+    fails: ['v1.push.event-id-only'],
+    delivery: true,
+    onPush: (call) => (call.pushers[0] && isEventIdOnly(call.pushers[0]) ? call.forward(withDevices(call, ({ app_id: _a, ...d }) => d)) : undefined),
+  },
+  {
+    name: 'v1: the device data carries the pusher\'s url too, for pushers of the full format only',
+    violates: 'v1.push.data-forwarded',
+    fails: ['v1.push.data-forwarded'],
+    delivery: true,
+    onPush: (call) => (call.pushers[0] && !isEventIdOnly(call.pushers[0]) ? call.forward(withDevices(call, (d) => ({ ...d, data: { ...(isObject(d['data']) ? d['data'] : {}), url: call.pushers[0]?.url } }))) : undefined),
   },
   {
     name: 'v1: the device data carries the pusher\'s url too',
@@ -158,18 +172,15 @@ export const BROKEN_DELIVERY: Broken[] = [
     },
   },
   {
-    name: 'v1: only one pusher of a user is notified of an event',
+    name: 'v1: only the pusher a user set first is notified',
     violates: 'v1.push.every-pusher',
-    fails: ['v1.push.every-pusher'],
+    // The cases with a second pusher: its poke never comes.
+    fails: ['v1.push.every-pusher', 'v1.push.data-forwarded', 'v1.push.stops-after-delete', 'v1.push.rejected-pushkey'],
+    alsoCites: ['v1.push.poked'],
     delivery: true,
-    onPush: (call, state) => {
-      // The first pusher notified of an event is the only one (its retries go through).
-      const chosen = (state.get('chosen') as Map<string, string> | undefined) ?? new Map<string, string>();
-      state.set('chosen', chosen);
-      const key = `${call.pushers[0]?.token ?? ''}\n${eventIdOf(call) ?? ''}`;
-      const pushkey = call.pushers[0]?.pushkey ?? '';
-      if (!chosen.has(key)) chosen.set(key, pushkey);
-      return chosen.get(key) === pushkey ? undefined : ok();
+    onPush: (call, _state, push) => {
+      const p = call.pushers[0];
+      return p && push.pushersOf(p.token)[0] !== p ? ok() : undefined;
     },
   },
   {
@@ -180,6 +191,32 @@ export const BROKEN_DELIVERY: Broken[] = [
     onPush: async (call) => {
       const answer = await call.forward();
       return answer.status === 200 ? ok() : answer;
+    },
+  },
+  {
+    name: 'v1: a rejection is acted on for the pusher a user set first only; the others stay and are notified again',
+    violates: 'v1.push.rejected',
+    fails: ['v1.push.rejected-pushkey'],
+    delivery: true,
+    onPush: async (call, _state, push) => {
+      const answer = await call.forward();
+      const p = call.pushers[0];
+      return answer.status === 200 && p && push.pushersOf(p.token)[0] !== p ? ok() : answer;
+    },
+  },
+  {
+    name: 'v1: the sender of a message is notified of it too, 2 s later',
+    violates: 'v1.push.not-own',
+    fails: ['v1.push.own-message-not-poked'],
+    delivery: true,
+    onResponse: (req, res, state, push) => {
+      const sent = rememberSent(req, res, state, push);
+      if (!sent) return undefined;
+      const { token, ...event } = sent;
+      setTimeout(() => {
+        for (const p of push.pushersOf(token).filter((x) => x.edition === 'v1')) void push.send(p, { notification: { ...event, prio: 'high', counts: { unread: 1 }, devices: [deviceOf(p)] } });
+      }, 2000);
+      return undefined;
     },
   },
   {
@@ -196,6 +233,16 @@ export const BROKEN_DELIVERY: Broken[] = [
     delivery: true,
     onPush: async (call) => {
       const answer = await call.forward();
+      return answer.status >= 500 ? ok() : answer;
+    },
+  },
+  {
+    name: 'v1: no retry, but every notification is sent twice at once (the copy is not a retry)',
+    violates: 'v1.push.retry',
+    fails: ['v1.push.retry-after-error'],
+    delivery: true,
+    onPush: async (call) => {
+      const [answer] = await Promise.all([call.forward(), call.forward()]);
       return answer.status >= 500 ? ok() : answer;
     },
   },
@@ -284,6 +331,43 @@ export const ALLOWED_DELIVERY: Mutation[] = [
       const event = (state.get('sent') as Map<string, SentEvent> | undefined)?.get(eventIdOf(call) ?? '');
       if (!event || !call.pushers[0] || !isEventIdOnly(call.pushers[0])) return undefined;
       return call.forward(withNotification(call, (n) => ({ type: event.type, ...(event.sender ? { sender: event.sender } : {}), content: event.content, ...n })));
+    },
+  },
+  {
+    name: 'delivery: badge-only updates that name the room (counts and room_id, no event) to its creator when a member joins',
+    delivery: true,
+    onResponse: async (req, res, state, push) => {
+      if (res.status !== 200 || !req.token) return undefined;
+      const creators = (state.get('creators') as Map<string, string> | undefined) ?? new Map<string, string>();
+      state.set('creators', creators);
+      const created = parse(res.body)['room_id'];
+      if (req.method === 'POST' && /\/createRoom$/.test(req.path) && typeof created === 'string') creators.set(created, req.token);
+      const m = /\/rooms\/([^/]+)\/join$/.exec(req.path);
+      const room = m ? decodeURIComponent(m[1] as string) : undefined;
+      const creator = room === undefined ? undefined : creators.get(room);
+      if (req.method !== 'POST' || room === undefined || creator === undefined) return undefined;
+      for (const p of push.pushersOf(creator)) await push.send(p, { notification: { room_id: room, counts: { unread: 0 }, devices: [deviceOf(p)] } });
+      return undefined;
+    },
+  },
+  {
+    name: 'delivery: a rejection is acted on half a second after the gateway answered it',
+    delivery: true,
+    onPush: async (call) => {
+      const answer = await call.forward();
+      const rejected = parse(answer.body)['rejected'];
+      if (Array.isArray(rejected) && rejected.length > 0) await sleep(500);
+      return answer;
+    },
+  },
+  {
+    name: 'delivery: draft pushers get a flat poke of their own shape (event_id, room_id, app_id, pushkey), not the Push Gateway API body',
+    delivery: true,
+    onPush: (call) => {
+      const p = call.pushers[0];
+      if (!p || p.edition !== 'draft') return undefined;
+      const n = notificationOf(call);
+      return call.forward({ event_id: n['event_id'], room_id: n['room_id'], app_id: p.appId, pushkey: p.pushkey });
     },
   },
   {

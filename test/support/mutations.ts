@@ -182,6 +182,14 @@ export function combine(name: string, ...parts: Array<Omit<Mutation, 'name'>>): 
   };
 }
 
+/** A v1 delete (kind null) of a pusher the user does not have is answered with `answer`. */
+const missingDeleteAnswers = (answer: ProxyResponse): Mutation['onRequest'] => (req, state) => {
+  if (!isSet(req, 'v1') || !isDelete(req) || !req.token) return undefined;
+  const b = body(req);
+  if (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string') return undefined;
+  return pushersOf(state, req.token).has(`${req.path}\n${b['app_id']}\n${b['pushkey']}`) ? undefined : answer;
+};
+
 /** The four fields that, before v1.6, every request (a delete too) had to carry. */
 const PRE_V1_6_FIELDS = ['app_display_name', 'device_display_name', 'lang', 'data'];
 
@@ -283,6 +291,19 @@ export const BROKEN: Broken[] = [
     onRequest: (req) => (req.path.startsWith('/_matrix/client/v3/pushers') && !req.token ? json(401, { errcode: 'M_UNKNOWN_TOKEN', error: 'Unknown token' }) : undefined),
   },
   {
+    name: 'v1: a token in the access_token query parameter is not taken (401 M_MISSING_TOKEN)',
+    violates: 'v1.auth.query-token',
+    fails: ['v1.auth.query-token'],
+    onRequest: (req) => (req.path.startsWith('/_matrix/client/v3/') && req.headers['authorization'] === undefined && new URLSearchParams(req.query).has('access_token') ? json(401, { errcode: 'M_MISSING_TOKEN', error: 'Missing access token' }) : undefined),
+  },
+  {
+    name: 'v1: deleting a pusher that does not exist answers 400 M_UNKNOWN',
+    violates: 'v1.delete.missing-ok',
+    fails: ['v1.delete.missing-pusher'],
+    onRequest: missingDeleteAnswers(json(400, { errcode: 'M_UNKNOWN', error: 'no such pusher' })),
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
+  {
     name: 'v1: unknown token answers 403 M_FORBIDDEN',
     violates: 'v1.auth.unknown-token',
     fails: ['v1.auth.get-unknown-token', 'v1.auth.set-unknown-token'],
@@ -378,8 +399,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a successful set answers 201',
     violates: 'v1.set.success',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.app-id-64-chars', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true', 'v1.set.valid-pusher'],
-    alsoCites: ['v1.set.app-id-length', 'v1.set.profile-tag-shared', 'v1.set.pushkey-length'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.auth.query-token', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.app-id-64-chars', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true', 'v1.set.valid-pusher'],
+    alsoCites: ['v1.auth.query-token', 'v1.set.app-id-length', 'v1.set.profile-tag-shared', 'v1.set.pushkey-length'],
     onResponse: (req, res) => (isSet(req, 'v1') && isCreate(req) && res.status === 200 ? { ...res, status: 201 } : undefined),
   },
   {
@@ -391,8 +412,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: GET /pushers answers a bare array',
     violates: 'v1.get.shape',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
-    alsoCites: ['v1.append.replaces', 'v1.delete.own-only', 'v1.delete.removes', 'v1.get.isolation', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.auth.query-token', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
+    alsoCites: ['v1.append.replaces', 'v1.auth.query-token', 'v1.delete.own-only', 'v1.delete.removes', 'v1.get.isolation', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
     onResponse: (req, res) => (isGet(req) && res.status === 200 ? { ...res, body: JSON.stringify(parseBody(res)['pushers']) } : undefined),
   },
   {
@@ -1066,6 +1087,11 @@ export const ALLOWED: Mutation[] = [
   },
   V1_5_SERVER,
   combine('v1: a data.format other than event_id_only is refused, advertising v1.19 (format is an enumeration from v1.17)', refuseOtherFormat),
+  {
+    name: 'v1: deleting a pusher that does not exist answers 404 M_NOT_FOUND',
+    onRequest: missingDeleteAnswers(json(404, { errcode: 'M_NOT_FOUND', error: 'no such pusher' })),
+    onResponse: (req, res, state) => void remember(state, req, res),
+  },
 ];
 
 /**
@@ -1074,18 +1100,6 @@ export const ALLOWED: Mutation[] = [
  * only under --strict, on the cases listed, through the SHOULD they skip.
  */
 export const ALLOWED_AT_MUST: AllowedAtMust[] = [
-  {
-    name: 'v1: deleting a pusher that does not exist answers 404 M_NOT_FOUND',
-    skips: ['v1.delete.missing-ok'],
-    failsStrict: ['v1.delete.missing-pusher'],
-    onRequest: (req, state) => {
-      if (!isSet(req, 'v1') || !isDelete(req) || !req.token) return undefined;
-      const b = body(req);
-      if (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string') return undefined;
-      return pushersOf(state, req.token).has(`${req.path}\n${b['app_id']}\n${b['pushkey']}`) ? undefined : json(404, { errcode: 'M_NOT_FOUND', error: 'no such pusher' });
-    },
-    onResponse: (req, res, state) => void remember(state, req, res),
-  },
   {
     name: 'v1: a plain http:// gateway URL is accepted',
     skips: ['v1.set.http-url-form'],

@@ -12,8 +12,10 @@ export interface ProxyRequest {
   /** The bytes as received, forwarded as they are unless a mutation rewrote the body (bodies need not be UTF-8). */
   bytes?: Buffer;
   json: unknown;
-  /** The access token sent, if any. */
+  /** The access token sent, if any (in the Authorization header, or else as the access_token query parameter). */
   token: string | undefined;
+  /** The query string, with its "?", or "". */
+  query: string;
 }
 
 export interface ProxyResponse {
@@ -122,8 +124,9 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
       const auth = headers['authorization'];
-      let preq: ProxyRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0] as string, headers, body: text, bytes, json: parsed, token: auth?.startsWith('Bearer ') ? auth.slice(7) : undefined };
       const query = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?')) : '';
+      const queryToken = new URLSearchParams(query).get('access_token') ?? undefined;
+      let preq: ProxyRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0] as string, headers, body: text, bytes, json: parsed, token: auth?.startsWith('Bearer ') ? auth.slice(7) : queryToken, query };
       const forward = async (sent: ProxyRequest): Promise<ProxyResponse> => {
         // The relay stands in for the mock gateway in every pusher the reference server gets, and is hidden in every list it answers.
         const relayed = relay && isSet(sent) ? relay.rewriteSet(body(sent)) : undefined;
@@ -132,7 +135,7 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
         delete fwdHeaders['content-length'];
         delete fwdHeaders['host'];
         delete fwdHeaders['connection'];
-        const r = await fetch(inner.url + f.path + query, { method: f.method, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.bytes ? new Uint8Array(f.bytes) : f.body }) });
+        const r = await fetch(inner.url + f.path + f.query, { method: f.method, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.bytes ? new Uint8Array(f.bytes) : f.body }) });
         const answer: ProxyResponse = { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' }, body: await r.text() };
         if (!relay || answer.status !== 200) return answer;
         if (isSet(sent) && sent.token) {

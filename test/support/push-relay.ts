@@ -187,6 +187,9 @@ export class PushRelay implements PushApi {
       const first = pushers[0];
       if (!isObject(body) || !first) answer = ok();
       else answer = await onPush({ body, pushers, forward: (b) => postJson(first.url, b === undefined ? text : b) });
+      // A pushkey rejected in the answer the reference server gets is one it removes: no longer live.
+      const rejected = answer.status === 200 ? (JSON.parse(answer.body || '{}') as { rejected?: unknown }).rejected : undefined;
+      if (Array.isArray(rejected)) for (const p of pushers) if (rejected.includes(p.pushkey)) p.live = false;
     } catch (err) {
       answer = { status: 500, body: JSON.stringify({ error: String(err) }) };
     }

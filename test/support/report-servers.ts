@@ -24,14 +24,14 @@ export const BROKEN_ASTRAL = combine('app_id limit in bytes, astral characters s
  * delete`, with an expectations file listing v1.delete.without-app-id as
  * failing v1.delete.requires-ids): a 500 for a delete without pushkey
  * (errored), a 200 for one without app_id (failed: an expected failure), a
- * 404 for a pusher that does not exist (a SHOULD failure, counted under
+ * 400 for a pusher that does not exist (a SHOULD failure, counted under
  * --strict), two cases left out for v1.1 (skipped), one that passes.
  */
 export const MIXED = combine(
   'every outcome',
   { onRequest: (req) => (isSet(req, 'v1') && typeof req.json === 'object' && req.json !== null && (req.json as Json)['kind'] === null && !('pushkey' in req.json) ? json(500, { errcode: 'M_UNKNOWN', error: 'the delete crashed' }) : undefined) },
   brokenServer('v1: kind null without app_id or pushkey is accepted'),
-  brokenServer('v1: deleting a pusher that does not exist answers 404 M_NOT_FOUND'),
+  brokenServer('v1: deleting a pusher that does not exist answers 400 M_UNKNOWN'),
 );
 export const MIXED_EXPECTATIONS = 'v1.delete.without-app-id:\n  reason: a delete without app_id is taken as a no-op\n  requirements: [v1.delete.requires-ids]\n';
 

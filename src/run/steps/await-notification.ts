@@ -4,11 +4,21 @@ import { filterSchema, gatewayOf, matcher, type PokeFilter, checkValues, NO_GATE
 
 interface Spec extends PokeFilter {
   timeout_ms?: number;
-  /** Wait for this many matching pokes (a retry is a second one); the last is observed. */
+  /**
+   * Wait for this many matching pokes, each arriving at least MIN_GAP_MS after
+   * the previous one was answered (a retry is a second one, and a copy sent at
+   * the same time as the first is not); the last is observed.
+   */
   count?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
+/**
+ * How long after an answer the next poke must come to count as another one:
+ * a retry waits for the answer to travel back and for its back-off, and two
+ * copies sent at once arrive within a few milliseconds of each other.
+ */
+const MIN_GAP_MS = 50;
 
 /**
  * `await_notification`: waits, within a timeout, for the mock gateway to be
@@ -37,7 +47,7 @@ export const awaitNotificationKind: StepKind = {
     let last: Poke | undefined;
     while (seen < want) {
       const left = timeout - (performance.now() - started);
-      const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.at > last.at), left) : undefined;
+      const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.at >= last.answeredAt + MIN_GAP_MS), left) : undefined;
       if (!next) break;
       last = next;
       seen++;

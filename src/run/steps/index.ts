@@ -7,8 +7,9 @@ import { awaitNotificationKind } from './await-notification.js';
 import { expectNoNotificationKind } from './expect-no-notification.js';
 import { gatewayAnswerKind } from './gateway-answer.js';
 import { requestKind } from './request.js';
+import { waitKind } from './wait.js';
 
-const KINDS: StepKind[] = [requestKind, awaitNotificationKind, expectNoNotificationKind, gatewayAnswerKind];
+const KINDS: StepKind[] = [requestKind, awaitNotificationKind, expectNoNotificationKind, gatewayAnswerKind, waitKind];
 
 export const stepKinds = {
   get all(): readonly StepKind[] {

@@ -12,6 +12,8 @@ interface RequestSpec {
   path: string | unknown[];
   /** A user alias of the case, 'none' (no token) or 'invalid' (a token no server issued). */
   auth: string;
+  /** Where the token goes: the Authorization header (default) or the `access_token` query parameter. */
+  token_in?: 'header' | 'query';
   json?: unknown;
   raw?: string;
   raw_base64?: string;
@@ -75,6 +77,7 @@ export const requestKind: StepKind = {
         ],
       },
       auth: { type: 'string', description: "A user alias of the case, 'none' (no token) or 'invalid' (a token no server issued). Default: the case's first user." },
+      token_in: { enum: ['header', 'query'], description: 'Where the access token goes: `Authorization: Bearer` (default) or the `access_token` query parameter.' },
       json: { ...jsonOrGenerator, description: 'A JSON body; may contain generators.' },
       raw: { type: 'string', description: 'A body sent as written (UTF-8), for malformed input.' },
       raw_base64: { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$', description: 'A body given as base64 and sent as those bytes, for input that is not even valid UTF-8.' },
@@ -102,8 +105,9 @@ export const requestKind: StepKind = {
     const r = spec as RequestSpec;
     const headers: Record<string, string> = {};
     const user = ctx.user(r.auth);
-    if (user) headers['authorization'] = `Bearer ${user.accessToken}`;
-    else if (r.auth === 'invalid') headers['authorization'] = `Bearer ${INVALID_TOKEN}`;
+    const token = user ? user.accessToken : r.auth === 'invalid' ? INVALID_TOKEN : undefined;
+    if (token !== undefined && r.token_in !== 'query') headers['authorization'] = `Bearer ${token}`;
+    const query = token !== undefined && r.token_in === 'query' ? `?access_token=${encodeURIComponent(token)}` : '';
     let body: string | Uint8Array | undefined;
     let sentJson: unknown;
     if (r.raw !== undefined) body = r.raw;
@@ -116,7 +120,7 @@ export const requestKind: StepKind = {
     }
     if (body !== undefined) headers['content-type'] = r.content_type ?? 'application/json';
     const path = typeof r.path === 'string' ? r.path : r.path.map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(String(ctx.resolve(part))))).join('');
-    const req: HttpRequest = { method: r.method, url: ctx.base + path, headers, ...(body === undefined ? {} : { body }) };
+    const req: HttpRequest = { method: r.method, url: ctx.base + path + query, headers, ...(body === undefined ? {} : { body }) };
     const before = ctx.earlier.length ? { before: ctx.earlier.map((e) => curlFor(e, ctx.redactor)) } : {};
     let res: HttpResponse;
     let requests = 0;

@@ -1,5 +1,5 @@
 /** The public API of the runner library; the CLI is one user of it. */
-export { loadSuite, type LoadOptions } from './cases/load.js';
+export { loadSuite, type SuiteOptions as LoadOptions } from './run/suite.js';
 export type { Case, Step, Expectation, Suite } from './cases/types.js';
 export { run, plan, preflight, selectCases, DEFAULT_JOBS, type RunOptions, type Plan } from './run/runner.js';
 export { summarize, isFailing, type CaseResult, type CheckFailure, type RunReport, type RunMeta, type Summary, type Outcome } from './run/types.js';

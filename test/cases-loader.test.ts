@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { loadSuite } from '../src/cases/load.js';
+import { loadSuite } from '../src/run/suite.js';
 import { CaseFileError } from '../src/errors.js';
 import { tmpCases, VALID_CASE } from './support/tmp-cases.js';
 

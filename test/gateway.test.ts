@@ -3,7 +3,9 @@
  * answers, and the request forms it must accept.
  */
 import { expect } from 'chai';
+import { X509Certificate } from 'node:crypto';
 import { request } from 'node:http';
+import { integer, makeCertificate } from '../src/gateway/cert.js';
 import { isBadgeBody, MockGateway } from '../src/gateway/gateway.js';
 
 /** POSTs a body to the gateway with the request target written as given (origin or absolute form). */
@@ -79,5 +81,24 @@ describe('the mock push gateway', function () {
     await post(port, '/_matrix/push/v1/notify', { notification: { event_id: '$e', devices: [device('k4')] } });
     const [p] = gateway.pokesFor('k4');
     expect(p?.answeredAt).to.be.at.least(p?.at ?? Infinity);
+  });
+});
+
+describe('the certificate made for a --gateway-tls run', function () {
+  it('encodes integers minimally: no leading zero but the one a set high bit needs', function () {
+    const hex = (b: number[]): string => integer(Buffer.from(b)).toString('hex');
+    expect(hex([0x01])).to.equal('020101');
+    expect(hex([0x00, 0x01])).to.equal('020101');
+    expect(hex([0x00, 0x00, 0x7f])).to.equal('02017f');
+    expect(hex([0x80])).to.equal('02020080');
+    expect(hex([0x00, 0x80])).to.equal('02020080');
+    expect(hex([0x00])).to.equal('020100');
+  });
+
+  it('is always a certificate Node can read (300 in a row, each with a random serial)', function () {
+    for (let i = 0; i < 300; i++) {
+      const c = makeCertificate();
+      expect(new X509Certificate(c.cert).subjectAltName).to.include('IP Address:127.0.0.1');
+    }
   });
 });

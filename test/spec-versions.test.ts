@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { loadSuite } from '../src/cases/load.js';
+import { loadSuite } from '../src/run/suite.js';
 import { specDir } from '../src/paths.js';
 import { run, type RunOptions } from '../src/run/runner.js';
 import { isFailing, type RunReport } from '../src/run/types.js';

@@ -6,10 +6,7 @@ import { casesDir, packageRoot } from '../paths.js';
 import { compileSchema, describeErrors, getValidator } from '../schemas.js';
 import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import type { EditionInfo } from '../spec/editions.js';
-import { expectKinds } from '../run/expect/index.js';
-import type { References } from '../run/kinds.js';
-import { stepKinds } from '../run/steps/index.js';
-import type { Case, Check, EditionSetup, Expectation, Step, Suite } from './types.js';
+import type { Case, CaseKinds, Check, EditionSetup, Expectation, References, Step, Suite } from './types.js';
 import { checkOperators, isPlainObject, type ValueProblem } from './values.js';
 
 type Path = (string | number)[];
@@ -97,6 +94,8 @@ function loadTemplates(dir: string, edition: Edition, problems: CaseProblem[]): 
 }
 
 export interface LoadOptions {
+  /** The step and expectation kinds the cases may use (the runner's registries: see run/suite.ts). */
+  kinds: CaseKinds;
   /** Folder holding <edition>/*.yaml; default: the suite's cases/. */
   dir?: string;
   editions?: readonly Edition[];
@@ -141,7 +140,8 @@ function loadSetup(dir: string, edition: EditionInfo, problems: CaseProblem[]): 
  * all files are collected and thrown together as one CaseFileError, each with
  * file:line, so a suite author fixes them in one pass.
  */
-export function loadSuite(options: LoadOptions = {}): Suite {
+export function readSuite(options: LoadOptions): Suite {
+  const { kinds } = options;
   const dir = options.dir ?? casesDir;
   const spec = options.spec ?? loadSpec();
   const editions = options.editions ?? ([...spec.editions.keys()] as Edition[]);
@@ -186,9 +186,9 @@ export function loadSuite(options: LoadOptions = {}): Suite {
         continue;
       }
       const raw = pf.data as Record<string, unknown>;
-      const c = toCase(raw, pf, info, at);
+      const c = toCase(raw, pf, info, at, kinds);
       if (!c) continue;
-      checkCase(c, edition, spec, templates[edition], at);
+      checkCase(c, edition, spec, templates[edition], at, kinds);
       const dup = seen.get(c.id);
       if (dup) at(['id'], `case id ${c.id} is already used by ${dup}`);
       seen.set(c.id, pf.display);
@@ -214,14 +214,14 @@ function checkKindValue(schema: object, value: unknown, path: Path, what: string
   return false;
 }
 
-function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionInfo, at: (path: Path, message: string) => void): Case | undefined {
+function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionInfo, at: (path: Path, message: string) => void, kinds: CaseKinds): Case | undefined {
   const users = (raw['users'] as string[] | undefined) ?? [];
   let ok = true;
   const steps = (raw['steps'] as Array<Record<string, unknown>>).map((s, i): Step => {
-    const known = stepKinds.all.map((k) => k.name);
+    const known = kinds.steps.all.map((k) => k.name);
     const others = Object.keys(s).filter((k) => !['title', 'expect', 'capture', 'setup', 'skip_if'].includes(k));
-    const kindKeys = others.filter((k) => stepKinds.get(k) && !['setup', 'skip_if'].includes(k));
-    for (const k of others.filter((x) => !stepKinds.get(x))) {
+    const kindKeys = others.filter((k) => kinds.steps.get(k) && !['setup', 'skip_if'].includes(k));
+    for (const k of others.filter((x) => !kinds.steps.get(x))) {
       at(['steps', i, k], `/steps/${i}: must NOT have additional properties '${k}' (a step holds title, expect, capture and one step kind: ${known.join(', ')})`);
       ok = false;
     }
@@ -230,7 +230,7 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
       ok = false;
     }
     const kindName = kindKeys[0] ?? '';
-    const kind = stepKinds.get(kindName);
+    const kind = kinds.steps.get(kindName);
     let spec = s[kindName];
     if (kind) {
       if (!checkKindValue(kind.schema, spec, ['steps', i, kindName], kindName, at)) ok = false;
@@ -255,9 +255,9 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
       const checks: Check[] = [];
       for (const [key, value] of Object.entries(e)) {
         if (key === 'requirement') continue;
-        const ek = expectKinds.get(key);
+        const ek = kinds.expects.get(key);
         if (!ek) {
-          at(['steps', i, 'expect', j, key], `/steps/${i}/expect/${j}: must NOT have additional properties '${key}' (an expectation holds requirement and expectation kinds: ${expectKinds.all.map((k) => k.name).join(', ')})`);
+          at(['steps', i, 'expect', j, key], `/steps/${i}/expect/${j}: must NOT have additional properties '${key}' (an expectation holds requirement and expectation kinds: ${kinds.expects.all.map((k) => k.name).join(', ')})`);
           ok = false;
           continue;
         }
@@ -288,7 +288,7 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
   };
 }
 
-function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Record<string, unknown>, at: (path: Path, message: string) => void): void {
+function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Record<string, unknown>, at: (path: Path, message: string) => void, kinds: CaseKinds): void {
   if (c.edition !== dirEdition) at(['edition'], `edition is ${c.edition} but the file is under cases/${dirEdition}/`);
   if (!c.id.startsWith(c.edition + '.')) at(['id'], `case id must start with "${c.edition}."`);
   c.requirements.forEach((id, i) => {
@@ -299,7 +299,7 @@ function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Reco
   const cited = new Set<string>();
   const captured = new Set<string>();
   c.steps.forEach((step, i) => {
-    const kind = stepKinds.get(step.kind);
+    const kind = kinds.steps.get(step.kind);
     const ops: ValueProblem[] = [];
     const refs: References = { auth: new Set<string>(), vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>(), services: new Set<string>() };
     kind?.check?.(step.spec, ['steps', i, step.kind], ops, refs);
@@ -308,7 +308,7 @@ function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Reco
     step.expect.forEach((e, j) => {
       cited.add(e.requirement);
       if (!c.requirements.includes(e.requirement)) at(['steps', i, 'expect', j, 'requirement'], `requirement ${e.requirement} is not listed in the case's requirements`);
-      for (const check of e.checks) expectKinds.get(check.kind)?.check?.(check.value, ['steps', i, 'expect', j, check.kind], ops, stepRefs);
+      for (const check of e.checks) kinds.expects.get(check.kind)?.check?.(check.value, ['steps', i, 'expect', j, check.kind], ops, stepRefs);
     });
     for (const [path, message] of ops) at(path, message);
     for (const v of refs.vars) if (!captured.has(v)) at(['steps', i], `{$var: ${v}} is used before any earlier step captures it`);

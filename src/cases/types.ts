@@ -1,4 +1,6 @@
+import type { EditionInfo } from '../spec/editions.js';
 import type { Edition } from '../spec/requirements.js';
+import type { ValueProblem } from './values.js';
 
 /** One check of an expectation: a registered expectation kind and its value (`status: 200`). */
 export interface Check {
@@ -85,4 +87,46 @@ export interface Suite {
   cases: Case[];
   templates: Record<Edition, Record<string, unknown>>;
   setups: Record<Edition, EditionSetup>;
+}
+
+/** What a step's or an expectation's static check records: the names a case refers to. */
+export interface References {
+  /** Users a step acts as (a request's auth). */
+  auth: Set<string>;
+  vars: Set<string>;
+  users: Set<string>;
+  templates: Set<string>;
+  /** Services read with {$service: NAME.KEY}. */
+  services: Set<string>;
+}
+
+/** What the case loader needs of a step kind: its key, the schema of its value and its static checks. */
+export interface CaseStepKind {
+  name: string;
+  schema: object;
+  check?(spec: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void;
+  prepare?(spec: unknown, edition: EditionInfo): unknown;
+}
+
+/** What the case loader needs of an expectation kind. */
+export interface CaseExpectKind {
+  name: string;
+  schema: object;
+  /** The step kinds whose observations it can judge. */
+  steps: readonly string[];
+  check?(value: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void;
+}
+
+export interface KindRegistry<T> {
+  readonly all: readonly T[];
+  get(name: string): T | undefined;
+}
+
+/**
+ * The kinds a suite's cases may use. The loader is given them (the runner
+ * owns the registries), so the case format depends on no runner code.
+ */
+export interface CaseKinds {
+  steps: KindRegistry<CaseStepKind>;
+  expects: KindRegistry<CaseExpectKind>;
 }

@@ -35,9 +35,12 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
-function integer(bytes: Buffer): Buffer {
-  // Positive: a leading zero when the high bit is set.
-  return tlv(0x02, (bytes[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/** A non-negative DER INTEGER: minimal, so no leading zero byte but the one a set high bit needs. */
+export function integer(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.subarray(start);
+  return tlv(0x02, (minimal[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal.length ? minimal : Buffer.from([0]));
 }
 
 function utcTime(d: Date): Buffer {
@@ -73,8 +76,9 @@ export function makeCertificate(hosts: readonly string[] = ['127.0.0.1', '::1', 
       seq(oid('2.5.29.19'), tlv(0x04, seq())),
     ),
   );
+  // Positive and of full length: the first byte is neither 0 nor above 0x7f.
   const serial = randomBytes(12);
-  serial[0] = (serial[0] as number) & 0x7f;
+  serial[0] = ((serial[0] as number) & 0x7f) | 0x40;
   const tbs = seq(
     tlv(0xa0, integer(Buffer.from([2]))),
     integer(serial),

@@ -8,7 +8,7 @@
 import type { HttpRequest } from '../http/client.js';
 import type { Transport } from '../http/transport.js';
 import type { Redactor } from '../http/redact.js';
-import type { Check } from '../cases/types.js';
+import type { CaseExpectKind, CaseStepKind, Check, References } from '../cases/types.js';
 import type { ValueProblem } from '../cases/values.js';
 import type { EditionInfo } from '../spec/editions.js';
 import type { Exchange } from './types.js';
@@ -77,7 +77,7 @@ export interface StepContext {
   signal?: AbortSignal;
 }
 
-export interface StepKind {
+export interface StepKind extends CaseStepKind {
   /** The key of the step in a case file: `request:`, `await_notification:`. */
   name: string;
   /** JSON Schema of the step's value; compiled by the one Ajv. */
@@ -102,7 +102,7 @@ export interface CheckOutcome {
   message: string;
 }
 
-export interface ExpectKind {
+export interface ExpectKind extends CaseExpectKind {
   /** The key in an expectation: `status:`, `errcode:`. */
   name: string;
   schema: object;
@@ -123,15 +123,7 @@ export interface ExpectKind {
   evaluate(value: unknown, observed: Observed): CheckOutcome[];
 }
 
-export interface References {
-  /** Users a step acts as (a request's auth). */
-  auth: Set<string>;
-  vars: Set<string>;
-  users: Set<string>;
-  templates: Set<string>;
-  /** Services read with {$service: NAME.KEY}. */
-  services: Set<string>;
-}
+export type { References } from '../cases/types.js';
 
 export interface ExpectRegistry {
   get(name: string): ExpectKind | undefined;

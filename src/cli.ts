@@ -560,6 +560,11 @@ async function runSuite(flags: Flags): Promise<number> {
   } catch (err) {
     // The run could not start: leave no empty report behind (the trace stays: it shows why).
     if (err instanceof ConformanceError) for (const f of created) if (f !== flags.trace) rmSync(f, { force: true });
+    // Stopped before the first case (a signal during the first request's rate-limit waits): an interruption, not a bad target.
+    if (err instanceof ConformanceError && controller.signal.aborted) {
+      process.stderr.write('conformance: interrupted before the first case ran\n');
+      return 130;
+    }
     throw err;
   } finally {
     trace?.close();

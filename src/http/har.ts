@@ -9,7 +9,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { HttpRequest, HttpResponse } from './client.js';
 import type { Redactor } from './redact.js';
-import { cutText } from '../text.js';
 
 const BODY_CAP = 64 * 1024;
 const SECRET_MEMBERS = new Set(['access_token', 'refresh_token', 'password', 'token', 'new_password']);
@@ -66,8 +65,10 @@ export class HarWriter {
   }
 
   private text(s: string): { text: string; cut: boolean } {
-    const cut = cutText(s, BODY_CAP);
-    return { text: this.redactor.apply(blankSecrets(cut.text)), cut: cut.cut };
+    // Redacted before it is cut (see Redactor.applyCut); only the part that can be kept is read.
+    const head = s.length > 2 * BODY_CAP ? s.slice(0, 2 * BODY_CAP) : s;
+    const c = this.redactor.applyCut(blankSecrets(head), BODY_CAP);
+    return { text: c.text, cut: c.cut || head.length < s.length };
   }
 
   /** Records one exchange (a rate-limited try is one too); `res` is undefined when no answer came. */
@@ -128,7 +129,8 @@ export class HarWriter {
     const now = performance.now();
     while (this.pending.length && (all || now - (this.pending[0] as Pending).at >= HOLD_MS)) {
       const p = this.pending.shift() as Pending;
-      writeSync(this.fd, (this.first ? '' : ',\n') + JSON.stringify(p.entry()));
+      // DEL, C1 controls and the Unicode line separators written as \u escapes, as in the JSON report: a `cat` of the file shows no control from the target.
+      writeSync(this.fd, (this.first ? '' : ',\n') + JSON.stringify(p.entry()).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
       this.first = false;
     }
   }

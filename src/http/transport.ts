@@ -26,6 +26,8 @@ export interface TransportOptions {
   backoffBaseMs?: number;
   /** For tests: the source of jitter (default Math.random). */
   random?: () => number;
+  /** The run's stop signal (SIGINT, SIGTERM): a wait for a rate limit ends at once, as on close(). */
+  signal?: AbortSignal;
 }
 
 export interface SendOptions {
@@ -103,12 +105,17 @@ export class Transport {
     this.random = options.random ?? Math.random;
   }
 
-  /** The wait before the next try: what the server asked for, else an exponential back-off with jitter. */
+  /**
+   * The wait before the next try: what the server asked for, else an
+   * exponential back-off with jitter. A wait asked for is never shorter than
+   * the fixed half of the back-off: a server naming a tiny wait (1e-300 ms)
+   * is not hammered, and the waits still grow.
+   */
   private waitFor(res: HttpResponse, limited: number): { ms: number; source: RateLimitWait['source'] } {
-    const asked = askedWait(res);
-    if (asked && asked.ms > 0) return asked;
-    // Half fixed, half random: clients limited together do not all come back at the same moment.
     const backoff = Math.min((this.options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS) * 2 ** (limited - 1), BACKOFF_CAP_MS);
+    const asked = askedWait(res);
+    if (asked && asked.ms > 0) return { ms: Math.max(asked.ms, backoff / 2), source: asked.source };
+    // Half fixed, half random: clients limited together do not all come back at the same moment.
     return { ms: backoff / 2 + this.random() * (backoff / 2), source: 'back-off' };
   }
 
@@ -116,6 +123,8 @@ export class Transport {
     let attempts = 0;
     let waitedMs = 0;
     let current = req;
+    // The budget is wall-clock time from the first 429: the waits and the tries between them.
+    let firstLimitedAt: number | undefined;
     for (let hop = 0; ; hop++) {
       let res: HttpResponse;
       for (let limited = 0; ; ) {
@@ -131,16 +140,17 @@ export class Transport {
         attempts++;
         if (res.status !== 429) break;
         limited++;
+        firstLimitedAt ??= t0;
         const wait = this.waitFor(res, limited);
         // A server asking for longer than the budget has left will not be ready in time: stop now.
-        if (waitedMs + wait.ms > this.budgetMs) break;
+        if (performance.now() - firstLimitedAt + wait.ms > this.budgetMs || this.stopped()) break;
         options.onLimited?.();
         this.options.onRateLimit?.({ method: current.method, url: current.url, waitMs: wait.ms, attempt: limited, source: wait.source });
         if (this.waiting++ === 0) this.waitingSince = performance.now();
         const under = { t0: performance.now() };
         this.waitsUnderWay.add(under);
         try {
-          await sleep(wait.ms, undefined, { signal: this.closing.signal });
+          await sleep(wait.ms, undefined, { signal: this.options.signal ? AbortSignal.any([this.closing.signal, this.options.signal]) : this.closing.signal });
         } catch {
           throw new TransportError('ERR_HTTP_CLOSED', 'the run ended while this request waited out a rate limit');
         } finally {
@@ -167,6 +177,10 @@ export class Transport {
       if (toGet) delete headers['content-type'];
       current = { method: toGet ? 'GET' : current.method, url: next.toString(), headers, ...(toGet || current.body === undefined ? {} : { body: current.body }) };
     }
+  }
+
+  private stopped(): boolean {
+    return this.closing.signal.aborted || this.options.signal?.aborted === true;
   }
 
   close(): Promise<void> {

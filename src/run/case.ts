@@ -18,7 +18,7 @@ import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutText } from '../text.js';
-import { parseJson } from './json.js';
+import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
 import type { CaseResult, CheckFailure } from './types.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
@@ -64,7 +64,12 @@ function redactValue(value: unknown, redactor: Redactor): unknown {
 
 /** The key of an item of a baseline list. */
 function itemKey(item: unknown, key: readonly string[]): string {
-  return key.map((p) => JSON.stringify(pointer(item, p)) ?? '').join('\n');
+  try {
+    return key.map((p) => JSON.stringify(pointer(item, p)) ?? '').join('\n');
+  } catch {
+    // A value too deep to write (the caller reads only bodies of bounded depth; this is the last guard).
+    return '\u0000unkeyable';
+  }
 }
 
 /** A path of a rule against a request URL: each `*` segment stands for any one path segment. */
@@ -330,7 +335,8 @@ async function readBaselines(c: Case, users: readonly User[], setup: EditionSetu
     }
     try {
       const { res } = await env.client.send({ method: b.request.method, url: env.base + b.request.path, headers: { authorization: `Bearer ${u.accessToken}` } });
-      const list = res.status === 200 ? pointer(parseJson(res.text).json, b.list) : undefined;
+      // A body nested deeper than any check reads is no baseline; the case's own request of it errors as too deep.
+      const list = res.status === 200 && jsonDepth(res.text) <= MAX_JSON_DEPTH ? pointer(parseJson(res.text).json, b.list) : undefined;
       u.baseline.set(env.edition.id, new Set(Array.isArray(list) ? list.map((item) => itemKey(item, b.key)) : []));
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
@@ -344,7 +350,8 @@ function withoutBaseline(ran: StepRun, setup: EditionSetup, users: readonly User
   const o = ran.observed as Observed;
   const b = setup.baseline;
   if (!b || !ran.sent || ran.sent.method !== b.request.method || !pathMatches(b.request.path, ran.sent.url)) return o;
-  const user = users.find((u) => ran.sent?.headers['authorization'] === `Bearer ${u.accessToken}`);
+  const token = ran.sent.headers['authorization']?.replace(/^Bearer /, '') ?? queryToken(ran.sent.url);
+  const user = users.find((u) => token === u.accessToken);
   const seen = user ? [...user.baseline.values()].flatMap((s) => [...s]) : [];
   if (seen.length === 0) return o;
   const held = new Set(seen);

@@ -66,10 +66,11 @@ export function recordExchange(req: HttpRequest, res: HttpResponse | undefined, 
       request.bodyCut = true;
     }
   }
-  const body = res ? cutText(res.text, RESULT_BODY_CAP) : undefined;
+  // Redacted before it is cut: a cut first could leave part of a secret that no longer matches whole.
+  const body = res ? redactor.applyCut(res.text, RESULT_BODY_CAP) : undefined;
   return {
     request,
-    ...(res && body ? { response: { status: res.status, headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, redactor.apply(cutText(v, 8192).text)])), body: redactor.apply(body.text), truncated: res.truncated, ...(body.cut ? { bodyCut: true } : {}) } } : {}),
+    ...(res && body ? { response: { status: res.status, headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, redactor.applyCut(v, 8192).text])), body: body.text, truncated: res.truncated, ...(body.cut ? { bodyCut: true } : {}) } } : {}),
     durationMs,
     curl,
   };

@@ -222,6 +222,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       options.onRateLimit?.({ ...w, url: redactor.apply(w.url) });
     },
     ...(options.onExchange ? { onExchange: options.onExchange } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services);

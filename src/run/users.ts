@@ -83,13 +83,14 @@ const SHOWN_BYTES = 300;
  * redacted.
  */
 export function describeAnswer(res: HttpResponse, redactor: Redactor): string {
-  const bytes = Buffer.from(res.text, 'utf8');
-  let shown = bytes.subarray(0, SHOWN_BYTES).toString('utf8');
-  // A cut in the middle of a character leaves U+FFFD at the end: drop it.
-  if (bytes.length > SHOWN_BYTES) shown = shown.replace(/\uFFFD+$/, '');
-  const of = res.truncated ? `${bytes.length} bytes read` : `${bytes.length} bytes`;
-  const body = bytes.length === 0 ? 'an empty body' : `body "${escapeForTerminal(redactor.apply(shown)).replace(/"/g, '\\"')}"${bytes.length > SHOWN_BYTES ? ` (first ${SHOWN_BYTES} of ${of})` : ''}`;
   const a = parse(res);
+  // A token the answer carries is a secret even when the answer is of no use (a 201, no user_id): redact it too.
+  if (typeof a['access_token'] === 'string') redactor.add(a['access_token'], '$ISSUED_TOKEN');
+  const bytes = Buffer.byteLength(res.text, 'utf8');
+  // Redacted, then cut at a character boundary: a cut first could leave part of a secret.
+  const shown = redactor.applyCut(res.text, SHOWN_BYTES).text;
+  const of = res.truncated ? `${bytes} bytes read` : `${bytes} bytes`;
+  const body = bytes === 0 ? 'an empty body' : `body "${escapeForTerminal(shown).replace(/"/g, '\\"')}"${bytes > SHOWN_BYTES ? ` (first ${SHOWN_BYTES} of ${of})` : ''}`;
   const code = typeof a['errcode'] === 'string' ? ` ${escapeForTerminal(redactor.apply(a['errcode']))}` : '';
   return `${res.status}${code} (${escapeForTerminal(res.headers['content-type'] ?? 'no content-type')}, ${body})`;
 }

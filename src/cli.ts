@@ -181,8 +181,15 @@ function secretArgs(env: NodeJS.ProcessEnv): string[] {
 
 /** A URL as it may be shown: without the user name and password it may carry. */
 function withoutUserinfo(raw: string): string {
-  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1');
+  // Up to the last @ of the word: a password may hold /, # or @ itself.
+  return raw.replace(/([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, '$1…@');
 }
+
+/** An argument as a usage error may show it: no user name or password, then cut, control characters escaped. */
+const shownArg = (raw: string): string => escapeForTerminal(withoutUserinfo(raw).slice(0, 80));
+
+/** Flags whose value is a secret: their value is taken even when it starts with "-", so it is never echoed as an unknown option. */
+const SECRET_FLAGS = new Set(['--access-token', '--user', '--registration-token']);
 
 /** Parses argv; collects every problem before failing, so one run shows them all. */
 export function parseFlags(argv: readonly string[]): Flags {
@@ -193,7 +200,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     flags.command = args[0];
     args.shift();
   } else if (args[0] !== undefined && !args[0].startsWith('-')) {
-    problems.push(`unknown command "${escapeForTerminal(args[0])}" (commands: serve, coverage, compare)`);
+    problems.push(`unknown command "${shownArg(args[0])}" (commands: serve, coverage, compare)`);
     args.shift();
   }
   const command = flags.command as Exclude<Command, 'help' | 'version'>;
@@ -231,12 +238,13 @@ export function parseFlags(argv: readonly string[]): Flags {
       continue;
     }
     if (!VALUE_FLAGS.has(arg)) {
-      problems.push(arg.startsWith('-') ? `unknown option ${escapeForTerminal(withoutUserinfo(arg.slice(0, 80)))}` : `unexpected argument "${escapeForTerminal(withoutUserinfo(arg.slice(0, 80)))}"`);
+      problems.push(arg.startsWith('-') ? `unknown option ${shownArg(arg)}` : `unexpected argument "${shownArg(arg)}"`);
       continue;
     }
     if (value === undefined) {
       value = args[i + 1];
-      if (value === undefined || (value.startsWith('-') && value.length > 1)) {
+      const isFlag = value !== undefined && value.startsWith('-') && value.length > 1 && (!SECRET_FLAGS.has(arg) || VALUE_FLAGS.has(value.split('=')[0] as string) || BOOL_FLAGS.has(value) || value in SHORT);
+      if (value === undefined || isFlag) {
         problems.push(`${arg} needs a value`);
         continue;
       }
@@ -250,7 +258,7 @@ export function parseFlags(argv: readonly string[]): Flags {
         } catch {
           u = undefined;
         }
-        if (!u || !['http:', 'https:'].includes(u.protocol)) problems.push(`--target must be an http(s) URL, got "${escapeForTerminal(withoutUserinfo(value))}"`);
+        if (!u || !['http:', 'https:'].includes(u.protocol)) problems.push(`--target must be an http(s) URL, got "${shownArg(value)}"`);
         else if (u.username !== '' || u.password !== '') problems.push(`--target must not carry a user name or password (${escapeForTerminal(u.protocol)}//…@${escapeForTerminal(u.host)}): they would be used for nothing; give accounts with --user or CONFORMANCE_USERS`);
         else flags.target = value.replace(/\/+$/, '');
         break;
@@ -328,12 +336,12 @@ export function parseFlags(argv: readonly string[]): Flags {
         } catch {
           u = undefined;
         }
-        if (!u || !['http:', 'https:'].includes(u.protocol) || u.pathname !== '/_matrix/push/v1/notify') problems.push(`--gateway-url is the full notify URL targets must use, ending in /_matrix/push/v1/notify, got "${escapeForTerminal(withoutUserinfo(value))}"`);
+        if (!u || !['http:', 'https:'].includes(u.protocol) || u.pathname !== '/_matrix/push/v1/notify') problems.push(`--gateway-url is the full notify URL targets must use, ending in /_matrix/push/v1/notify, got "${shownArg(value)}"`);
         else flags.gatewayUrl = value;
         break;
       }
       case '--gateway-listen':
-        if (/^(?:\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/.test(value)) flags.gatewayListen = value;
+        if (/^(?:\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/.test(value) && Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535) flags.gatewayListen = value;
         else problems.push(`--gateway-listen takes HOST:PORT, got "${escapeForTerminal(value)}"`);
         break;
     }
@@ -547,14 +555,32 @@ async function runSuite(flags: Flags): Promise<number> {
       report = { ...report, meta: { ...report.meta } };
       applyExpectations(report, expectations, flags.strict);
     }
+    // A report that cannot be written (a full disk) does not stop the others; the run then exits 2, its record incomplete.
+    const unwritten: string[] = [];
+    const why = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : 'unknown error');
     for (const { file, r } of reporters) {
       const text = r.finish(report);
-      if (file) writeFileSync(file, text);
-      else process.stdout.write(text);
+      if (!file) {
+        process.stdout.write(text);
+        continue;
+      }
+      try {
+        writeFileSync(file, text);
+      } catch (err) {
+        unwritten.push(`cannot write the report ${escapeForTerminal(file)} (${escapeForTerminal(why(err))})`);
+      }
     }
     if (flags.updateExpectations) {
-      const n = writeExpectations(flags.updateExpectations, report, flags.strict, expectations);
-      process.stderr.write(`conformance: wrote ${n} expected failure(s) to ${escapeForTerminal(flags.updateExpectations)}\n`);
+      try {
+        const n = writeExpectations(flags.updateExpectations, report, flags.strict, expectations);
+        process.stderr.write(`conformance: wrote ${n} expected failure(s) to ${escapeForTerminal(flags.updateExpectations)}\n`);
+      } catch (err) {
+        unwritten.push(`cannot write the expectations file ${escapeForTerminal(flags.updateExpectations)} (${escapeForTerminal(why(err))})`);
+      }
+    }
+    if (unwritten.length) {
+      process.stderr.write(unwritten.map((u) => `conformance: ${u}\n`).join(''));
+      return 2;
     }
     return exitCode(report, flags.strict);
   } catch (err) {

@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'ERR_TARGET_NOT_MATRIX'
   | 'ERR_TARGET_USERS'
   | 'ERR_TARGET_EDITION'
-  | 'ERR_EXPECTATIONS';
+  | 'ERR_EXPECTATIONS'
+  | 'ERR_SERVICE';
 
 export class ConformanceError extends Error {
   readonly code: ErrorCode;

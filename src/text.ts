@@ -100,9 +100,10 @@ export function oneLine(s: string, max = 500): string {
 export function shortJson(v: unknown, max = 200): string {
   let s: string;
   try {
-    s = JSON.stringify(v) ?? String(v);
+    s = JSON.stringify(v) ?? typeof v;
   } catch {
-    s = String(v);
+    // Too deep to write, or an object no JSON or String() can render.
+    s = '(a value too deep to show)';
   }
   return cutText(s, max).text + (Buffer.byteLength(s) > max ? '…' : '');
 }

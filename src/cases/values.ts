@@ -259,8 +259,30 @@ const MISSING = Symbol('missing');
 
 function show(v: unknown): string {
   if (v === MISSING) return '(absent)';
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 120 ? cutUnits(s, 117).text + '...' : s;
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return '(a value too deep to show)';
+  }
+  return s === undefined ? typeof v : s.length > 120 ? cutUnits(s, 117).text + '...' : s;
+}
+
+/**
+ * A value the target gave, used as a key of the run (a path segment, an
+ * event id, a pushkey): a string, a number or a boolean. Anything else (an
+ * object, whatever members it has) is no key, and the case errors saying so.
+ */
+/** How a value of a request path is named in an error: the variable it reads, else its place. */
+export function segmentName(part: unknown, i: number): string {
+  const v = isPlainObject(part) ? part['$var'] : undefined;
+  return typeof v === 'string' ? `the value of ${v} (path segment ${i + 1})` : `path segment ${i + 1}`;
+}
+
+export function asKey(v: unknown, what: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  throw new ValueError(`${what} would be ${show(v === undefined ? MISSING : v)}, which is not a string`);
 }
 
 /**

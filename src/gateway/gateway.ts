@@ -11,7 +11,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Service } from '../service.js';
 import { makeCertificate } from './cert.js';
 
@@ -105,6 +105,7 @@ export class MockGateway implements Service {
     readonly url: string,
     readonly tls: boolean,
     readonly fingerprint: string | undefined,
+    private readonly sockets: ReadonlySet<Socket>,
   ) {}
 
   static async start(options: GatewayOptions = {}): Promise<MockGateway> {
@@ -116,10 +117,18 @@ export class MockGateway implements Service {
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     server.maxConnections = 256;
+    // Every socket, from its first byte: closeAllConnections() does not reach a
+    // TLS socket whose handshake never finished, and the run would wait out
+    // Node's two-minute handshake timeout before it could exit.
+    const sockets = new Set<Socket>();
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${err.code ?? err.message})`)));
       server.listen(port, host, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });
@@ -127,7 +136,7 @@ export class MockGateway implements Service {
     const addr = server.address() as AddressInfo;
     const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
     const url = options.url ?? `${cert ? 'https' : 'http'}://${shownHost}:${addr.port}${NOTIFY_PATH}`;
-    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint);
+    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint, sockets);
     return gateway;
   }
 
@@ -230,6 +239,7 @@ export class MockGateway implements Service {
   async close(): Promise<void> {
     for (const w of [...this.waiters]) w.resolve(undefined);
     this.server.closeAllConnections?.();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
@@ -238,5 +248,7 @@ function parseListen(listen: string | undefined): [string, number] {
   if (!listen) return ['127.0.0.1', 0];
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(listen);
   if (!m) throw new Error(`--gateway-listen takes HOST:PORT, got ${listen}`);
-  return [m[1] ?? m[2] ?? '127.0.0.1', Number(m[3])];
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`--gateway-listen: port ${port} is past 65535`);
+  return [m[1] ?? m[2] ?? '127.0.0.1', port];
 }

@@ -5,7 +5,7 @@
  * case created by the edition's declared rules. Knows no endpoint.
  */
 import type { Case, Check, CleanupRule, EditionSetup, Suite } from '../cases/types.js';
-import { match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
+import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
 import { TransportError, type HttpRequest } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
@@ -236,9 +236,9 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       const observed = withoutBaseline(ran, setup, users);
       const errcodeOf = (): unknown => (typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined);
-      if (step.skipIf && observed.status !== undefined && step.skipIf.status.includes(observed.status) && (!step.skipIf.errcode || step.skipIf.errcode.includes(String(errcodeOf())))) {
+      if (step.skipIf && observed.status !== undefined && step.skipIf.status.includes(observed.status) && (!step.skipIf.errcode || step.skipIf.errcode.includes(typeof errcodeOf() === 'string' ? (errcodeOf() as string) : ''))) {
         result.outcome = 'skipped';
-        result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${String(errcodeOf())}` : ''})`;
+        result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${errcodeOf() as string}` : ''})`;
         result.skipCode = 'target';
         return;
       }
@@ -386,7 +386,7 @@ async function cleanup(pending: readonly Pending[], env: CaseEnv): Promise<boole
     }
     try {
       const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(p.sent, ptr), received: (ptr) => pointer(p.received, ptr) };
-      const path = typeof p.rule.send.path === 'string' ? p.rule.send.path : (p.rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(String(resolve(part, vctx))))).join('');
+      const path = typeof p.rule.send.path === 'string' ? p.rule.send.path : (p.rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(resolve(part, vctx), segmentName(part, i))))).join('');
       const json = p.rule.send.json === undefined ? undefined : resolve(p.rule.send.json, vctx);
       const { res } = await env.client.send(
         { method: p.rule.send.method, url: env.base + path, headers: { authorization: `Bearer ${p.user.accessToken}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) }, ...(json === undefined ? {} : { body: JSON.stringify(json) }) },

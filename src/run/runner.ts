@@ -304,10 +304,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
       embedded: options.embedded ?? false,
       editions: plan.editions,
       strict: options.strict ?? false,
-      versions: plan.preflight.versions,
+      // Asked before any token was issued: redacted again now, for a target that named a token it was going to issue.
+      versions: redactedJson(plan.preflight.versions, redactor),
       specVersions: Object.fromEntries(Object.entries(plan.versions).map(([k, v]) => [k, { ...v }])),
       ...(Object.keys(plan.notServed).length ? { notServed: plan.notServed } : {}),
-      ...(plan.preflight.server ? { server: plan.preflight.server } : {}),
+      ...(plan.preflight.server ? { server: redactor.apply(plan.preflight.server) } : {}),
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - startedAt.getTime(),
@@ -324,6 +325,14 @@ export async function run(options: RunOptions): Promise<RunReport> {
     await services.close();
     await client.close();
   }
+}
+
+/** A JSON value (of bounded depth: what the preflight kept) with every secret the redactor knows replaced, in keys and strings. */
+function redactedJson(value: unknown, redactor: Redactor, depth = 0): unknown {
+  if (typeof value === 'string') return redactor.apply(value);
+  if (depth > 64 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redactedJson(v, redactor, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [redactor.apply(k), redactedJson(v, redactor, depth + 1)]));
 }
 
 /** What a run would do against its target, without running a case (for --list). */

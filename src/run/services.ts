@@ -5,6 +5,7 @@
  * with the service's reason. The core knows services only by name.
  */
 import type { Service, ServiceSpec } from '../service.js';
+import { ConformanceError } from '../errors.js';
 
 export type { Service, ServiceSpec };
 
@@ -28,10 +29,16 @@ export class Services {
     if (!p) {
       const spec = this.specs.get(name);
       if (!spec || spec.unavailable) throw new Error(`service ${name} is not available`);
-      p = spec.start().then((s) => {
-        this.started.set(name, s);
-        return s;
-      });
+      p = spec.start().then(
+        (s) => {
+          this.started.set(name, s);
+          return s;
+        },
+        (err: unknown) => {
+          // The run's own setting (a listen address taken or not on this machine), not the target: said in one line.
+          throw new ConformanceError('ERR_SERVICE', `the run's ${name} could not start: ${err instanceof Error ? err.message : 'unknown error'}`);
+        },
+      );
       this.starting.set(name, p);
     }
     return p;

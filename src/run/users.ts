@@ -77,6 +77,45 @@ function parse(res: HttpResponse): Answer {
 
 const SHOWN_BYTES = 300;
 
+/** Values of members whose name holds "token", found in the raw text. */
+const JSON_TOKEN = /"((?:[^"\\]|\\.){0,200})"\s*:\s*"((?:[^"\\]|\\.){1,4096})"/g;
+const FORM_TOKEN = /(?:^|[?&;\s])([\w.-]{0,100})=([^&;\s"]{1,4096})/g;
+const MAX_SCANNED = 1 << 20;
+
+/**
+ * Every value an answer gives to a member named like a token (`access_token`,
+ * `refresh_token`, a nested or a duplicated member, a form-encoded body):
+ * read from the text itself, so no parse (a body too deep, a duplicated key
+ * whose last value wins) hides one.
+ */
+export function tokensIn(text: string): string[] {
+  const head = text.length > MAX_SCANNED ? text.slice(0, MAX_SCANNED) : text;
+  const out = new Set<string>();
+  for (const m of head.matchAll(JSON_TOKEN)) {
+    let name = m[1] as string;
+    let value = m[2] as string;
+    try {
+      name = JSON.parse(`"${name}"`) as string;
+      value = JSON.parse(`"${value}"`) as string;
+    } catch {
+      // An invalid escape: take the text as it stands.
+    }
+    if (/token/i.test(name) && value !== '') out.add(value);
+  }
+  for (const m of head.matchAll(FORM_TOKEN)) {
+    if (!/token/i.test(m[1] as string)) continue;
+    const raw = m[2] as string;
+    out.add(raw);
+    try {
+      const decoded = decodeURIComponent(raw.replace(/\+/g, ' '));
+      if (decoded !== '') out.add(decoded);
+    } catch {
+      // Not percent-encoded after all: the raw value is held.
+    }
+  }
+  return [...out];
+}
+
 /**
  * An unexpected answer as a user can act on it: status, content type and
  * the first 300 bytes of the body, control characters escaped and secrets
@@ -85,7 +124,7 @@ const SHOWN_BYTES = 300;
 export function describeAnswer(res: HttpResponse, redactor: Redactor): string {
   const a = parse(res);
   // A token the answer carries is a secret even when the answer is of no use (a 201, no user_id): redact it too.
-  if (typeof a['access_token'] === 'string') redactor.add(a['access_token'], '$ISSUED_TOKEN');
+  for (const t of tokensIn(res.text)) redactor.add(t, '$ISSUED_TOKEN');
   const bytes = Buffer.byteLength(res.text, 'utf8');
   // Redacted, then cut at a character boundary: a cut first could leave part of a secret.
   const shown = redactor.applyCut(res.text, SHOWN_BYTES).text;
@@ -103,13 +142,18 @@ interface Posted {
   limited: boolean;
 }
 
-async function send(client: Transport, method: string, url: string, body: unknown, token: string | undefined, fail: (why: string) => Error, onLimited?: () => void): Promise<Posted> {
+async function send(client: Transport, redactor: Redactor, method: string, url: string, body: unknown, token: string | undefined, fail: (why: string) => Error, onLimited?: () => void): Promise<Posted> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers['authorization'] = `Bearer ${token}`;
   try {
     const { res, waitedMs, attempts } = await client.send({ method, url, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }, onLimited ? { onLimited } : {});
-    return { status: res.status, answer: parse(res), res, limited: waitedMs > 0 || attempts > 1 };
+    // Every token the answer carries is a secret from now on, used or not (a refresh token, a token of a refused answer);
+    // the access token of a successful answer is left to the caller, who names it after its user.
+    const answer = parse(res);
+    const named = res.status === 200 ? answer['access_token'] : undefined;
+    for (const t of tokensIn(res.text)) if (t !== named) redactor.add(t, '$ISSUED_TOKEN');
+    return { status: res.status, answer, res, limited: waitedMs > 0 || attempts > 1 };
   } catch (err) {
     if (err instanceof TransportError) throw fail(err.message);
     throw err;
@@ -288,12 +332,12 @@ export class RegisteringPool implements UserSource {
     // does that work once per user, not once per round.
     const request = { username, inhibit_login: false };
     const t0 = performance.now();
-    let posted = await send(this.client, 'POST', url, request, undefined, fail, limited);
+    let posted = await send(this.client, this.redactor, 'POST', url, request, undefined, fail, limited);
     if (!posted.limited) {
       this.rounds++;
       this.roundMs += performance.now() - t0;
     }
-    if (posted.status === 400) posted = await send(this.client, 'POST', url, { ...request, password }, undefined, fail, limited);
+    if (posted.status === 400) posted = await send(this.client, this.redactor, 'POST', url, { ...request, password }, undefined, fail, limited);
     this.limited ||= posted.limited;
     for (let round = 0; posted.status === 401 && round < MAX_UIA_ROUNDS; round++) {
       const answer = posted.answer;
@@ -308,7 +352,7 @@ export class RegisteringPool implements UserSource {
       const session = answer['session'];
       if (typeof session !== 'string' || !stage) throw fail(`the 401 answer to POST /register has no session or no stage left to complete: ${describeAnswer(posted.res, this.redactor)}`);
       const auth = stage === 'm.login.registration_token' ? { type: stage, token: this.registrationToken, session } : { type: stage, session };
-      posted = await send(this.client, 'POST', url, { ...request, password, auth }, undefined, fail, limited);
+      posted = await send(this.client, this.redactor, 'POST', url, { ...request, password, auth }, undefined, fail, limited);
       this.limited ||= posted.limited;
     }
     if (posted.status !== 200) throw fail(`POST /register answered ${describeAnswer(posted.res, this.redactor)}`);
@@ -372,14 +416,14 @@ export class GivenUsers implements UserSource {
       let token: string;
       let loggedIn = false;
       if (c.kind === 'password') {
-        const posted = await send(this.client, 'POST', `${this.base}/_matrix/client/v3/login`, { type: 'm.login.password', identifier: { type: 'm.id.user', user: c.user }, password: c.password, initial_device_display_name: 'pushers conformance run' }, undefined, fail);
+        const posted = await send(this.client, this.redactor, 'POST', `${this.base}/_matrix/client/v3/login`, { type: 'm.login.password', identifier: { type: 'm.id.user', user: c.user }, password: c.password, initial_device_display_name: 'pushers conformance run' }, undefined, fail);
         const t = posted.answer['access_token'];
         if (posted.status !== 200 || typeof t !== 'string' || t === '') throw fail(`logging in as ${escapeForTerminal(c.user).slice(0, 100)} answered ${describeAnswer(posted.res, this.redactor)}`);
         token = t;
         loggedIn = true;
       } else token = c.token;
       this.redactor.add(token, `$USER${i + 1}_TOKEN`);
-      const who = await send(this.client, 'GET', `${this.base}/_matrix/client/v3/account/whoami`, undefined, token, fail);
+      const who = await send(this.client, this.redactor, 'GET', `${this.base}/_matrix/client/v3/account/whoami`, undefined, token, fail);
       const userId = who.answer['user_id'];
       if (who.status !== 200 || typeof userId !== 'string') throw fail(`GET /account/whoami for account ${i + 1} answered ${describeAnswer(who.res, this.redactor)}`);
       // What the account already holds is read by each edition's baseline before its first case.
@@ -419,7 +463,7 @@ export class GivenUsers implements UserSource {
 
   async close(): Promise<void> {
     for (const a of this.accounts ?? []) {
-      if (a.loggedIn) await send(this.client, 'POST', `${this.base}/_matrix/client/v3/logout`, {}, a.user.accessToken, (why) => new Error(why)).catch(() => undefined);
+      if (a.loggedIn) await send(this.client, this.redactor, 'POST', `${this.base}/_matrix/client/v3/logout`, {}, a.user.accessToken, (why) => new Error(why)).catch(() => undefined);
     }
   }
 }

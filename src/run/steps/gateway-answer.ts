@@ -1,5 +1,6 @@
 import type { StepKind, StepRun } from '../kinds.js';
 import { gatewayOf, checkValues, NO_GATEWAY } from './notification-common.js';
+import { asKey } from '../../cases/values.js';
 
 interface Spec {
   pushkey: unknown;
@@ -28,7 +29,7 @@ export const gatewayAnswerKind: StepKind = {
     const s = spec as Spec;
     const gateway = gatewayOf(ctx);
     if (!gateway) return NO_GATEWAY;
-    gateway.answer(String(ctx.resolve(s.pushkey)), { ...(s.reject ? { reject: true } : {}), ...(s.status !== undefined ? { status: s.status, times: s.times ?? 1 } : {}) });
+    gateway.answer(asKey(ctx.resolve(s.pushkey), 'the pushkey'), { ...(s.reject ? { reject: true } : {}), ...(s.status !== undefined ? { status: s.status, times: s.times ?? 1 } : {}) });
     return { requests: 0, waitedMs: 0, observed: { status: 200, json: {}, isJson: true } };
   },
 };

@@ -1,5 +1,5 @@
 import { isBadgeBody, type MockGateway, type Poke } from '../../gateway/gateway.js';
-import { checkOperators, references, type ValueProblem } from '../../cases/values.js';
+import { asKey, checkOperators, references, type ValueProblem } from '../../cases/values.js';
 import type { References, StepContext, StepRun } from '../kinds.js';
 
 /** What the delivery steps say about the pushkey and event they look for. */
@@ -34,8 +34,8 @@ export function eventOf(p: Poke): string | undefined {
 export const isBadge = (p: Poke): boolean => isBadgeBody(p.body);
 
 export function matcher(ctx: StepContext, f: PokeFilter): { pushkey: string; event?: string; match: (p: Poke) => boolean } {
-  const pushkey = String(ctx.resolve(f.pushkey));
-  const event = f.event_id === undefined ? undefined : String(ctx.resolve(f.event_id));
+  const pushkey = asKey(ctx.resolve(f.pushkey), 'the pushkey awaited');
+  const event = f.event_id === undefined ? undefined : asKey(ctx.resolve(f.event_id), 'the event id awaited');
   return { pushkey, ...(event === undefined ? {} : { event }), match: (p) => !isBadge(p) && (event === undefined || eventOf(p) === event || (f.or_unnamed === true && eventOf(p) === undefined)) };
 }
 

@@ -1,4 +1,4 @@
-import { checkOperators, references } from '../../cases/values.js';
+import { asKey, segmentName, checkOperators, references } from '../../cases/values.js';
 import { TransportError, type HttpRequest, type HttpResponse } from '../../http/client.js';
 import type { EditionInfo } from '../../spec/editions.js';
 import { curlFor, recordExchange } from '../exchange.js';
@@ -119,7 +119,7 @@ export const requestKind: StepKind = {
       body = JSON.stringify(sentJson);
     }
     if (body !== undefined) headers['content-type'] = r.content_type ?? 'application/json';
-    const path = typeof r.path === 'string' ? r.path : r.path.map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(String(ctx.resolve(part))))).join('');
+    const path = typeof r.path === 'string' ? r.path : r.path.map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(ctx.resolve(part), segmentName(part, i))))).join('');
     const req: HttpRequest = { method: r.method, url: ctx.base + path + query, headers, ...(body === undefined ? {} : { body }) };
     const before = ctx.earlier.length ? { before: ctx.earlier.map((e) => curlFor(e, ctx.redactor)) } : {};
     let res: HttpResponse;

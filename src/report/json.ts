@@ -34,6 +34,7 @@ export function resultJson(r: CaseResult): Record<string, unknown> {
     ...(r.outcome === 'skipped' || r.outcome === 'notrun' ? { skip: { code: r.skipCode ?? 'other', reason: r.skipReason ?? '' } } : {}),
     ...(r.expectation ? { expectation: r.expectation } : {}),
     ...(r.flaky ? { flaky: r.flaky } : {}),
+    ...(r.periods ? { periods: r.periods } : {}),
     exchanges: exchangesOf(r).map((x) => ({ step: x.step, ...x.exchange })),
   };
 }

@@ -19,7 +19,7 @@ import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutText } from '../text.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
-import type { CaseResult, CheckFailure } from './types.js';
+import type { CaseResult, CheckFailure, WaitEvent } from './types.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
@@ -40,6 +40,30 @@ export interface CaseEnv {
   followRedirects: boolean;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Sees waits of more than a second as they start and end. */
+  onWait?: (e: WaitEvent) => void;
+}
+
+/** How long a wait lasts before the run shows it. */
+const SHOWN_WAIT_MS = 1000;
+
+/** StepContext.waiting for a step: a wait still running after a second is announced, and its end too. */
+function waitAnnouncer(env: CaseEnv, caseId: string, step: number): (what: string, maxMs: number) => () => void {
+  return (what, maxMs) => {
+    const onWait = env.onWait;
+    if (!onWait || maxMs <= SHOWN_WAIT_MS) return () => undefined;
+    const started = performance.now();
+    let shown = false;
+    const timer = setTimeout(() => {
+      shown = true;
+      onWait({ phase: 'start', caseId, step, what, maxMs, elapsedMs: performance.now() - started });
+    }, SHOWN_WAIT_MS);
+    timer.unref();
+    return () => {
+      clearTimeout(timer);
+      if (shown) onWait({ phase: 'end', caseId, step, what, maxMs, elapsedMs: performance.now() - started });
+    };
+  };
 }
 
 /**
@@ -174,6 +198,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
   const earlier: HttpRequest[] = [];
+  let previousAnswerAt: number | undefined;
   const body = async (): Promise<void> => {
     await readBaselines(c, users, setup, env);
     for (const [i, step] of c.steps.entries()) {
@@ -203,15 +228,20 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         user: (alias) => byAlias.get(alias),
         earlier,
         services: env.services,
+        ...(previousAnswerAt !== undefined ? { previousAnswerAt } : {}),
+        waiting: waitAnnouncer(env, c.id, i + 1),
         ...(env.signal ? { signal: env.signal } : {}),
       };
       const ran: StepRun = await kind.run(step.spec, stepCtx);
+      if (ran.sent) previousAnswerAt = performance.now();
       result.requests += ran.requests;
-      deadline += ran.waitedMs;
+      // A step's own waits (a retry window, a quiet period) are part of its design, not of the case's bound.
+      deadline += ran.waitedMs + (ran.periods ?? []).reduce((sum, p) => sum + p.ms, 0);
+      if (ran.periods?.length) (result.periods ??= []).push(...ran.periods.map((p) => ({ step: i + 1, ...p })));
       if (ran.skip !== undefined) {
         result.outcome = 'skipped';
         result.skipReason = ran.skip;
-        result.skipCode = 'step';
+        result.skipCode = ran.skipCode ?? 'step';
         return;
       }
       if (ran.problem) {

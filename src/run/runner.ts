@@ -17,7 +17,8 @@ import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
 import { Services, type ServiceSpec } from './services.js';
 import { parseJson } from './json.js';
-import type { CaseResult, RunMeta, RunReport } from './types.js';
+import type { CaseResult, RunMeta, RunReport, WaitEvent } from './types.js';
+import { stepKinds } from './steps/index.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 
 export interface RunOptions {
@@ -53,6 +54,8 @@ export interface RunOptions {
   rateLimitBudgetMs?: number;
   /** Called before each wait for a rate limit. */
   onRateLimit?: (wait: RateLimitWait) => void;
+  /** Called when a step has waited a second and waits on (for a poke, a retry, a quiet period), and when that wait ends. */
+  onWait?: (wait: WaitEvent) => void;
   /** Stops the run: no new case starts; finished cases are reported, the rest as not run. */
   signal?: AbortSignal;
   /** Sees every exchange of the run (for --trace). */
@@ -225,7 +228,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const runId = randomBytes(4).toString('hex');
-  const services = new Services(options.services);
+  const services = new Services(options.services, { runId });
   try {
     const plan = await planRun(options, client, spec, redactor, services);
     // The services the cases to run need, started before the first of them (their values are read synchronously).
@@ -255,7 +258,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
       const why = plan.left.get(c.id);
       if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, failures: [], warnings: [], durationMs: 0, requests: 0 });
     });
-    const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i)));
+    // The cases that may wait longest go first: their waits then overlap the rest of the run instead of ending it.
+    const weights = plan.cases.map(waitWeight);
+    const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i))).sort((a, b) => (weights[b] as number) - (weights[a] as number));
     let next = 0;
     let seq = 0;
     const worker = async (): Promise<void> => {
@@ -281,6 +286,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
             followRedirects: options.followRedirects ?? false,
             timeoutMs: options.timeoutMs ?? 10_000,
             ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.onWait ? { onWait: options.onWait } : {}),
           });
         } finally {
           running--;
@@ -325,6 +331,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
     await services.close();
     await client.close();
   }
+}
+
+/** How long a case may wait beyond its requests, as its step kinds estimate it. */
+function waitWeight(c: Case): number {
+  return c.steps.reduce((sum, step) => sum + (stepKinds.get(step.kind)?.waitWeight?.(step.spec) ?? 0), 0);
 }
 
 /** A JSON value (of bounded depth: what the preflight kept) with every secret the redactor knows replaced, in keys and strings. */

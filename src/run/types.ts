@@ -11,6 +11,33 @@ export interface Exchange {
   before?: string[];
 }
 
+/**
+ * A period a step waited to reach its verdict (a quiet period after a
+ * witness, a time given to the target, a retry window), and what it was
+ * derived from: how far a check that nothing arrived looked.
+ */
+export interface WaitPeriod {
+  step: number;
+  /** quiet, wait, window, … (named by the step kind). */
+  kind: string;
+  ms: number;
+  /** In words: "4 × 12 ms (the slowest of 7 poke(s) so far took 12 ms)", "set with --quiet-period". */
+  basis: string;
+}
+
+/** A wait of more than a second, as it starts and ends: for live progress (the status line, a log). */
+export interface WaitEvent {
+  phase: 'start' | 'end';
+  caseId: string;
+  step: number;
+  /** What is awaited, in words: "the poke to be sent again". */
+  what: string;
+  /** The most it may last, from when the step began. */
+  maxMs: number;
+  /** How long it has lasted (at `start`: the second before it was announced). */
+  elapsedMs: number;
+}
+
 /** A check that did not hold: data, not an exception. */
 export interface CheckFailure {
   requirement: string;
@@ -59,6 +86,8 @@ export interface CaseResult {
   skipCode?: string;
   /** The expectations-file entry that lists this case, and whether the case failed the way it records. */
   expectation?: { reason: string; link?: string; file: string; requirements?: string[]; matched?: boolean; mismatch?: string };
+  /** The periods its steps waited to judge (quiet periods, retry windows), each with its basis. */
+  periods?: WaitPeriod[];
   /** With --repeat: the outcome of every repetition, when they differ. */
   flaky?: Outcome[];
   durationMs: number;

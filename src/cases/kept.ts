@@ -25,7 +25,9 @@ function files(dir: string): string[] {
 /** A hash of every input of loading the bundled suite with these kinds. */
 export function suiteFingerprint(kinds: CaseKinds): string {
   const hash = createHash('sha256');
-  for (const file of [...files(casesDir), ...files(specDir), join(packageRoot, 'package.json'), ...LOADER]) {
+  const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: unknown };
+  hash.update(`version ${String(version)}\n`);
+  for (const file of [...files(casesDir), ...files(specDir), ...LOADER]) {
     hash.update(`${relative(packageRoot, file)}\n`);
     hash.update(readFileSync(file));
   }

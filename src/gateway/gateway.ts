@@ -56,6 +56,13 @@ export class Poke {
     readonly at: number,
     /** The body as text. */
     readonly text: string,
+    /**
+     * performance.now() when the target began to send it: when its connection
+     * was accepted, or, on a connection kept from an earlier request, when its
+     * request began. A poke sent only after an answer (a retry) began after
+     * that answer left; a copy sent at the same time as the first began before.
+     */
+    readonly sentAt: number = at,
   ) {}
 
   /** The body, parsed; undefined when it is not JSON, or nests deeper than any check reads. */
@@ -110,6 +117,8 @@ export interface GatewayOptions extends TimingOptions {
   tls?: boolean;
   /** The run's id: pokes whose text holds it are the run's (kept whole). Without it, every poke is. */
   runId?: string;
+  /** Text of the pokes kept whole, in all (default MAX_KEPT_BYTES): past it the oldest become summaries. */
+  maxKeptBytes?: number;
 }
 
 interface Waiter {
@@ -188,12 +197,15 @@ class Arrivals {
   }
 
   /** Resolves once every connection busy now has ended, or after `maxMs`. */
-  settled(maxMs: number): Promise<void> {
+  async settled(maxMs: number): Promise<void> {
+    // One turn of the event loop first: a connection made while this process was busy is accepted in its poll phase.
+    await new Promise((resolve) => setImmediate(resolve));
     const busy = [...this.#busy.values()];
-    if (busy.length === 0) return Promise.resolve();
+    if (busy.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const all = Promise.all(busy.map((waiting) => new Promise<void>((resolve) => waiting.push(resolve))));
-    return Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)))]).then(() => clearTimeout(timer));
+    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)))]);
+    clearTimeout(timer);
   }
 }
 
@@ -217,6 +229,8 @@ export class MockGateway implements Service {
   private readonly answers = new Map<string, Answer>();
   private readonly waiters = new Set<Waiter>();
   private readonly arrivals = new Arrivals();
+  /** When each connection was accepted, and whether a request has come on it yet. */
+  private readonly connections = new WeakMap<object, { acceptedAt: number; used: boolean }>();
 
   private constructor(
     private readonly server: Server,
@@ -226,6 +240,7 @@ export class MockGateway implements Service {
     readonly fingerprint: string | undefined,
     private readonly sockets: ReadonlySet<Socket>,
     private readonly runId: string | undefined,
+    private readonly maxKeptBytes: number,
     timing: TimingOptions,
   ) {
     this.timing = new DeliveryTiming(timing);
@@ -246,6 +261,7 @@ export class MockGateway implements Service {
     const sockets = new Set<Socket>();
     server.on('connection', (socket: Socket) => {
       sockets.add(socket);
+      gateway?.connections.set(socket, { acceptedAt: performance.now(), used: false });
       gateway?.arrivals.started(socket);
       socket.once('close', () => {
         sockets.delete(socket);
@@ -263,7 +279,7 @@ export class MockGateway implements Service {
     const addr = server.address() as AddressInfo;
     const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
     const url = options.url ?? `${cert ? 'https' : 'http'}://${shownHost}:${addr.port}${NOTIFY_PATH}`;
-    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint, sockets, options.runId, options);
+    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint, sockets, options.runId, options.maxKeptBytes ?? MAX_KEPT_BYTES, options);
     return gateway;
   }
 
@@ -308,6 +324,9 @@ export class MockGateway implements Service {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const conn = connectionOf(req);
     this.arrivals.started(conn);
+    const known = this.connections.get(conn);
+    const sentAt = known && !known.used ? known.acceptedAt : performance.now();
+    if (known) known.used = true;
     res.once('close', () => this.arrivals.ended(conn));
     // The target may be in origin form (/path) or absolute form (http://host/path), which a server must accept (RFC 9112 3.2.2).
     let path: string;
@@ -343,7 +362,7 @@ export class MockGateway implements Service {
         send(200, { rejected: [] });
         return this.summarise(bytes, performance.now(), 200);
       }
-      const poke = new Poke(performance.now(), bytes.toString('utf8'));
+      const poke = new Poke(performance.now(), bytes.toString('utf8'), sentAt);
       const { status, rejected } = this.answerFor(poke);
       this.keep(poke);
       if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
@@ -377,11 +396,11 @@ export class MockGateway implements Service {
     return { status, rejected };
   }
 
-  /** Keeps a poke whole, within MAX_POKES and MAX_KEPT_BYTES: the oldest become summaries. */
+  /** Keeps a poke whole, within MAX_POKES and the byte budget: the oldest become summaries. */
   private keep(poke: Poke): void {
     this.pokes.push(poke);
     this.keptBytes += poke.text.length;
-    while (this.pokes.length > MAX_POKES || (this.keptBytes > MAX_KEPT_BYTES && this.pokes.length > 1)) {
+    while (this.pokes.length > MAX_POKES || (this.keptBytes > this.maxKeptBytes && this.pokes.length > 1)) {
       const old = this.pokes.shift() as Poke;
       this.keptBytes -= old.text.length;
       this.summarise(Buffer.from(old.text, 'utf8'), old.at, old.answered);

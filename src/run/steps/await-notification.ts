@@ -8,19 +8,12 @@ interface Spec extends PokeFilter {
   /** Wait as long as the run's retry window (65 s, or --retry-window) instead of the timeout. */
   retry_window?: boolean;
   /**
-   * Wait for this many matching pokes, each arriving at least MIN_GAP_MS after
-   * the previous one was answered (a retry is a second one, and a copy sent at
-   * the same time as the first is not); the last is observed.
+   * Wait for this many matching pokes, each sent after the previous one was
+   * answered (a retry is a second one; a copy sent at the same time as the
+   * first is not, however late it arrives); the last is observed.
    */
   count?: number;
 }
-
-/**
- * How long after an answer the next poke must come to count as another one:
- * a retry waits for the answer to travel back and for its back-off, and two
- * copies sent at once arrive within a few milliseconds of each other.
- */
-const MIN_GAP_MS = 50;
 
 /** The skip code of a retry not seen within a window the user shortened. */
 export const RETRY_WINDOW_SKIP = 'retry-window';
@@ -66,7 +59,7 @@ export const awaitNotificationKind: StepKind = {
     try {
       while (seen < want) {
         const left = timeout - (performance.now() - started);
-        const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.at >= last.answeredAt + MIN_GAP_MS), left) : undefined;
+        const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.sentAt >= last.answeredAt), left) : undefined;
         if (!next) break;
         // The first poke's latency is the target's delivery time; a retry's is its back-off.
         if (seen === 0) noteLatency(gateway, ctx, next);

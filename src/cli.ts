@@ -11,7 +11,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createServer } from '../reference-server/index.js';
+import type { ReferenceServerOptions, RunningServer } from '../reference-server/index.js';
 import {
   applyExpectations,
   withExpectation,
@@ -391,6 +391,11 @@ function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'aut
   if (flags.edition === 'all' || (embedded && flags.edition === undefined)) return EDITIONS;
   if (flags.edition) return [flags.edition];
   return 'auto';
+}
+
+/** The bundled reference server, loaded only by the commands that start it (a run against a target does not). */
+async function createServer(options: ReferenceServerOptions): Promise<RunningServer> {
+  return (await import('../reference-server/index.js')).createServer(options);
 }
 
 async function serve(flags: Flags): Promise<number> {

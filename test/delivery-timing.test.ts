@@ -14,6 +14,7 @@ import { DeliveryTiming, QUIET_CEILING_MS, QUIET_FACTOR, QUIET_FLOOR_MS } from '
 import { terminalReporter } from '../src/report/terminal.js';
 import { expectKinds } from '../src/run/expect/index.js';
 import { run, type Plan } from '../src/run/runner.js';
+import { Slots } from '../src/run/slots.js';
 import { stepKinds } from '../src/run/steps/index.js';
 import { loadSuite } from '../src/run/suite.js';
 import { isFailing, type WaitEvent } from '../src/run/types.js';
@@ -93,21 +94,23 @@ describe('delivery timing', function () {
 
   it('announces a wait still running after a second, and its end; the cases that may wait longest start first', async function () {
     // The retry comes 3 s after the 500: its step waits well past the second after which a wait is shown.
+    const gatewayAnswers: number[] = [];
     const late: Mutation = {
       name: 'retries 3 s after a 500',
       delivery: true,
       onPush: async (call) => {
         const answer = await call.forward();
+        gatewayAnswers.push(answer.status);
         if (answer.status >= 500) await new Promise((r) => setTimeout(r, 3000));
         return answer;
       },
     };
     const server = await startProxy(late);
     const events: WaitEvent[] = [];
-    const started: string[] = [];
     try {
       const services = new Map([['gateway', gatewayService(server.url, { tls: true })]]);
-      const report = await run({ target: server.url, editions: ['v1'], suite, grep: 'v1.push', jobs: 1, strict: true, services, onWait: (e) => events.push(e), onResult: (r) => started.push(r.id) });
+      const report = await run({ target: server.url, editions: ['v1'], suite, grep: 'v1.push', jobs: 1, strict: true, services, onWait: (e) => events.push(e) });
+      expect(report.results.filter((r) => isFailing(r, true)).map((r) => r.id)).to.deep.equal([]);
       expect(report.results.find((r) => r.id === 'v1.push.retry-after-error')?.outcome).to.equal('passed');
       const retry = events.filter((e) => e.caseId === 'v1.push.retry-after-error');
       expect(retry.map((e) => [e.phase, e.step, e.maxMs])).to.deep.equal([
@@ -116,8 +119,9 @@ describe('delivery timing', function () {
       ]);
       expect(retry[0]?.what).to.match(/^the poke to be sent again \(the default retry window; --retry-window shortens it\)$/);
       expect(retry[0]?.elapsedMs).to.be.at.least(1000);
-      // With one case at a time, the order cases end in is the order they start in: the retry window first.
-      expect(started[0]).to.equal('v1.push.retry-after-error');
+      // One case at a time, the retry case first: the first poke of the run is its own, answered 500 (the
+      // others start only once it waits, and need several requests before their first message).
+      expect(gatewayAnswers[0]).to.equal(500);
     } finally {
       await server.close();
     }
@@ -135,6 +139,27 @@ describe('delivery timing', function () {
     reporter.waiting?.({ phase: 'end', caseId: 'v1.push.retry-after-error', step: 7, what: 'the poke to be sent again', maxMs: 65_000, elapsedMs: 3000 });
     expect(out[out.length - 1]).not.to.include('waiting');
     reporter.finish({ meta: { strict: false, specVersions: {}, durationMs: 1 }, results: [] } as never);
+  });
+});
+
+describe('job slots', function () {
+  it('start new cases in order as slots free up; a case back from a wait goes on at once, and no new case starts until enough have ended', async function () {
+    const slots = new Slots(1);
+    const order: string[] = [];
+    await slots.take();
+    const b = slots.take().then(() => order.push('b'));
+    const c = slots.take().then(() => order.push('c'));
+    // a waits: its slot goes to b.
+    slots.release();
+    await b;
+    // a is back (over the count), b ends: c still waits, until a ends too.
+    slots.retake();
+    slots.release();
+    await Promise.resolve();
+    expect(order).to.deep.equal(['b']);
+    slots.release();
+    await c;
+    expect(order).to.deep.equal(['b', 'c']);
   });
 });
 

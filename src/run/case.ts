@@ -13,13 +13,14 @@ import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
 import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
 import { expectKinds } from './expect/index.js';
-import type { Observed, StepContext, StepRun } from './kinds.js';
+import type { Observed, StepContext, StepKind, StepRun } from './kinds.js';
 import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutText } from '../text.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
 import type { CaseResult, CheckFailure, WaitEvent } from './types.js';
+import type { Slots } from './slots.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
@@ -42,10 +43,23 @@ export interface CaseEnv {
   signal?: AbortSignal;
   /** Sees waits of more than a second as they start and end. */
   onWait?: (e: WaitEvent) => void;
+  /** The run's job slots: the case holds one, and gives it up while a step only waits (StepKind.waits). */
+  slots?: Slots;
 }
 
 /** How long a wait lasts before the run shows it. */
 const SHOWN_WAIT_MS = 1000;
+
+/** Runs a step; one that only waits gives up the case's job slot meanwhile. */
+async function runStep(kind: StepKind, spec: unknown, ctx: StepContext, slots: Slots | undefined): Promise<StepRun> {
+  if (!kind.waits || !slots) return kind.run(spec, ctx);
+  slots.release();
+  try {
+    return await kind.run(spec, ctx);
+  } finally {
+    slots.retake();
+  }
+}
 
 /** StepContext.waiting for a step: a wait still running after a second is announced, and its end too. */
 function waitAnnouncer(env: CaseEnv, caseId: string, step: number): (what: string, maxMs: number) => () => void {
@@ -232,7 +246,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         waiting: waitAnnouncer(env, c.id, i + 1),
         ...(env.signal ? { signal: env.signal } : {}),
       };
-      const ran: StepRun = await kind.run(step.spec, stepCtx);
+      const ran: StepRun = await runStep(kind, step.spec, stepCtx, env.slots);
       if (ran.sent) previousAnswerAt = performance.now();
       result.requests += ran.requests;
       // A step's own waits (a retry window, a quiet period) are part of its design, not of the case's bound.

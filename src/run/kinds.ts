@@ -100,6 +100,8 @@ export interface StepKind extends CaseStepKind {
    * run starts the cases that wait longest first and the rest overlap them.
    */
   waitWeight?(spec: unknown): number;
+  /** The step sends nothing and only waits for the target: its case gives up its job slot meanwhile. */
+  waits?: boolean;
   /** Rewrites the value once at load (e.g. a path relative to the edition's prefix). */
   prepare?(spec: unknown, edition: EditionInfo): unknown;
   run(spec: unknown, ctx: StepContext): Promise<StepRun>;

@@ -42,6 +42,7 @@ export const awaitNotificationKind: StepKind = {
     not: { required: ['timeout_ms', 'retry_window'] },
   },
   check: checkValues,
+  waits: true,
   waitWeight: (spec) => ((spec as Spec).retry_window ? 65_000 : 100),
   async run(spec, ctx): Promise<StepRun> {
     const s = spec as Spec;

@@ -28,6 +28,7 @@ export const expectNoNotificationKind: StepKind = {
     properties: { ...filterSchema, include_earlier: { type: 'boolean' } },
   },
   check: checkValues,
+  waits: true,
   waitWeight: () => 1000,
   async run(spec, ctx): Promise<StepRun> {
     const s = spec as Spec;

@@ -17,6 +17,7 @@ export const waitKind: StepKind = {
     required: ['quiet_period'],
     properties: { quiet_period: { const: true, description: "Wait the run's quiet period for push delivery (it needs the gateway)." } },
   },
+  waits: true,
   waitWeight: () => 1000,
   async run(_spec, ctx): Promise<StepRun> {
     const gateway = gatewayOf(ctx);

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { PEAK_RSS_PREFIX } from './peak-rss.js';
+import { PEAK_RSS_PREFIX } from './peak-rss-line.js';
 import { median, ms, round } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));

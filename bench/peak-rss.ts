@@ -4,8 +4,7 @@
  * own that the bench reads (PEAK_RSS_PREFIX, then kilobytes).
  */
 import { writeSync } from 'node:fs';
-
-export const PEAK_RSS_PREFIX = 'bench-peak-rss-kb ';
+import { PEAK_RSS_PREFIX } from './peak-rss-line.js';
 
 process.on('exit', () => {
   writeSync(2, `\n${PEAK_RSS_PREFIX}${process.resourceUsage().maxRSS}\n`);

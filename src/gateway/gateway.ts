@@ -39,6 +39,9 @@ const SUMMARY_HEAD_BYTES = 200;
 const SUMMARY_PUSHKEYS = 8;
 const SUMMARY_PUSHKEY_CHARS = 128;
 
+/** Body buffers kept for use again: as many as bodies usually arrive at once. */
+const BODY_BUFFERS = 16;
+
 const UNPARSED = Symbol('unparsed');
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -164,7 +167,7 @@ function namedPushkeys(text: string): string[] {
   return out;
 }
 
-/** Whether a body is the run's: its text holds the run id, also when a server wrote it with \u escapes. */
+/** Whether a body is the run's: its text holds the run id, also when a server wrote it with \\u escapes. */
 function isRuns(bytes: Buffer, runId: string | undefined): boolean {
   if (runId === undefined || bytes.includes(runId)) return true;
   if (!bytes.includes('\\u')) return false;
@@ -172,6 +175,24 @@ function isRuns(bytes: Buffer, runId: string | undefined): boolean {
     return JSON.stringify(JSON.parse(bytes.toString('utf8'))).includes(runId);
   } catch {
     return false;
+  }
+}
+
+/**
+ * Buffers that bodies are read into, each MAX_BODY long and used again and
+ * again: every chunk a request brings is copied into one and dies at once.
+ * Kept until a body ends, chunks would outlive V8's young generation and pile
+ * up outside its heap until a full collection (64 MB of them during a flood).
+ */
+class BodyBuffers {
+  readonly #free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(MAX_BODY);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.#free.length < BODY_BUFFERS) this.#free.push(buffer);
   }
 }
 
@@ -226,6 +247,7 @@ export class MockGateway implements Service {
   /** How long delivery steps wait (see timing.ts). */
   readonly timing: DeliveryTiming;
   private keptBytes = 0;
+  private readonly bodies = new BodyBuffers();
   private readonly answers = new Map<string, Answer>();
   private readonly waiters = new Set<Waiter>();
   private readonly arrivals = new Arrivals();
@@ -347,30 +369,37 @@ export class MockGateway implements Service {
       req.resume();
       return send(405, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
     }
-    const chunks: Buffer[] = [];
+    const body = this.bodies.take();
     let size = 0;
     req.on('data', (c: Buffer) => {
+      if (size + c.length <= MAX_BODY) c.copy(body, size);
       size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
     });
     req.on('error', () => undefined);
     req.on('end', () => {
-      if (size > MAX_BODY) return send(413, { errcode: 'M_TOO_LARGE', error: 'body over 64 KiB' });
-      const bytes = Buffer.concat(chunks);
-      chunks.length = 0;
-      if (!isRuns(bytes, this.runId)) {
-        send(200, { rejected: [] });
-        return this.summarise(bytes, performance.now(), 200);
+      try {
+        if (size > MAX_BODY) return send(413, { errcode: 'M_TOO_LARGE', error: 'body over 64 KiB' });
+        this.received(body.subarray(0, size), sentAt, send);
+      } finally {
+        this.bodies.give(body);
       }
-      const poke = new Poke(performance.now(), bytes.toString('utf8'), sentAt);
-      const { status, rejected } = this.answerFor(poke);
-      this.keep(poke);
-      if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
-      else send(200, { rejected });
-      poke.answered = status;
-      poke.answeredAt = performance.now();
-      for (const w of [...this.waiters]) if (isFor(poke, w.pushkey) && w.match(poke)) w.resolve(poke);
     });
+  }
+
+  /** A whole body arrived: the run's is kept and answered as told, any other summarised and answered 200. */
+  private received(bytes: Buffer, sentAt: number, send: (status: number, body: unknown) => void): void {
+    if (!isRuns(bytes, this.runId)) {
+      send(200, { rejected: [] });
+      return this.summarise(bytes, performance.now(), 200);
+    }
+    const poke = new Poke(performance.now(), bytes.toString('utf8'), sentAt);
+    const { status, rejected } = this.answerFor(poke);
+    this.keep(poke);
+    if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
+    else send(200, { rejected });
+    poke.answered = status;
+    poke.answeredAt = performance.now();
+    for (const w of [...this.waiters]) if (isFor(poke, w.pushkey) && w.match(poke)) w.resolve(poke);
   }
 
   /**
@@ -409,7 +438,9 @@ export class MockGateway implements Service {
 
   private summarise(bytes: Buffer, at: number, answered: number): void {
     this.strayCount += 1;
-    const head = escapeForTerminal(bytes.subarray(0, SUMMARY_HEAD_BYTES).toString('utf8'));
+    const text = bytes.subarray(0, SUMMARY_HEAD_BYTES).toString('utf8');
+    // Escaped only when it holds something to escape: a flood's pokes are plain ASCII, and escaping builds a string a character at a time.
+    const head = /[^\x20-\x7e]/.test(text) ? escapeForTerminal(text) : text;
     // Only a text that names a pushkey is searched for them: a flood of `[{},{},…]` costs one scan.
     const pushkeys = bytes.includes('"pushkey"') ? namedPushkeys(bytes.toString('utf8')) : [];
     this.strays.push({ at, bytes: bytes.length, head, pushkeys, answered });

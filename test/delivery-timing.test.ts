@@ -28,7 +28,7 @@ describe('delivery timing', function () {
   this.timeout(60_000);
   const suite = loadSuite();
 
-  it('derives the quiet period from the slowest poke: the floor, then 4 × it, then the ceiling; a fixed one when given', function () {
+  it('derives the quiet period from the slowest poke: the floor, then 3 × it, then the ceiling; a fixed one when given', function () {
     const t = new DeliveryTiming();
     expect(t.quietPeriod()).to.include({ kind: 'quiet', ms: QUIET_FLOOR_MS });
     expect(t.quietPeriod().basis).to.equal(`the floor of ${QUIET_FLOOR_MS} ms (no poke measured yet)`);

@@ -23,13 +23,13 @@
  */
 
 /** How many times the slowest poke so far a quiet period lasts. */
-export const QUIET_FACTOR = 4;
+export const QUIET_FACTOR = 3;
 /**
  * The shortest quiet period. A server that delivers in order pokes about an
  * earlier message before the witness about a later one; this is the margin
  * for one that does not, against a target whose pokes take milliseconds.
  */
-export const QUIET_FLOOR_MS = 250;
+export const QUIET_FLOOR_MS = 200;
 /** The longest derived quiet period (a target whose pokes take seconds). */
 export const QUIET_CEILING_MS = 10_000;
 /** How long a poke that must come may take (each step may say otherwise). */
@@ -55,7 +55,7 @@ export interface Period {
   /** quiet: a check that nothing more arrives; wait: time given to the target; window: how long a retry may take. */
   kind: 'quiet' | 'wait' | 'window';
   ms: number;
-  /** In words, e.g. "4 × 12 ms, the slowest of 7 pokes so far (floor 250 ms)". */
+  /** In words, e.g. "3 × 120 ms (the slowest of 7 poke(s) so far took 120 ms)". */
   basis: string;
 }
 

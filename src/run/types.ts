@@ -21,7 +21,7 @@ export interface WaitPeriod {
   /** quiet, wait, window, … (named by the step kind). */
   kind: string;
   ms: number;
-  /** In words: "4 × 12 ms (the slowest of 7 poke(s) so far took 12 ms)", "set with --quiet-period". */
+  /** In words: "3 × 120 ms (the slowest of 7 poke(s) so far took 120 ms)", "set with --quiet-period". */
   basis: string;
 }
 

@@ -13,13 +13,13 @@ import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 import { createServer } from '../reference-server/index.js';
 import { runCli } from './cli-process.js';
+import { readBody } from './latency-proxy.js';
 import { ms, round } from './stats.js';
 
 const FLOOD_POKES = 10_000;
 const FLOOD_BYTES = 64_000;
 const FLOOD_AT_ONCE = 8;
 const FLOOD_BOUND_MS = 90_000;
-const BODY_CAP = 1024 * 1024;
 
 interface Flood {
   sent: number;
@@ -55,19 +55,6 @@ async function flood(url: string): Promise<Flood> {
   agent.destroy();
   out.ms = round(performance.now() - started);
   return out;
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= BODY_CAP) chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 /** The gateway URL a pusher set names, when it is on loopback. */

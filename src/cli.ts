@@ -82,7 +82,7 @@ Run options:
   --gateway-listen HOST:PORT   where the mock gateway listens (default 127.0.0.1 and a free port)
   --gateway-tls         serve the mock gateway over HTTPS, with a certificate made for the run
   --quiet-period MS     how long a check that a poke does not come watches after its witness (default: 3 × the
-                        slowest poke seen in the run, from 200 ms to 10 s)
+                        slowest poke seen in the run, from 100 ms to 10 s)
   --retry-window SECONDS   how long a poke answered 500 may take to come again (default 65); shorter, a retry
                         that does not come in time is not judged (the case is skipped), not a failure
   --registration-token T   complete the m.login.registration_token stage when registering users

@@ -49,7 +49,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export class Poke {
   /** The status the gateway answered. */
   answered = 200;
-  /** performance.now() when the answer was sent (a retry is a poke that arrives after it). */
+  /** performance.now() when the answer was sent (a retry is a poke sent after it: see sentAt). */
   answeredAt = Infinity;
   #body: unknown = UNPARSED;
   #pushkeys: string[] | undefined;

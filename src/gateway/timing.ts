@@ -29,7 +29,7 @@ export const QUIET_FACTOR = 3;
  * earlier message before the witness about a later one; this is the margin
  * for one that does not, against a target whose pokes take milliseconds.
  */
-export const QUIET_FLOOR_MS = 200;
+export const QUIET_FLOOR_MS = 100;
 /** The longest derived quiet period (a target whose pokes take seconds). */
 export const QUIET_CEILING_MS = 10_000;
 /** How long a poke that must come may take (each step may say otherwise). */

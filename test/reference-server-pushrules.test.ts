@@ -7,7 +7,9 @@ import { conditionMatches, memberCountIs, splitPath, type ConditionInput } from 
 import { defaultRules } from '../reference-server/pushrules/defaults.js';
 import { evaluate, readActions, tweaksJson } from '../reference-server/pushrules/evaluate.js';
 import { compileGlob, containsWords } from '../reference-server/pushrules/glob.js';
+import { PUSH_RULE_OVERHEAD_BYTES, resolvePushRuleLimits } from '../reference-server/pushrules/limits.js';
 import { newestV1, semanticsFor } from '../reference-server/pushrules/semantics.js';
+import { PushRuleStore } from '../reference-server/pushrules/store.js';
 import type { EffectiveRule } from '../reference-server/pushrules/types.js';
 import { makeCertificate } from '../src/gateway/cert.js';
 
@@ -269,6 +271,36 @@ describe('push rules: server-default rules by version', function () {
   });
 });
 
+describe('push rules: the store’s accounting', function () {
+  it('charges each rule its JSON and the overhead, and gives back exactly that', function () {
+    const store = new PushRuleStore(resolvePushRuleLimits({}), NEWEST);
+    const user = '@a:localhost';
+    expect(store.put(user, 'override', 'one', ',"conditions":[]', '[]', {})).to.equal(undefined);
+    const one = Buffer.byteLength(store.ruleJson(user, 'override', 'one') ?? '') + PUSH_RULE_OVERHEAD_BYTES;
+    expect(store.storedBytes).to.equal(one);
+    expect(store.setActions(user, 'override', 'one', '["notify"]')).to.equal(undefined);
+    expect(store.storedBytes).to.equal(one + '"notify"'.length);
+    // Changing only `enabled` of a server-default rule, again and again, costs the one record.
+    for (const enabled of [true, false, true]) expect(store.setEnabled(user, 'override', '.m.rule.master', enabled)).to.equal(undefined);
+    expect(store.storedBytes).to.equal(one + '"notify"'.length + PUSH_RULE_OVERHEAD_BYTES);
+    expect(store.setActions(user, 'override', '.m.rule.master', '["notify"]')).to.equal(undefined);
+    expect(store.storedBytes).to.equal(one + '"notify"'.length + PUSH_RULE_OVERHEAD_BYTES + '["notify"]'.length);
+    expect(store.delete(user, 'override', 'one')).to.equal(undefined);
+    expect(store.storedBytes).to.equal(PUSH_RULE_OVERHEAD_BYTES + '["notify"]'.length);
+    expect(store.delete(user, 'override', 'one')).to.deep.equal({ code: 'not-found' });
+  });
+
+  it('refuses past maxPushRuleBytesPerUser, counting what a replaced rule gives back', function () {
+    const store = new PushRuleStore(resolvePushRuleLimits({ maxPushRuleBytesPerUser: 150 }), NEWEST);
+    const user = '@a:localhost';
+    expect(store.put(user, 'room', '!one:x', '', '[]', {})).to.equal(undefined);
+    expect(store.put(user, 'room', '!two:x', '', '[]', {})).to.equal(undefined);
+    expect(store.put(user, 'room', '!three:x', '', '[]', {})).to.deep.equal({ code: 'user-bytes-full' });
+    expect(store.put(user, 'room', '!two:x', '', '["notify"]', {})).to.equal(undefined);
+    expect(store.put('@b:localhost', 'room', '!three:x', '', '[]', {})).to.equal(undefined);
+  });
+});
+
 // ---- over HTTP ----
 
 interface Reply {
@@ -513,6 +545,11 @@ describe('push rules API', function () {
     refused(await putOn(c, 'one', { actions: [] }), 403, 'M_RESOURCE_LIMIT_EXCEEDED');
     okBody(await call(small, 'DELETE', at('override', 'one'), { token: b.token }));
     okBody(await putOn(c, 'one', { actions: [] }));
+    const tight = await start({ maxPushRuleBytesPerUser: 150 });
+    const d = await register(tight);
+    okBody(await call(tight, 'PUT', at('room', '!one:x'), { token: d.token, json: { actions: [] } }));
+    okBody(await call(tight, 'PUT', at('room', '!two:x'), { token: d.token, json: { actions: [] } }));
+    refused(await call(tight, 'PUT', at('room', '!three:x'), { token: d.token, json: { actions: [] } }), 403, 'M_RESOURCE_LIMIT_EXCEEDED');
   });
 
   it('follows pushRulesVersion where versions contradict each other', async function () {

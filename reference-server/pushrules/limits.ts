@@ -17,6 +17,13 @@ export interface PushRuleOptions {
    */
   maxPushRuleBytes?: number;
   /**
+   * One user's rules together, as JSON, in UTF-8 bytes (with the actions they
+   * set on server-default rules). Besides memory, it bounds the time evaluating
+   * one user's rules takes: a glob costs (pattern length × value length / 32)
+   * steps. Default 32 KiB.
+   */
+  maxPushRuleBytesPerUser?: number;
+  /**
    * Every user's rules together, each counted as its JSON size plus 512 bytes
    * (changes to server-default rules too). Default 16 MiB.
    */
@@ -32,6 +39,7 @@ export interface PushRuleOptions {
 export interface PushRuleLimits {
   readonly maxPushRulesPerUser: number;
   readonly maxPushRuleBytes: number;
+  readonly maxPushRuleBytesPerUser: number;
   readonly maxPushRuleStorageBytes: number;
 }
 
@@ -42,6 +50,9 @@ export const DEFAULT_PUSH_RULE_LIMITS: PushRuleLimits = Object.freeze({
   // A rule with a handful of conditions is a few hundred bytes; 8 KiB leaves room for
   // long keyword patterns and custom tweaks.
   maxPushRuleBytes: 8 * 1024,
+  // A hundred rules of 300 bytes. At the cap, the worst patterns against a body of
+  // 64 KiB take about a second per event for that user (README, "Push rules").
+  maxPushRuleBytesPerUser: 32 * 1024,
   // About 20 000 rules of a case's size (about 300 bytes and the 512 counted besides).
   maxPushRuleStorageBytes: 16 * 1024 * 1024,
 });
@@ -53,6 +64,7 @@ export function resolvePushRuleLimits(options: PushRuleOptions): PushRuleLimits 
   const limits: PushRuleLimits = {
     maxPushRulesPerUser: options.maxPushRulesPerUser ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRulesPerUser,
     maxPushRuleBytes: options.maxPushRuleBytes ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRuleBytes,
+    maxPushRuleBytesPerUser: options.maxPushRuleBytesPerUser ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRuleBytesPerUser,
     maxPushRuleStorageBytes: options.maxPushRuleStorageBytes ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRuleStorageBytes,
   };
   for (const [key, value] of Object.entries(limits)) checkCap(key, value);

@@ -158,6 +158,8 @@ function refusalError(refusal: StoreRefusal, target: Target, limits: Limits, rul
       return tooLarge(`the rule is ${refusal.bytes} bytes as JSON; this server keeps push rules of at most ${formatBytes(ruleLimits.maxPushRuleBytes)}`);
     case 'user-full':
       return resourceLimitExceeded(limits, `You already have ${ruleLimits.maxPushRulesPerUser} push rules, the most one user may define on this server; delete one first (replacing one in place is still allowed)`);
+    case 'user-bytes-full':
+      return resourceLimitExceeded(limits, `Your push rules would take more than ${formatBytes(ruleLimits.maxPushRuleBytesPerUser)} as JSON, the most one user may keep on this server; delete or shorten some first`);
     case 'storage-full':
       return resourceLimitExceeded(limits, `This server's push rule storage is full (${formatBytes(ruleLimits.maxPushRuleStorageBytes)}); delete rules, or restart the server to empty it`);
   }

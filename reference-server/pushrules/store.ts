@@ -21,14 +21,15 @@ interface UserRule {
   readonly matchJson: string;
   /** The actions array, as JSON text. */
   actionsJson: string;
-  /** What it is charged against maxPushRuleStorageBytes. */
-  cost: number;
+  /** The size of the rule as JSON, in UTF-8 bytes. */
+  bytes: number;
 }
 
 interface DefaultChange {
   enabled?: boolean;
   actionsJson?: string;
-  cost: number;
+  /** The size of the actions set, as JSON (0 when only `enabled` changed). */
+  bytes: number;
 }
 
 interface UserRules {
@@ -36,6 +37,8 @@ interface UserRules {
   /** `kind/ruleId` of a server-default rule → what the user changed of it. */
   readonly changes: Map<string, DefaultChange>;
   count: number;
+  /** The JSON bytes of every rule and change of the user's (maxPushRuleBytesPerUser). */
+  bytes: number;
 }
 
 /** Where a new or replaced rule goes: next to another of the user's rules, or by default. */
@@ -51,6 +54,7 @@ export type StoreRefusal =
   | { code: 'anchor-default'; anchor: string }
   | { code: 'too-large'; bytes: number }
   | { code: 'user-full' }
+  | { code: 'user-bytes-full' }
   | { code: 'storage-full' };
 
 /** One entry of a kind's list, in priority order: a user rule, or a server-default rule with the user's changes. */
@@ -108,16 +112,17 @@ export class PushRuleStore {
     const index = list.findIndex((rule) => rule.ruleId === ruleId);
     const existing = list[index];
     if (existing === undefined && state.count >= this.#limits.maxPushRulesPerUser) return { code: 'user-full' };
-    const rule: UserRule = { ruleId, enabled: existing?.enabled ?? true, matchJson, actionsJson, cost: 0 };
-    const charged = this.#charge(rule, existing?.cost ?? 0);
-    if (charged !== undefined) return charged;
+    const rule: UserRule = { ruleId, enabled: existing?.enabled ?? true, matchJson, actionsJson, bytes: 0 };
+    rule.bytes = Buffer.byteLength(userRuleJson(rule), 'utf8');
+    const refusal = this.#admit(state, rule.bytes, existing?.bytes);
+    if (refusal !== undefined) return refusal;
     const target = this.#position(list, ruleId, index, placement);
     if (typeof target !== 'number') return target;
 
     if (existing === undefined) state.count += 1;
     else list.splice(index, 1);
     list.splice(target, 0, rule);
-    this.#bytes += rule.cost - (existing?.cost ?? 0);
+    this.#charge(state, rule.bytes, existing?.bytes);
     return undefined;
   }
 
@@ -130,7 +135,7 @@ export class PushRuleStore {
     const list = state.lists[kind];
     list.splice(list.indexOf(entry.user), 1);
     state.count -= 1;
-    this.#bytes -= entry.user.cost;
+    this.#charge(state, undefined, entry.user.bytes);
     this.#forgetIfEmpty(userId, state);
     return undefined;
   }
@@ -149,12 +154,13 @@ export class PushRuleStore {
     const entry = this.#find(userId, kind, ruleId);
     if (entry === undefined) return { code: 'not-found' };
     if (!('user' in entry)) return this.#changeDefault(userId, entry, { actionsJson });
-    const rule: UserRule = { ...entry.user, actionsJson, cost: 0 };
-    const refusal = this.#charge(rule, entry.user.cost);
+    const state = this.#state(userId);
+    const bytes = Buffer.byteLength(userRuleJson({ ...entry.user, actionsJson }), 'utf8');
+    const refusal = this.#admit(state, bytes, entry.user.bytes);
     if (refusal !== undefined) return refusal;
-    this.#bytes += rule.cost - entry.user.cost;
+    this.#charge(state, bytes, entry.user.bytes);
     entry.user.actionsJson = actionsJson;
-    entry.user.cost = rule.cost;
+    entry.user.bytes = bytes;
     return undefined;
   }
 
@@ -183,13 +189,22 @@ export class PushRuleStore {
     return server === undefined ? undefined : { default: server, change: state?.changes.get(changeKey(kind, ruleId)) };
   }
 
-  /** Sets the rule's cost, or says why it cannot be kept in place of one costing `replaced`. */
-  #charge(rule: UserRule, replaced: number): StoreRefusal | undefined {
-    const bytes = Buffer.byteLength(userRuleJson(rule), 'utf8');
+  /**
+   * Why a rule (or change) of `bytes` cannot take the place of one of `replaced`
+   * bytes (undefined: a new one), or undefined when it can. Each counts its JSON
+   * against the rule and user caps, and with PUSH_RULE_OVERHEAD_BYTES against storage.
+   */
+  #admit(state: UserRules, bytes: number, replaced: number | undefined): StoreRefusal | undefined {
     if (bytes > this.#limits.maxPushRuleBytes) return { code: 'too-large', bytes };
-    rule.cost = bytes + PUSH_RULE_OVERHEAD_BYTES;
-    if (this.#bytes - replaced + rule.cost > this.#limits.maxPushRuleStorageBytes) return { code: 'storage-full' };
+    if (state.bytes - (replaced ?? 0) + bytes > this.#limits.maxPushRuleBytesPerUser) return { code: 'user-bytes-full' };
+    if (this.#bytes - weight(replaced) + weight(bytes) > this.#limits.maxPushRuleStorageBytes) return { code: 'storage-full' };
     return undefined;
+  }
+
+  /** Books a change #admit let through: `bytes` replace `replaced` (undefined: nothing was there, or nothing stays). */
+  #charge(state: UserRules, bytes: number | undefined, replaced: number | undefined): void {
+    state.bytes += (bytes ?? 0) - (replaced ?? 0);
+    this.#bytes += weight(bytes) - weight(replaced);
   }
 
   /** The index the rule goes to in `list` once taken out of `index` (-1: not in it), or why it cannot go there. */
@@ -203,23 +218,23 @@ export class PushRuleStore {
     return at === -1 ? { code: 'anchor-not-found', anchor } : at + offset;
   }
 
-  #changeDefault(userId: string, entry: { default: UserDefault; change: DefaultChange | undefined }, update: Omit<DefaultChange, 'cost'>): StoreRefusal | undefined {
-    const next: DefaultChange = { ...entry.change, ...update, cost: 0 };
-    const json = entryJson({ default: entry.default, change: next });
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > this.#limits.maxPushRuleBytes) return { code: 'too-large', bytes };
-    next.cost = (next.actionsJson === undefined ? 0 : Buffer.byteLength(next.actionsJson, 'utf8')) + PUSH_RULE_OVERHEAD_BYTES;
-    const before = entry.change?.cost ?? 0;
-    if (this.#bytes - before + next.cost > this.#limits.maxPushRuleStorageBytes) return { code: 'storage-full' };
-    this.#state(userId).changes.set(changeKey(entry.default.kind, entry.default.ruleId), next);
-    this.#bytes += next.cost - before;
+  #changeDefault(userId: string, entry: { default: UserDefault; change: DefaultChange | undefined }, update: Omit<DefaultChange, 'bytes'>): StoreRefusal | undefined {
+    const next: DefaultChange = { ...entry.change, ...update, bytes: 0 };
+    const ruleBytes = Buffer.byteLength(entryJson({ default: entry.default, change: next }), 'utf8');
+    if (ruleBytes > this.#limits.maxPushRuleBytes) return { code: 'too-large', bytes: ruleBytes };
+    next.bytes = next.actionsJson === undefined ? 0 : Buffer.byteLength(next.actionsJson, 'utf8');
+    const state = this.#state(userId);
+    const refusal = this.#admit(state, next.bytes, entry.change?.bytes);
+    if (refusal !== undefined) return refusal;
+    state.changes.set(changeKey(entry.default.kind, entry.default.ruleId), next);
+    this.#charge(state, next.bytes, entry.change?.bytes);
     return undefined;
   }
 
   #state(userId: string): UserRules {
     let state = this.#users.get(userId);
     if (state === undefined) {
-      state = { lists: { override: [], content: [], room: [], sender: [], underride: [] }, changes: new Map(), count: 0 };
+      state = { lists: { override: [], content: [], room: [], sender: [], underride: [] }, changes: new Map(), count: 0, bytes: 0 };
       this.#users.set(userId, state);
     }
     return state;
@@ -228,6 +243,11 @@ export class PushRuleStore {
   #forgetIfEmpty(userId: string, state: UserRules): void {
     if (state.count === 0 && state.changes.size === 0) this.#users.delete(userId);
   }
+}
+
+/** What a kept rule or change weighs against maxPushRuleStorageBytes: its JSON and its record. */
+function weight(bytes: number | undefined): number {
+  return bytes === undefined ? 0 : bytes + PUSH_RULE_OVERHEAD_BYTES;
 }
 
 function changeKey(kind: Kind, ruleId: string): string {

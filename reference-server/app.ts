@@ -48,8 +48,9 @@ export interface AppOptions extends PushRuleOptions {
   /**
    * The versions GET /_matrix/client/versions advertises. Default: the last r0
    * and every v1 version listed in spec/editions.yaml, the newest the suite
-   * models. The server behaves the same whatever it advertises: what it does
-   * conforms to every version.
+   * models. The server behaves the same whatever it advertises, except for
+   * the few push-rule behaviours no single reading satisfies in every version:
+   * those follow the newest v1 version advertised (see pushRulesVersion).
    */
   versions?: readonly string[];
   /** Registered users. Default 10 000 (a full run registers about 20). */

@@ -61,12 +61,10 @@ export const DEFAULT_PUSH_RULE_LIMITS: PushRuleLimits = Object.freeze({
 export const PUSH_RULE_OVERHEAD_BYTES = 512;
 
 export function resolvePushRuleLimits(options: PushRuleOptions): PushRuleLimits {
-  const limits: PushRuleLimits = {
-    maxPushRulesPerUser: options.maxPushRulesPerUser ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRulesPerUser,
-    maxPushRuleBytes: options.maxPushRuleBytes ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRuleBytes,
-    maxPushRuleBytesPerUser: options.maxPushRuleBytesPerUser ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRuleBytesPerUser,
-    maxPushRuleStorageBytes: options.maxPushRuleStorageBytes ?? DEFAULT_PUSH_RULE_LIMITS.maxPushRuleStorageBytes,
-  };
-  for (const [key, value] of Object.entries(limits)) checkCap(key, value);
-  return Object.freeze(limits);
+  const entries = Object.entries(DEFAULT_PUSH_RULE_LIMITS).map(([key, fallback]) => {
+    const value = options[key as keyof PushRuleLimits] ?? fallback;
+    checkCap(key, value);
+    return [key, value];
+  });
+  return Object.freeze(Object.fromEntries(entries) as unknown as PushRuleLimits);
 }

@@ -500,6 +500,14 @@ describe('push rules API', function () {
     okBody(await call(server, 'DELETE', at('override', 'toggle'), { token: alice.token }));
   });
 
+  it('refuses m.push_rules (and m.fully_read) through the account data API with 405 M_BAD_JSON', async function () {
+    const data = (user: User, type: string, room = '') => `/_matrix/client/v3/user/${encodeURIComponent(user.userId)}${room === '' ? '' : `/rooms/${encodeURIComponent(room)}`}/account_data/${type}`;
+    refused(await call(server, 'PUT', data(alice, 'm.push_rules'), { token: alice.token, json: { global: {} } }), 405, 'M_BAD_JSON');
+    refused(await call(server, 'PUT', data(alice, 'm.fully_read', '!r:localhost'), { token: alice.token, json: { event_id: '$e' } }), 405, 'M_BAD_JSON');
+    refused(await call(server, 'PUT', data(bob, 'm.push_rules'), { token: alice.token, json: {} }), 403, 'M_FORBIDDEN');
+    refused(await call(server, 'PUT', data(alice, 'org.example.data'), { token: alice.token, json: {} }), 404, 'M_UNRECOGNIZED');
+  });
+
   it('keeps each user’s rules to themselves', async function () {
     okBody(await put(alice, 'content', 'secret', { pattern: 'secret', actions: ['notify'] }));
     expect(await ids(bob, 'content')).to.not.include('secret');

@@ -5,6 +5,7 @@
  */
 import type { Limits } from '../limits.js';
 import type { Route } from '../routes/types.js';
+import { accountDataRoutes } from './account-data.js';
 import { PushRulePolicy } from './evaluate.js';
 import { resolvePushRuleLimits, type PushRuleOptions } from './limits.js';
 import { pushRuleRoutes } from './routes.js';
@@ -34,7 +35,7 @@ export function createPushRules(options: PushRuleOptions, context: PushRulesCont
   const semantics = semanticsFor(options.pushRulesVersion ?? newestV1(context.advertised) ?? 'v1.1');
   const store = new PushRuleStore(ruleLimits, semantics);
   return {
-    routes: pushRuleRoutes(store, context.limits, ruleLimits),
+    routes: [...pushRuleRoutes(store, context.limits, ruleLimits), ...accountDataRoutes()],
     policy: new PushRulePolicy(store, semantics, context.displayName),
     store,
     semantics,

@@ -16,7 +16,7 @@ import type { CaseKinds, Suite } from './types.js';
 
 const KEPT = fileURLToPath(new URL('./suite.json', import.meta.url));
 /** The loader's modules: a change to how files are read changes what is kept. */
-const LOADER = ['./load.js', './values.js', './kept.js', '../schemas.js', '../spec/requirements.js', '../spec/editions.js'].map((m) => fileURLToPath(new URL(m, import.meta.url)));
+const LOADER = ['./load.js', './types.js', './values.js', './kept.js', '../schemas.js', '../spec/requirements.js', '../spec/editions.js', '../spec/areas.js'].map((m) => fileURLToPath(new URL(m, import.meta.url)));
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)])).sort();

@@ -11,7 +11,7 @@ import type { Redactor } from '../http/redact.js';
 import type { CaseExpectKind, CaseStepKind, Check, References } from '../cases/types.js';
 import type { ValueProblem } from '../cases/values.js';
 import type { EditionInfo } from '../spec/editions.js';
-import type { Exchange, WaitPeriod } from './types.js';
+import type { Exchange, SkipCause, WaitPeriod } from './types.js';
 import type { User } from './users.js';
 import type { Services } from './services.js';
 
@@ -47,6 +47,8 @@ export interface StepRun {
   skip?: string;
   /** Why it was skipped, as a code reports group by (default `step`). */
   skipCode?: string;
+  /** What the skip means for the verdict and the gate (default `target`: the target could not take part). */
+  skipCause?: SkipCause;
   /** The periods the step waited to reach its verdict, for the case's result. */
   periods?: Array<Omit<WaitPeriod, 'step'>>;
   /**

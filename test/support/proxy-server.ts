@@ -103,15 +103,20 @@ export function withJson(req: ProxyRequest, value: unknown): ProxyRequest {
   return { ...rest, body: text, json: value };
 }
 
+/** How long the proxy and the server behind it keep an idle connection. */
+const KEEP_ALIVE_MS = 60_000;
+
 /** Starts the reference server and, in front of it, a server that applies `mutation`. Both on loopback, port 0. */
 export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
   // With delivery, the reference server is told not to verify the relay's certificate, made for the test.
-  const inner: RunningServer = await createServer({ port: 0, ...(mutation.delivery ? { pushTlsVerify: false } : {}) });
+  // Connections kept a minute: under load a client may reuse one just as a 5 s keep-alive runs out, and the
+  // request is lost with the connection. A run through the proxy must not depend on that race.
+  const inner: RunningServer = await createServer({ port: 0, keepAliveTimeoutMs: KEEP_ALIVE_MS, ...(mutation.delivery ? { pushTlsVerify: false } : {}) });
   const state = new Map<string, unknown>();
   let relay: PushRelay | undefined;
   if (mutation.delivery) relay = await PushRelay.start(async (call): Promise<RelayAnswer> => (await mutation.onPush?.(call, state, relay ?? NO_PUSH)) ?? call.forward());
   const push: PushApi = relay ?? NO_PUSH;
-  const pool = new Pool(inner.url, { connections: 64, keepAliveTimeout: 10_000 });
+  const pool = new Pool(inner.url, { connections: 64, keepAliveTimeout: 10_000, keepAliveMaxTimeout: KEEP_ALIVE_MS });
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
       const bytes = await readBody(req);
@@ -171,6 +176,7 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
       res.end(JSON.stringify({ errcode: 'M_UNKNOWN', error: String(err) }));
     });
   });
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {

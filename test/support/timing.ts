@@ -7,7 +7,7 @@
  */
 import { QUIET_FLOOR_MS } from '../../src/gateway/timing.js';
 
-export const TEST_TIME_SCALE = 0.2;
+export const TEST_TIME_SCALE = 0.4;
 
 /** A delay of a test server, `ms` in a real run, on the tests' time scale. */
 export const scaled = (ms: number): number => Math.round(ms * TEST_TIME_SCALE);

@@ -20,6 +20,7 @@ import { RESULT_BODY_CAP } from './exchange.js';
 import { cutText } from '../text.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
 import type { CaseResult, CheckFailure } from './types.js';
+import { caseScope, uniqueValue, type CaseScope } from './journal.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
@@ -27,6 +28,8 @@ export interface CaseEnv {
   base: string;
   runId: string;
   seq: number;
+  /** Where the case's exchanges are kept, and what step it is at (for the trace). */
+  scope: CaseScope;
   spec: SpecText;
   suite: Suite;
   edition: EditionInfo;
@@ -113,6 +116,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
     }
     if (result.outcome === 'passed' && result.failures.length) result.outcome = 'failed';
     else if (result.outcome === 'passed' && result.warnings.length) result.outcome = 'warned';
+    keepExchanges(result, env);
     return result;
   };
 
@@ -141,7 +145,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   }
   let clean = false;
   try {
-    clean = await runSteps(c, env, users, result, started);
+    clean = await caseScope.run(env.scope, () => runSteps(c, env, users, result, started));
   } finally {
     env.users.release(users, clean && result.outcome === 'passed' && result.failures.length === 0 && result.warnings.length === 0);
   }
@@ -158,7 +162,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     unique: (name) => {
       let v = uniques.get(name);
       if (v === undefined) {
-        v = `${name}-${env.runId}-${env.seq}`;
+        v = uniqueValue(name, env.runId, env.seq);
         uniques.set(name, v);
       }
       return v;
@@ -189,6 +193,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(deadline - started)} ms`, step: i + 1 };
         return;
       }
+      env.scope.step = i + 1;
       const stepCtx: StepContext = {
         caseId: c.id,
         edition: env.edition,
@@ -305,13 +310,30 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   } catch (err) {
     if (!(err instanceof ValueError)) {
       // A bug: still clean up, so the target is left as it was, then let it surface.
+      env.scope.step = 'cleanup';
       await cleanup(pending, env);
       throw err;
     }
     result.outcome = 'errored';
-    result.error = { code: 'ERR_CASE_VALUE', message: err.message };
+    result.error = { code: 'ERR_CASE_VALUE', message: err.message, ...(typeof env.scope.step === 'number' ? { step: env.scope.step } : {}) };
   }
+  env.scope.step = 'cleanup';
   return cleanup(pending, env);
+}
+
+/**
+ * A case that did not pass keeps every exchange of its steps up to the last
+ * one that failed: what led to a failure is often an earlier answer (the
+ * delete that removed another user's pusher, the gateway's 500).
+ */
+function keepExchanges(result: CaseResult, env: CaseEnv): void {
+  if (result.outcome !== 'failed' && result.outcome !== 'errored' && result.outcome !== 'warned') return;
+  const steps = [...result.failures, ...result.warnings].map((f) => f.step);
+  if (result.error?.step !== undefined) steps.push(result.error.step);
+  const last = steps.length ? Math.max(...steps) : typeof env.scope.step === 'number' ? env.scope.step : 0;
+  const { exchanges, omitted } = env.scope.record(last, env.redactor);
+  if (exchanges.length) result.exchanges = exchanges;
+  if (omitted) result.exchangesOmitted = omitted;
 }
 
 /**

@@ -27,10 +27,16 @@ function redactHeader(name: string, value: string, redactor: Redactor): string {
   return redactor.apply(value);
 }
 
+/** Request headers as reports show them: a bearer token as its placeholder, every other secret redacted. */
+export function shownHeaders(h: Record<string, string>, redactor: Redactor): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) headers[k] = redactHeader(k, v, redactor);
+  return headers;
+}
+
 /** The request as it is shown in reports, and a curl command that sends it again; secrets replaced. */
 function shownRequest(req: HttpRequest, redactor: Redactor): { request: Exchange['request']; curl: string } {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) headers[k] = redactHeader(k, v, redactor);
+  const headers = shownHeaders(req.headers, redactor);
   // Bytes that are not UTF-8 are shown decoded (with U+FFFD) and sent again byte for byte by the curl line.
   const body = req.body === undefined ? undefined : redactor.apply(typeof req.body === 'string' ? req.body : Buffer.from(req.body).toString('utf8'));
   const url = redactor.apply(req.url);

@@ -10,9 +10,9 @@
 import { hostname } from 'node:os';
 import { isFailing, type CaseResult, type RunReport } from '../run/types.js';
 import { cutText, escapeXml } from '../text.js';
-import { formatExchange } from './terminal.js';
+import { detailLines } from './terminal.js';
 import type { Reporter, ReporterDef } from './types.js';
-import { conformanceVerdict, exchangesOf, gateVerdict, versionsLine } from './view.js';
+import { conformanceVerdict, gateVerdict, versionsLine } from './view.js';
 
 const ATTR_CAP = 1000;
 const TEXT_CAP = 256 * 1024;
@@ -35,7 +35,7 @@ function systemOut(r: CaseResult, strict: boolean): string {
     parts.push('Warnings (SHOULD, not counted without --strict):');
     for (const w of r.warnings) parts.push(`  SHOULD ${w.requirement} — step ${w.step}: ${w.message}`, `  ${w.link}`);
   }
-  for (const x of exchangesOf(r)) parts.push(`step ${x.step}${x.title ? ` "${x.title}"` : ''}:`, formatExchange(x.exchange, '  '));
+  parts.push(...detailLines(r, ''));
   return parts.join('\n');
 }
 

@@ -193,7 +193,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(deadline - started)} ms`, step: i + 1 };
         return;
       }
-      env.scope.step = i + 1;
+      env.scope.enter(i + 1, step.title);
       const stepCtx: StepContext = {
         caseId: c.id,
         edition: env.edition,

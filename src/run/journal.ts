@@ -29,6 +29,7 @@ export const SETUP_TAG: ExchangeTag = { case: null, step: '(setup)' };
 
 interface Entry {
   step: number | 'baseline' | 'cleanup';
+  title?: string;
   direction: CaseExchange['direction'];
   service?: string;
   at: number;
@@ -45,6 +46,18 @@ const MAX_KEPT = 200;
 export const MAX_SHOWN = 60;
 const BODY_CAP = 8 * 1024;
 const TOTAL_CAP = 128 * 1024;
+/** What a running case holds of each body: enough to redact and cut later, never the megabytes a target may send. */
+const KEEP = BODY_CAP + 8 * 1024;
+
+/** At most KEEP characters of a text, as a string of its own (a slice would keep the whole text alive). */
+function kept(text: string): string {
+  return text.length > KEEP ? Buffer.from(text.slice(0, KEEP), 'utf8').toString('utf8') : text;
+}
+
+function keptRequest(req: HttpRequest): HttpRequest {
+  if (req.body === undefined || req.body.length <= KEEP) return req;
+  return { ...req, body: typeof req.body === 'string' ? kept(req.body) : req.body.slice(0, KEEP) };
+}
 
 /** The value of {$unique: NAME} in one case's run: unique to the run (runId) and to the case's run (seq). */
 export function uniqueValue(name: string, runId: string, seq: number): string {
@@ -66,6 +79,7 @@ export function ownerOf(x: ReceivedExchange, runId: string): number | undefined 
 /** One case's run: what it is doing now, and what it has exchanged. */
 export class CaseScope {
   step: Entry['step'] = 'baseline';
+  private title: string | undefined;
   private readonly entries: Entry[] = [];
   private dropped = 0;
 
@@ -74,8 +88,18 @@ export class CaseScope {
     readonly started: number,
   ) {}
 
+  /** The case starts its step `n`. */
+  enter(n: number, title: string): void {
+    this.step = n;
+    this.title = title;
+  }
+
   get tag(): ExchangeTag {
     return { case: this.caseId, step: this.step };
+  }
+
+  private titled(): { title?: string } {
+    return typeof this.step === 'number' && this.title !== undefined ? { title: this.title } : {};
   }
 
   private add(e: Entry): void {
@@ -87,11 +111,11 @@ export class CaseScope {
   }
 
   sent(req: HttpRequest, res: HttpResponse | undefined, at: number, ms: number, error?: string, timings?: Timings): void {
-    this.add({ step: this.step, direction: 'to-target', at, req, ms, ...(res ? { res } : {}), ...(error !== undefined ? { error } : {}), ...(timings ? { timings } : {}) });
+    this.add({ step: this.step, ...this.titled(), direction: 'to-target', at, req: keptRequest(req), ms, ...(res ? { res: { ...res, text: kept(res.text) } } : {}), ...(error !== undefined ? { error } : {}), ...(timings ? { timings } : {}) });
   }
 
   received(service: string, x: ReceivedExchange): void {
-    this.add({ step: this.step, direction: 'from-target', service, at: x.at, req: x.req, res: x.res, ms: x.res.durationMs });
+    this.add({ step: this.step, ...this.titled(), direction: 'from-target', service, at: x.at, req: keptRequest(x.req), res: { ...x.res, text: kept(x.res.text) }, ms: x.res.durationMs });
   }
 
   /**
@@ -114,6 +138,7 @@ export class CaseScope {
       const headers = (h: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(h).map(([k, v]) => [k, redactor.applyCut(v, 1024).text]));
       return {
         step: e.step === 'baseline' ? 0 : (e.step as number),
+        ...(e.title !== undefined ? { stepTitle: e.title } : {}),
         direction: e.direction,
         ...(e.service ? { service: e.service } : {}),
         atMs: Math.round((e.at - this.started) * 10) / 10,

@@ -21,6 +21,7 @@ export interface Exchange {
 export interface CaseExchange {
   /** The step it happened during (1-based); 0 before the first step (reading what the users held). */
   step: number;
+  stepTitle?: string;
   direction: 'to-target' | 'from-target';
   /** For from-target: the service that received it ("gateway"). */
   service?: string;

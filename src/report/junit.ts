@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { isFailing, type CaseResult, type RunReport } from '../run/types.js';
-import { cutText, escapeXml } from '../text.js';
+import { cutMessage, cutText, escapeXml } from '../text.js';
 import { detailLines } from './terminal.js';
 import type { Reporter, ReporterDef } from './types.js';
 import { conformanceVerdict, gateVerdict, versionsLine } from './view.js';
@@ -17,7 +17,7 @@ import { conformanceVerdict, gateVerdict, versionsLine } from './view.js';
 const ATTR_CAP = 1000;
 const TEXT_CAP = 256 * 1024;
 
-const attr = (s: string): string => escapeXml(cutText(s, ATTR_CAP).text);
+const attr = (s: string): string => escapeXml(cutMessage(s, ATTR_CAP));
 const text = (s: string): string => escapeXml(cutText(s, TEXT_CAP).text);
 const seconds = (ms: number): string => (Math.max(0, ms) / 1000).toFixed(3);
 

@@ -11,7 +11,7 @@
  */
 import type { Plan } from '../run/runner.js';
 import type { CaseExchange, CaseResult, RunReport } from '../run/types.js';
-import { cutUnits, escapeForTerminal, oneLine } from '../text.js';
+import { cutMessage, cutUnits, escapeForTerminal, oneLine } from '../text.js';
 import type { BeginInfo, Progress, Reporter, ReporterDef, ReporterOptions } from './types.js';
 import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, reproduction, skipsByReason, versionsLine } from './view.js';
 
@@ -31,6 +31,9 @@ const SKIP_TITLES: Record<string, string> = {
   target: 'the target cannot take part',
   'needs-gateway': 'push delivery not possible in this run',
 };
+
+/** A failure text on one line, cut where it breaks no value it quotes. */
+const message = (s: string, max: number): string => escapeForTerminal(cutMessage(s, max));
 
 function indent(text: string, pad: string): string {
   return text.split('\n').map((l) => pad + l).join('\n');
@@ -93,7 +96,7 @@ export function detailLines(r: CaseResult, pad: string): string[] {
   const steps = failingSteps(r);
   for (const st of steps) {
     out.push(`${pad}step ${st.step}${st.title ? ` "${oneLine(st.title)}"` : ''}${st.source ? ` (${st.source})` : ''}`);
-    for (const f of st.failures) out.push(`${pad}  ${f.level} ${f.requirement}: ${oneLine(f.message, 1000)}`);
+    for (const f of st.failures) out.push(`${pad}  ${f.level} ${f.requirement}: ${message(f.message, 1000)}`);
   }
   const xs = caseExchanges(r);
   if (!xs.length) return out;
@@ -175,7 +178,7 @@ class TerminalReporter implements Reporter {
     this.progress = p;
     const counter = `[${String(p.done).padStart(this.width)}/${p.total}]`;
     const first = r.failures[0] ?? r.warnings[0];
-    const why = r.error ? ` — ${r.error.code}: ${oneLine(r.error.message, 300)}` : first ? ` — ${first.level} ${first.requirement}: ${oneLine(first.message, 300)}` : r.skipReason ? ` — ${oneLine(r.skipReason, 300)}` : '';
+    const why = r.error ? ` — ${r.error.code}: ${message(r.error.message, 300)}` : first ? ` — ${first.level} ${first.requirement}: ${message(first.message, 300)}` : r.skipReason ? ` — ${oneLine(r.skipReason, 300)}` : '';
     this.out(`${counter} ${this.paint(COLOR[r.outcome], LABEL[r.outcome])} ${r.id}${why}${r.outcome === 'passed' ? ` (${Math.round(r.durationMs)} ms)` : ''}`);
   }
 
@@ -195,7 +198,7 @@ class TerminalReporter implements Reporter {
         out.push(`${this.paint(g.level === 'MUST' ? '31' : '33', g.level)} ${g.requirement} — ${g.versions} · ${g.ground}`);
         out.push(`  ${g.quote}`);
         out.push(`  ${g.link}`);
-        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${oneLine(f.message, 400)}`);
+        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${message(f.message, 400)}`);
         out.push('');
       }
     }
@@ -205,7 +208,7 @@ class TerminalReporter implements Reporter {
       out.push('', this.paint('1', `Warnings: SHOULD requirements not met (${wg.length}; not counted, --strict counts them)`), '');
       for (const g of wg) {
         out.push(`SHOULD ${g.requirement} — ${g.versions} · ${g.ground}`, `  ${g.quote}`, `  ${g.link}`);
-        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${oneLine(f.message, 400)}`);
+        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${message(f.message, 400)}`);
         out.push('');
       }
     }
@@ -216,7 +219,7 @@ class TerminalReporter implements Reporter {
         out.push(`${i + 1}) ${r.id} — ${r.title} (${r.file})${r.expectation ? ` [listed: ${oneLine(r.expectation.reason, 200)}]` : ''}`);
         if (r.outcome === 'xpassed') out.push(`   listed in ${r.expectation?.file ?? 'the expectations file'} as a known failure, but passes now: remove it from the file`);
         if (r.expectation?.matched === false) out.push(`   fails differently than expected: ${oneLine(r.expectation.mismatch ?? '', 400)}`);
-        if (r.error) out.push(`   ERROR ${r.error.code}: ${oneLine(r.error.message, 1000)}`);
+        if (r.error) out.push(`   ERROR ${r.error.code}: ${message(r.error.message, 1000)}`);
         out.push(...detailLines(r, '   '));
         if (r.flaky) out.push(`   outcomes across repetitions: ${r.flaky.join(', ')}`);
         out.push('');

@@ -35,6 +35,12 @@ export interface HttpResponse {
   durationMs: number;
   /** Where the time went, in the phases of a HAR entry. */
   timings: Timings;
+  /**
+   * The start of the body of the request sent before this one on the same
+   * connection, when it had one: a server that leaves a body unread reads
+   * it as the start of the next request.
+   */
+  previousBody?: string;
 }
 
 /**
@@ -68,6 +74,9 @@ interface SocketClock {
 /** The moments of one request, filled by undici's diagnostics channels. */
 interface RequestClock {
   start: number;
+  /** The start of the request's body, for the request sent after it on its connection. */
+  body?: string;
+  previousBody?: string;
   socket?: SocketClock;
   sent?: number;
   bodySent?: number;
@@ -75,6 +84,9 @@ interface RequestClock {
 }
 
 const socketClocks = new WeakMap<Socket, SocketClock>();
+/** The start of the body of the last request sent on each connection. */
+const lastBodies = new WeakMap<Socket, string | undefined>();
+const BODY_REMEMBERED = 4096;
 const requestClocks = new WeakMap<object, RequestClock>();
 /** The clock of the send() under way: undici creates its request object synchronously inside request(), in this context. */
 const currentClock = new AsyncLocalStorage<RequestClock>();
@@ -88,6 +100,9 @@ subscribe('undici:client:sendHeaders', (m) => {
   const clock = requestClocks.get(r);
   if (!clock) return;
   clock.sent = performance.now();
+  const previous = lastBodies.get(socket);
+  if (previous !== undefined) clock.previousBody = previous;
+  lastBodies.set(socket, clock.body);
   const s = socketClocks.get(socket);
   if (s && !s.claimed) {
     s.claimed = true;
@@ -168,7 +183,8 @@ export class HttpClient {
 
   async send(req: HttpRequest): Promise<HttpResponse> {
     const started = performance.now();
-    const clock: RequestClock = { start: started };
+    const body = req.body === undefined ? undefined : typeof req.body === 'string' ? req.body.slice(0, BODY_REMEMBERED) : Buffer.from(req.body.subarray(0, BODY_REMEMBERED)).toString('utf8');
+    const clock: RequestClock = { start: started, ...(body ? { body } : {}) };
     const signal = AbortSignal.timeout(this.options.timeoutMs);
     const failed = (err: unknown): TransportError => {
       const e = classify(err, this.options.timeoutMs);
@@ -214,7 +230,7 @@ export class HttpClient {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     const end = performance.now();
-    return { status: res.statusCode, headers, text: Buffer.concat(chunks).toString('utf8'), truncated, durationMs: end - started, timings: timingsOf(clock, end) };
+    return { status: res.statusCode, headers, text: Buffer.concat(chunks).toString('utf8'), truncated, durationMs: end - started, timings: timingsOf(clock, end), ...(clock.previousBody !== undefined ? { previousBody: clock.previousBody } : {}) };
   }
 
   async close(): Promise<void> {

@@ -198,6 +198,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         caseId: c.id,
         edition: env.edition,
         index: i + 1,
+        caseStarted: env.scope.started,
         title: step.title,
         transport: env.client,
         base: env.base,
@@ -249,7 +250,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {
         result.outcome = 'errored';
-        result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
+        result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it${ran.hint ?? ''}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
         return;
       }
       const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';

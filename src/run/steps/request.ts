@@ -46,6 +46,18 @@ function lenientJson(text: string): unknown {
   return undefined;
 }
 
+/**
+ * A hint for an answer that is not the JSON expected and holds the body of
+ * the request sent before it on the same connection: the server most likely
+ * left that body unread, and read it as the start of this request, so the
+ * failure is not this request's.
+ */
+export function unreadBodyHint(res: HttpResponse): string {
+  const prev = res.previousBody?.trim();
+  if (!prev || prev.length < 2 || !res.text.includes(prev.length > 64 ? prev.slice(0, 64) : prev)) return '';
+  return "; the answer holds the body of the request sent before it on the same keep-alive connection: the server may have left the previous request's body unread on a keep-alive connection and read it as the start of this request";
+}
+
 /** Joins a path relative to the edition's prefix; paths under /_matrix/ are taken as they are. */
 function absolute(path: string, edition: EditionInfo): string {
   return path.startsWith('/_matrix/') ? path : edition.prefix + path;
@@ -139,7 +151,8 @@ export const requestKind: StepKind = {
     const parsed = parseJson(res.text);
     const tooDeep = parsed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
     const observed: HttpObserved = { status: res.status, json: tooDeep ? undefined : parsed.json, isJson: parsed.isJson, response: res, tooDeep, cap: ctx.transport.client.options.maxBodyBytes };
-    return { observed, requests, waitedMs, exchange, sent: req, sentJson };
+    const hint = parsed.isJson ? '' : unreadBodyHint(res);
+    return { observed, requests, waitedMs, exchange, sent: req, sentJson, ...(hint ? { hint } : {}) };
   },
   /**
    * Answers that give no verdict on the rule a step checks: the server broke
@@ -161,7 +174,7 @@ export const requestKind: StepKind = {
     if (!o.isJson) {
       const needsJson = must.some((c) => kinds.get(c.kind)?.readsBody);
       const statusWrong = must.some((c) => !kinds.get(c.kind)?.readsBody && !holds(c));
-      if (needsJson || statusWrong) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON` };
+      if (needsJson || statusWrong) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON${unreadBodyHint(res)}` };
     }
     return undefined;
   },

@@ -103,8 +103,9 @@ export function detailLines(r: CaseResult, pad: string): string[] {
   out.push(`${pad}exchanges, in order${r.exchangesOmitted ? ` (the ${r.exchangesOmitted} oldest left out)` : ''}:`);
   out.push(formatCaseExchanges(xs, new Set(steps.map((st) => st.step)), `${pad}  `));
   const curls = reproduction(xs);
-  if (curls.length) {
-    out.push(`${pad}reproduce: ${curls.length > 1 ? 'the requests in order' : 'the request'}:`);
+  if (curls.length === 1) out.push(`${pad}reproduce: ${oneLine(curls[0] as string, 20_000)}`);
+  else if (curls.length > 1) {
+    out.push(`${pad}reproduce: the requests in order:`);
     curls.forEach((c, n) => out.push(`${pad}  ${n + 1}. ${oneLine(c, 20_000)}`));
   }
   return out;

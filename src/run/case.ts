@@ -329,10 +329,10 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
  */
 function keepExchanges(result: CaseResult, env: CaseEnv): void {
   if (result.outcome !== 'failed' && result.outcome !== 'errored' && result.outcome !== 'warned') return;
-  const steps = [...result.failures, ...result.warnings].map((f) => f.step);
-  if (result.error?.step !== undefined) steps.push(result.error.step);
-  const last = steps.length ? Math.max(...steps) : typeof env.scope.step === 'number' ? env.scope.step : 0;
-  const { exchanges, omitted } = env.scope.record(last, env.redactor);
+  const steps = new Set([...result.failures, ...result.warnings].map((f) => f.step));
+  if (result.error?.step !== undefined) steps.add(result.error.step);
+  if (steps.size === 0 && typeof env.scope.step === 'number') steps.add(env.scope.step);
+  const { exchanges, omitted } = env.scope.record(steps, env.redactor);
   if (exchanges.length) result.exchanges = exchanges;
   if (omitted) result.exchangesOmitted = omitted;
 }

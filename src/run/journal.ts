@@ -15,7 +15,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HttpRequest, HttpResponse, Timings } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
 import type { ReceivedExchange } from '../service.js';
-import { curlFor, shownHeaders } from './exchange.js';
+import { curlFor, RESULT_BODY_CAP, shownHeaders } from './exchange.js';
 import type { CaseExchange } from './types.js';
 
 /** Where an exchange belongs: a case and its step, or the run's own setup (preflight, users). */
@@ -47,7 +47,7 @@ export const MAX_SHOWN = 60;
 const BODY_CAP = 8 * 1024;
 const TOTAL_CAP = 128 * 1024;
 /** What a running case holds of each body: enough to redact and cut later, never the megabytes a target may send. */
-const KEEP = BODY_CAP + 8 * 1024;
+const KEEP = RESULT_BODY_CAP + 8 * 1024;
 
 /** At most KEEP characters of a text, as a string of its own (a slice would keep the whole text alive). */
 function kept(text: string): string {
@@ -119,20 +119,23 @@ export class CaseScope {
   }
 
   /**
-   * The exchanges of the steps up to `lastStep` (baselines first), in the order
-   * they began, redacted and bounded: the newest MAX_SHOWN, each body cut at
-   * 8 KiB and all of them at 128 KiB.
+   * The exchanges of the steps up to the last failing one (baselines first),
+   * in the order they began, redacted and bounded: the newest MAX_SHOWN; the
+   * bodies of the failing steps' exchanges cut at 64 KiB each, as a failure
+   * keeps them, the others at 8 KiB each and 128 KiB in all.
    */
-  record(lastStep: number, redactor: Redactor): { exchanges: CaseExchange[]; omitted: number } {
+  record(failing: ReadonlySet<number>, redactor: Redactor): { exchanges: CaseExchange[]; omitted: number } {
+    const lastStep = Math.max(0, ...failing);
     const upTo = this.entries.filter((e) => e.step !== 'cleanup' && (e.step === 'baseline' || e.step <= lastStep)).sort((a, b) => a.at - b.at);
     const shown = upTo.slice(-MAX_SHOWN);
     let budget = TOTAL_CAP;
-    const cut = (text: string): { text: string; cut?: true } => {
-      const c = redactor.applyCut(text, Math.max(0, Math.min(BODY_CAP, budget)));
-      budget -= Buffer.byteLength(c.text);
-      return c.cut ? { text: c.text, cut: true } : { text: c.text };
-    };
     const exchanges = shown.map((e): CaseExchange => {
+      const full = typeof e.step === 'number' && failing.has(e.step);
+      const cut = (text: string): { text: string; cut?: true } => {
+        const c = redactor.applyCut(text, full ? RESULT_BODY_CAP : Math.max(0, Math.min(BODY_CAP, budget)));
+        if (!full) budget -= Buffer.byteLength(c.text);
+        return c.cut ? { text: c.text, cut: true } : { text: c.text };
+      };
       const body = e.req.body === undefined ? undefined : cut(typeof e.req.body === 'string' ? e.req.body : Buffer.from(e.req.body).toString('utf8'));
       const resBody = e.res ? cut(e.res.text) : undefined;
       const headers = (h: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(h).map(([k, v]) => [k, redactor.applyCut(v, 1024).text]));

@@ -16,7 +16,8 @@ export interface Exchange {
  * One exchange of a case, in the order of its case's exchanges: a request a
  * step sent to the target (with a curl line that sends it again), or a request
  * the target sent to a service of the run (a poke to the mock gateway) with
- * the service's answer. Redacted, its bodies cut at 8 KiB.
+ * the service's answer. Redacted; its bodies cut at 64 KiB in the exchanges
+ * of a failing step, at 8 KiB in the others.
  */
 export interface CaseExchange {
   /** The step it happened during (1-based); 0 before the first step (reading what the users held). */

@@ -13,12 +13,14 @@
  * each test then judges the runs it names.
  */
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSuite, selectCases } from '../src/index.js';
+import { SCRIPT_HASH } from '../src/report/html.js';
 import { ASTRAL, ASTRAL_SERVER, BROKEN_ASTRAL, FLAKY, HOSTILE, HOSTILE_HEADER, HOSTILE_SERVER, MIXED, MIXED_EXPECTATIONS, NEVER_LISTS } from './support/report-servers.js';
 import { startMisbehaving, type MisbehavingServer } from './support/misbehaving-server.js';
 import { startProxy, type ProxyServer } from './support/proxy-server.js';
@@ -393,9 +395,14 @@ describe('reporters, as the CLI writes them', function () {
       expect(xml).to.not.include(']]>').and.not.include('<b>').and.not.include('</script>');
       const html = text('hostile-spec', 'html');
       const tags = [...html.matchAll(/<\/?([a-zA-Z][a-zA-Z0-9]*)/g)].map((m) => (m[1] as string).toLowerCase());
-      const allowed = new Set(['html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'p', 'br', 'div', 'b', 'code', 'table', 'tbody', 'tr', 'td', 'details', 'summary', 'pre', 'blockquote', 'ul', 'li', 'span', 'a']);
+      const allowed = new Set(['html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'h2', 'p', 'br', 'div', 'b', 'code', 'table', 'tbody', 'tr', 'td', 'details', 'summary', 'pre', 'blockquote', 'ul', 'li', 'span', 'a', 'button', 'input', 'script']);
       for (const t of tags) expect(allowed.has(t), `an element the report does not write: <${t}>`).to.equal(true);
-      expect(html).to.not.match(/<script|<\/script|<b>bold/i);
+      // One script, the page's own: its text hashes to what the policy allows.
+      const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/gi)].map((m) => m[1] as string);
+      expect(scripts.length, 'one script').to.equal(1);
+      expect((html.match(/<script/gi) ?? []).length).to.equal(1);
+      expect(`sha256-${createHash('sha256').update(scripts[0] as string, 'utf8').digest('base64')}`).to.equal(SCRIPT_HASH);
+      expect(html).to.include(`script-src '${SCRIPT_HASH}'`).and.not.match(/<b>bold/i);
       expect(html).to.include('&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;').and.include('&lt;b&gt;bold&lt;/b&gt;');
     });
 

@@ -194,7 +194,7 @@ describe('reporters, as the CLI writes them', function () {
           }
           if (x.warnings.length && !strict) expect(c?.systemOut, `${label}: warnings in system-out`).to.include('Warnings (SHOULD').and.include(x.warnings[0]?.requirement as string);
           for (const e of x.exchanges) {
-            expect(c?.systemOut, `${label}: the exchange of step ${e.step}`).to.include(`step ${e.step}`).and.include(`${e.request.method} ${e.request.url}`);
+            expect(c?.systemOut, `${label}: the exchange of step ${e.step}`).to.include(e.step === 0 ? 'before the first step' : `step ${e.step}`).and.include(`${e.request.method} ${e.request.url}`);
             if (e.curl) expect(c?.systemOut, label).to.include('reproduce: ');
             if (e.response) expect(c?.systemOut, label).to.include(`← ${e.direction === 'from-target' ? 'the gateway answered ' : ''}${e.response.status}`);
           }

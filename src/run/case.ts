@@ -7,7 +7,7 @@
 import type { Case, Check, CleanupRule, EditionSetup, Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
-import { TransportError, type HttpRequest } from '../http/client.js';
+import { TransportError } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
 import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
@@ -177,7 +177,6 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   // one timeout per request it may send, plus what it spends waiting out rate limits.
   let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
-  const earlier: HttpRequest[] = [];
   const body = async (): Promise<void> => {
     await readBaselines(c, users, setup, env);
     for (const [i, step] of c.steps.entries()) {
@@ -207,7 +206,6 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         timeoutMs: env.timeoutMs,
         resolve: (v) => resolve(v, ctx),
         user: (alias) => byAlias.get(alias),
-        earlier,
         services: env.services,
         ...(env.signal ? { signal: env.signal } : {}),
       };
@@ -302,7 +300,6 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
           pending.push({ rule, user, sent: ran.sentJson, received: observed.json });
         }
       }
-      if (ran.sent) earlier.push(ran.sent);
       if (mustFailures.length) break;
     }
   };

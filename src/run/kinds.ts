@@ -74,8 +74,6 @@ export interface StepContext {
   resolve(value: unknown): unknown;
   /** The case's user with this alias. */
   user(alias: string): User | undefined;
-  /** The requests of earlier steps, in order: a failure shows them so it can be reproduced from the start. */
-  earlier: readonly HttpRequest[];
   /** Per-run services (the mock push gateway, …), started on first use. */
   services: Services;
   signal?: AbortSignal;

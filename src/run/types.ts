@@ -8,8 +8,6 @@ export interface Exchange {
   durationMs: number;
   /** A shell command that sends the same request; secrets are shell variables. */
   curl: string;
-  /** curl commands of the case's earlier steps, in order: run them first to reproduce the state. */
-  before?: string[];
 }
 
 /**

@@ -1,7 +1,7 @@
 import { asKey, segmentName, checkOperators, references } from '../../cases/values.js';
 import { TransportError, type HttpRequest, type HttpResponse } from '../../http/client.js';
 import type { EditionInfo } from '../../spec/editions.js';
-import { curlFor, recordExchange } from '../exchange.js';
+import { recordExchange } from '../exchange.js';
 import type { Observed, StepKind, StepRun } from '../kinds.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
 
@@ -133,7 +133,6 @@ export const requestKind: StepKind = {
     if (body !== undefined) headers['content-type'] = r.content_type ?? 'application/json';
     const path = typeof r.path === 'string' ? r.path : r.path.map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(ctx.resolve(part), segmentName(part, i))))).join('');
     const req: HttpRequest = { method: r.method, url: ctx.base + path + query, headers, ...(body === undefined ? {} : { body }) };
-    const before = ctx.earlier.length ? { before: ctx.earlier.map((e) => curlFor(e, ctx.redactor)) } : {};
     let res: HttpResponse;
     let requests = 0;
     let waitedMs = 0;
@@ -144,10 +143,10 @@ export const requestKind: StepKind = {
       waitedMs = sent.waitedMs;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
-      return { requests: requests + 1, waitedMs, sent: req, sentJson, problem: { code: err.code, message: err.message, exchange: { ...recordExchange(req, undefined, ctx.redactor, 0), ...before } } };
+      return { requests: requests + 1, waitedMs, sent: req, sentJson, problem: { code: err.code, message: err.message, exchange: recordExchange(req, undefined, ctx.redactor, 0) } };
     }
     let shown: ReturnType<typeof recordExchange> | undefined;
-    const exchange = (): ReturnType<typeof recordExchange> => (shown ??= { ...recordExchange(req, res, ctx.redactor, res.durationMs), ...before });
+    const exchange = (): ReturnType<typeof recordExchange> => (shown ??= recordExchange(req, res, ctx.redactor, res.durationMs));
     const parsed = parseJson(res.text);
     const tooDeep = parsed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
     const observed: HttpObserved = { status: res.status, json: tooDeep ? undefined : parsed.json, isJson: parsed.isJson, response: res, tooDeep, cap: ctx.transport.client.options.maxBodyBytes };

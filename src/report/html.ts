@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isFailing, type CaseExchange, type CaseResult, type RunReport } from '../run/types.js';
-import { cutText, escapeForTerminal, escapeHtml } from '../text.js';
+import { cutText, escapeForTerminal, escapeHtml, shortJson } from '../text.js';
 import type { Reporter, ReporterDef } from './types.js';
 import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, reproduction, versionsLine } from './view.js';
 
@@ -33,11 +33,20 @@ function body(s: string, cut?: boolean, truncated?: boolean): string {
   return `<pre>${h(c.text)}${c.cut || cut ? '\n… (cut)' : ''}${truncated ? '\n… (the rest was not read: over the size cap)' : ''}</pre>`;
 }
 
+/** The start of a body on the summary line of its exchange: a JSON body as a short, well-formed value. */
+function peek(text: string): string {
+  try {
+    return shortJson(JSON.parse(text) as unknown, 120);
+  } catch {
+    return cutText(text.replace(/\s+/g, ' '), 120).text + (text.length > 120 ? '…' : '');
+  }
+}
+
 function oneExchange(x: CaseExchange, open: boolean): string {
   const headers = (hs: Record<string, string>): string => Object.entries(hs).map(([k, v]) => `${h(k)}: ${h(v)}`).join('\n');
   const from = x.direction === 'from-target';
   const answer = x.response ? `${from ? `the ${h(x.service ?? 'service')} answered ` : ''}${h(String(x.response.status))} (${Math.round(x.durationMs)} ms)` : `no answer${x.error ? `: ${h(x.error)}` : ''}`;
-  const summary = `<span class="at">+${Math.round(x.atMs)} ms</span> ${from ? `<span class="from">the target → the mock ${h(x.service ?? 'service')}</span> ` : '→ '}${h(`${x.request.method} ${x.request.url}`)} ← ${answer}`;
+  const summary = `<span class="at">+${Math.round(x.atMs)} ms</span> ${from ? `<span class="from">the target → the mock ${h(x.service ?? 'service')}:</span> ` : '→ '}${h(`${x.request.method} ${x.request.url}`)} ← ${answer}${x.response?.body ? ` <span class="peek">${h(peek(x.response.body))}</span>` : ''}`;
   const detail = `<p class="k">request</p><pre>${headers(x.request.headers)}</pre>${x.request.body !== undefined ? body(x.request.body, x.request.bodyCut) : ''}${x.response ? `<p class="k">response</p><pre>${headers(x.response.headers)}</pre>${body(x.response.body, x.response.bodyCut, x.response.truncated)}` : ''}`;
   return `<details class="x${from ? ' in' : ''}"${open ? ' open' : ''}><summary>${summary}</summary>${detail}</details>`;
 }
@@ -168,7 +177,7 @@ pre{background:#f6f8fa;padding:.5em;overflow-x:auto;white-space:pre-wrap;word-br
 code{background:#eff1f3;border-radius:3px;padding:0 .25em;font-size:.95em}
 blockquote{margin:.3em 0 .3em 1em;color:#444}.req{border-left:3px solid #cf222e;padding-left:.6em;margin:.5em 0}.req.should{border-color:#9a6700}
 .lvl{font-weight:700}.src{color:#666;font-size:.9em}.k{margin:.4em 0 0;font-weight:600}.err{color:#8250df}
-.stp{margin:.5em 0 .1em;font-weight:600}.x{margin:.15em 0 .15em 1em}.x summary{font-family:ui-monospace,monospace;font-size:.92em;overflow-wrap:anywhere}.x.in summary{color:#0550ae}.at{color:#666}
+.stp{margin:.5em 0 .1em;font-weight:600}.x{margin:.15em 0 .15em 1em}.x summary{font-family:ui-monospace,monospace;font-size:.92em;overflow-wrap:anywhere}.x.in summary{color:#0550ae}.at,.peek{color:#666}
 </style>
 </head>
 <body>

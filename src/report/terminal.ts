@@ -94,7 +94,8 @@ export function formatCaseExchanges(xs: readonly CaseExchange[], failing: Readon
 export function detailLines(r: CaseResult, pad: string): string[] {
   const out: string[] = [];
   const steps = failingSteps(r);
-  for (const st of steps) {
+  // A step that errored is named by the ERROR line above it; those that failed checks are listed with them.
+  for (const st of steps.filter((x) => x.failures.length > 0)) {
     out.push(`${pad}step ${st.step}${st.title ? ` "${oneLine(st.title)}"` : ''}${st.source ? ` (${st.source})` : ''}`);
     for (const f of st.failures) out.push(`${pad}  ${f.level} ${f.requirement}: ${message(f.message, 1000)}`);
   }

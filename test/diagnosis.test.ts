@@ -77,29 +77,66 @@ steps:
       - {requirement: v1.get.round-trip, status: 299}
 `;
 
+/** A retry awaited for half a second from a server that never retries: a SHOULD failure with no exchange of its own. */
+const NO_SECOND = `id: v1.test.no-second
+title: No second poke within half a second
+edition: v1
+requirements: [v1.push.poked, v1.push.retry]
+needs: [gateway]
+users: [alice, bob]
+steps:
+  - title: the gateway will answer the first poke with 500
+    gateway_answer: {pushkey: {$unique: pushkey}, status: 500, times: 1}
+    setup: {status: 200}
+  - title: alice sets a pusher at the gateway
+    request: {method: POST, path: /pushers/set, auth: alice, json: {$template: gateway_pusher}}
+    setup: {status: 200}
+  - title: alice creates a room and invites bob
+    request: {method: POST, path: /createRoom, auth: alice, json: {preset: private_chat, invite: [{$user_id: bob}]}}
+    setup: {status: 200}
+    capture: {room: /room_id}
+  - title: bob joins
+    request: {method: POST, path: [/rooms/, {$var: room}, /join], auth: bob, json: {}}
+    setup: {status: 200}
+  - title: bob sends a message
+    request: {method: PUT, path: [/rooms/, {$var: room}, /send/m.room.message/, {$unique: txn}], auth: bob, json: {msgtype: m.text, body: hi}}
+    setup: {status: 200}
+    capture: {event: /event_id}
+  - title: the gateway is poked (and answers 500)
+    await_notification: {pushkey: {$unique: pushkey}, event_id: {$var: event}}
+    expect:
+      - {requirement: v1.push.poked, arrived: true}
+  - title: the poke comes again within half a second
+    await_notification: {pushkey: {$unique: pushkey}, event_id: {$var: event}, count: 2, timeout_ms: 500}
+    expect:
+      - {requirement: v1.push.retry, arrived: true}
+`;
+
 describe('diagnosis: the trace and the exchanges of a failing case', function () {
   this.timeout(180_000);
   const dir = mkdtempSync(join(tmpdir(), 'conformance-diagnosis-'));
   const proxies: ProxyServer[] = [];
-  const out: Record<'rejected' | 'deleted' | 'after500', { code: number | null; stdout: string; json: JsonReport; har?: HarEntry[] }> = {} as never;
+  const out: Record<'rejected' | 'deleted' | 'after500' | 'noSecond', { code: number | null; stdout: string; json: JsonReport; har?: HarEntry[] }> = {} as never;
   const file = (run: string, ext: string): string => join(dir, `${run}.${ext}`);
 
   before(async function () {
-    const [rejected, deleted] = await Promise.all([
+    const [rejected, deleted, never] = await Promise.all([
       startProxy(server(BROKEN_DELIVERY, 'v1: a pushkey the gateway rejects is kept and notified again') as never),
       startProxy(server(BROKEN, "v1: kind null also removes other users' pushers with the same app_id and pushkey (advertising v1.6 and later)") as never),
+      startProxy(server(BROKEN_DELIVERY, 'v1: a notification the gateway answers with an error is never sent again') as never),
     ]);
-    proxies.push(rejected, deleted);
-    const cases = tmpCases({ 'v1/after-500.yaml': AFTER_500 });
+    proxies.push(rejected, deleted, never);
+    const cases = tmpCases({ 'v1/after-500.yaml': AFTER_500, 'v1/no-second.yaml': NO_SECOND });
     copyFileSync(join(CASES, 'v1/_edition.yaml'), join(cases, 'v1/_edition.yaml'));
     copyFileSync(join(CASES, 'v1/_templates.yaml'), join(cases, 'v1/_templates.yaml'));
     const reports = (run: string): string[] => ['--reporter', 'spec', '--reporter', `json:${file(run, 'json')}`, '--reporter', `junit:${file(run, 'xml')}`, '--reporter', `tap:${file(run, 'tap')}`, '--reporter', `html:${file(run, 'html')}`];
     const runs: Array<[keyof typeof out, string[]]> = [
       ['rejected', ['--target', rejected.url, '--edition', 'v1', '--gateway-tls', '--grep', 'v1.push.rejected-pushkey', '--trace', file('rejected', 'har'), ...reports('rejected')]],
       ['deleted', ['--target', deleted.url, '--edition', 'v1', '--grep', 'v1.delete.other-users-pusher', ...reports('deleted')]],
-      ['after500', ['--cases', cases, '--edition', 'v1', ...reports('after500')]],
+      ['after500', ['--cases', cases, '--edition', 'v1', '--grep', 'v1.test.after-500', ...reports('after500')]],
+      ['noSecond', ['--target', never.url, '--cases', cases, '--edition', 'v1', '--gateway-tls', '--grep', 'v1.test.no-second', ...reports('noSecond')]],
     ];
-    const pool = cliPool(3);
+    const pool = cliPool(2);
     await Promise.all(
       runs.map(async ([name, args]) => {
         const r = await pool(args, 120_000);
@@ -174,6 +211,16 @@ describe('diagnosis: the trace and the exchanges of a failing case', function ()
     expect(tap).to.include('kind\\":null');
     expect(readFileSync(file('deleted', 'html'), 'utf8')).to.include('&quot;kind&quot;: null');
     expect(del?.curl, 'the delete is reproduced as bob').to.include('$USER2_TOKEN');
+  });
+
+  it('a missing retry is listed under Details with its step and what arrived, and the gateway\'s 500 among the exchanges', function () {
+    const r = out.noSecond.json.conformance.results[0];
+    expect(r?.outcome, out.noSecond.stdout.slice(-3000)).to.equal('warned');
+    const details = out.noSecond.stdout.slice(out.noSecond.stdout.indexOf('\nDetails\n'));
+    expect(details).to.include('step 7 "the poke comes again within half a second"');
+    expect(details).to.match(/SHOULD v1\.push\.retry: waited for 2 pokes for pushkey pushkey-\S+ about event \S+: 1 arrived \(at \+\d+ ms, answered 500\); no second came within 500 ms/);
+    expect(details).not.to.include('other poke');
+    expect(details).to.match(/the target → the mock gateway: POST \S+\/_matrix\/push\/v1\/notify\n\s+\{.*\n\s+← the gateway answered 500/);
   });
 
   it('curl lines name user ids by shell variables, as tokens, not by the ids made for the run', function () {

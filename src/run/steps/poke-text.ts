@@ -24,7 +24,7 @@ export function pokeText(p: Poke, caseStarted: number, withWhat = false): string
  * came within the time, and the other pokes for the pushkey.
  */
 export function missingText(o: { what: string; timeoutMs: number; counted: readonly Poke[]; forPushkey: readonly Poke[]; caseStarted: number }): string {
-  const within = `within ${Math.round(o.timeoutMs / 1000)} s`;
+  const within = `within ${o.timeoutMs % 1000 === 0 ? `${o.timeoutMs / 1000} s` : `${o.timeoutMs} ms`}`;
   const others = o.forPushkey.filter((p) => !o.counted.includes(p));
   const rest = others.length ? `; other pokes for the pushkey: ${others.slice(0, 5).map((p) => pokeText(p, o.caseStarted, true)).join('; ')}${others.length > 5 ? `; and ${others.length - 5} more` : ''}` : '';
   if (o.counted.length === 0) return `the gateway did not receive ${o.what} ${within}${rest}`;

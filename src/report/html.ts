@@ -144,7 +144,7 @@ const anchor = (id: string): string => `case-${id.replace(/[^A-Za-z0-9._-]/g, '_
 export function htmlPage(report: RunReport): string {
   const m = report.meta;
   const strict = m.strict;
-  const verdict = conformanceVerdict(report.results, strict);
+  const verdict = conformanceVerdict(report.results, strict, report.meta.areas);
   const gate = gateVerdict(report, strict);
   const ordered = report.results.map((r, i) => ({ r, i })).sort((a, b) => ORDER[a.r.outcome] - ORDER[b.r.outcome] || a.i - b.i).map((x) => x.r);
   const rows = ordered

@@ -4,7 +4,7 @@
  * level its requirement has in the version judged, and cleans up what the
  * case created by the edition's declared rules. Knows no endpoint.
  */
-import type { Case, Check, CleanupRule, EditionSetup, Suite } from '../cases/types.js';
+import { scopeOf, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
 import { TransportError } from '../http/client.js';
@@ -84,15 +84,35 @@ function queryToken(url: string): string | undefined {
   }
 }
 
-function pathMatches(pattern: string, url: string): boolean {
+/** The segments the `*`s of `pattern` matched in the URL's path (decoded), or undefined when it does not match. */
+function pathMatch(pattern: string, url: string): string[] | undefined {
   let path: string[];
   try {
     path = new URL(url).pathname.split('/');
   } catch {
-    return false;
+    return undefined;
   }
   const want = pattern.split('/');
-  return want.length === path.length && want.every((seg, i) => seg === '*' || seg === path[i]);
+  if (want.length !== path.length || !want.every((seg, i) => seg === '*' || seg === path[i])) return undefined;
+  return want.flatMap((seg, i) => {
+    if (seg !== '*') return [];
+    const raw = path[i] as string;
+    try {
+      return [decodeURIComponent(raw)];
+    } catch {
+      return [raw];
+    }
+  });
+}
+
+const pathMatches = (pattern: string, url: string): boolean => pathMatch(pattern, url) !== undefined;
+
+/** Whether a step's answer is one the case cannot be judged from (skip_if): status, errcode and body all as given. */
+function skips(skipIf: NonNullable<Step['skipIf']>, observed: Observed, errcode: unknown): boolean {
+  if (skipIf.status && (observed.status === undefined || !skipIf.status.includes(observed.status))) return false;
+  if (skipIf.errcode && !skipIf.errcode.includes(typeof errcode === 'string' ? errcode : '')) return false;
+  if (skipIf.body !== undefined && (!observed.isJson || match(skipIf.body, observed.json, 'includes').length > 0)) return false;
+  return true;
 }
 
 interface Pending {
@@ -100,11 +120,13 @@ interface Pending {
   user: User;
   sent: unknown;
   received: unknown;
+  /** The segments the rule's `*`s matched in the request's path. */
+  matched: string[];
 }
 
 export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   const started = performance.now();
-  const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
+  const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
   const finish = (): CaseResult => {
     result.durationMs = performance.now() - started;
     // Targets may repeat a secret back (in an error text, a Location, a body): nothing the reports show keeps it.
@@ -139,6 +161,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
       result.outcome = 'skipped';
       result.skipReason = got.skip;
       result.skipCode = 'users';
+      result.skipCause = 'target';
       return finish();
     }
     users = got;
@@ -154,7 +177,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
 
 /** Runs the steps; returns whether the clean-up removed everything the case created. */
 async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult, started: number): Promise<boolean> {
-  const setup: EditionSetup = env.suite.setups[c.edition] ?? { cleanup: [] };
+  const setup: EditionSetup = env.suite.setups[scopeOf(c)] ?? { cleanup: [] };
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
@@ -169,7 +192,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     },
     variable: (name) => vars.get(name),
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
-    template: (name) => env.suite.templates[c.edition][name],
+    template: (name) => env.suite.templates[scopeOf(c)]?.[name],
     service: (name, key) => env.services.value(name, key),
   };
   const pending: Pending[] = [];
@@ -177,6 +200,22 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   // one timeout per request it may send, plus what it spends waiting out rate limits.
   let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
+  const stepContext = (index: number, title: string): StepContext => ({
+    caseId: c.id,
+    edition: env.edition,
+    index,
+    caseStarted: env.scope.started,
+    title,
+    transport: env.client,
+    base: env.base,
+    redactor: env.redactor,
+    followRedirects: env.followRedirects,
+    timeoutMs: env.timeoutMs,
+    resolve: (v) => resolve(v, ctx),
+    user: (alias) => byAlias.get(alias),
+    services: env.services,
+    ...(env.signal ? { signal: env.signal } : {}),
+  });
   const body = async (): Promise<void> => {
     await readBaselines(c, users, setup, env);
     for (const [i, step] of c.steps.entries()) {
@@ -193,29 +232,14 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         return;
       }
       env.scope.enter(i + 1, step.title);
-      const stepCtx: StepContext = {
-        caseId: c.id,
-        edition: env.edition,
-        index: i + 1,
-        caseStarted: env.scope.started,
-        title: step.title,
-        transport: env.client,
-        base: env.base,
-        redactor: env.redactor,
-        followRedirects: env.followRedirects,
-        timeoutMs: env.timeoutMs,
-        resolve: (v) => resolve(v, ctx),
-        user: (alias) => byAlias.get(alias),
-        services: env.services,
-        ...(env.signal ? { signal: env.signal } : {}),
-      };
-      const ran: StepRun = await kind.run(step.spec, stepCtx);
+      const ran: StepRun = await kind.run(step.spec, stepContext(i + 1, step.title));
       result.requests += ran.requests;
       deadline += ran.waitedMs;
       if (ran.skip !== undefined) {
         result.outcome = 'skipped';
         result.skipReason = ran.skip;
         result.skipCode = 'step';
+        result.skipCause = 'target';
         return;
       }
       if (ran.problem) {
@@ -240,10 +264,11 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       const observed = withoutBaseline(ran, setup, users);
       const errcodeOf = (): unknown => (typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined);
-      if (step.skipIf && observed.status !== undefined && step.skipIf.status.includes(observed.status) && (!step.skipIf.errcode || step.skipIf.errcode.includes(typeof errcodeOf() === 'string' ? (errcodeOf() as string) : ''))) {
+      if (step.skipIf && skips(step.skipIf, observed, errcodeOf())) {
         result.outcome = 'skipped';
         result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${errcodeOf() as string}` : ''})`;
         result.skipCode = 'target';
+        result.skipCause = 'target';
         return;
       }
       if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {
@@ -294,14 +319,33 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         const token = ran.sent.headers['authorization']?.replace(/^Bearer /, '') ?? queryToken(ran.sent.url);
         const user = users.find((u) => token === u.accessToken);
         for (const rule of setup.cleanup) {
-          if (!user || rule.after.method !== ran.sent.method || !pathMatches(rule.after.path, ran.sent.url)) continue;
+          const matched = user && rule.after.method === ran.sent.method ? pathMatch(rule.after.path, ran.sent.url) : undefined;
+          if (!user || !matched) continue;
           if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;
           if (rule.after.sent !== undefined && match(rule.after.sent, ran.sentJson, 'includes').length > 0) continue;
-          pending.push({ rule, user, sent: ran.sentJson, received: observed.json });
+          pending.push({ rule, user, sent: ran.sentJson, received: observed.json, matched });
         }
       }
       if (mustFailures.length) break;
     }
+  };
+  // What the case found and changed is put back first (finally), then what it created is removed (clean-up rules).
+  const putBack = async (): Promise<boolean> => {
+    let clean = true;
+    for (const [i, step] of c.finally.entries()) {
+      if (!env.cleanup) break;
+      if (readsVars(step.spec).some((v) => vars.get(v) === undefined)) continue;
+      try {
+        const ran = await (stepKinds.get(step.kind) as NonNullable<ReturnType<typeof stepKinds.get>>).run(step.spec, stepContext(c.steps.length + i + 1, step.title));
+        result.requests += ran.requests;
+        const status = ran.observed?.status;
+        if (ran.problem || status === undefined || status < 200 || status > 299) clean = false;
+      } catch (err) {
+        if (!(err instanceof ValueError)) throw err;
+        clean = false;
+      }
+    }
+    return clean;
   };
   try {
     await body();
@@ -309,6 +353,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     if (!(err instanceof ValueError)) {
       // A bug: still clean up, so the target is left as it was, then let it surface.
       env.scope.step = 'cleanup';
+      await putBack().catch(() => false);
       await cleanup(pending, env);
       throw err;
     }
@@ -316,7 +361,19 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     result.error = { code: 'ERR_CASE_VALUE', message: err.message, ...(typeof env.scope.step === 'number' ? { step: env.scope.step } : {}) };
   }
   env.scope.step = 'cleanup';
-  return cleanup(pending, env);
+  const restored = await putBack();
+  return (await cleanup(pending, env)) && restored;
+}
+
+/** The variables a value reads with {$var: NAME}. */
+function readsVars(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) readsVars(v, out);
+  else if (typeof value === 'object' && value !== null) {
+    const v = (value as Record<string, unknown>)['$var'];
+    if (typeof v === 'string') out.push(v);
+    for (const x of Object.values(value)) readsVars(x, out);
+  }
+  return out;
 }
 
 /**
@@ -405,7 +462,7 @@ async function cleanup(pending: readonly Pending[], env: CaseEnv): Promise<boole
       seen.add(key);
     }
     try {
-      const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(p.sent, ptr), received: (ptr) => pointer(p.received, ptr) };
+      const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(p.sent, ptr), received: (ptr) => pointer(p.received, ptr), matched: (n) => p.matched[n - 1] };
       const path = typeof p.rule.send.path === 'string' ? p.rule.send.path : (p.rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(resolve(part, vctx), segmentName(part, i))))).join('');
       const json = p.rule.send.json === undefined ? undefined : resolve(p.rule.send.json, vctx);
       const { res } = await env.client.send(

@@ -42,7 +42,31 @@ const server = (list: ReadonlyArray<{ name: string }>, name: string): { name: st
   return m;
 };
 
-/** The retry case up to the gateway's 500, then a step that fails on purpose: the 500 must show among the exchanges. */
+/** The steps of the retry case up to the gateway's 500: a poke about bob's message, answered 500. */
+const POKED_WITH_500 = `  - title: the gateway will answer the first poke with 500
+    gateway_answer: {pushkey: {$unique: pushkey}, status: 500, times: 1}
+    setup: {status: 200}
+  - title: alice sets a pusher at the gateway
+    request: {method: POST, path: /pushers/set, auth: alice, json: {$template: gateway_pusher}}
+    setup: {status: 200}
+  - title: alice creates a room and invites bob
+    request: {method: POST, path: /createRoom, auth: alice, json: {preset: private_chat, invite: [{$user_id: bob}]}}
+    setup: {status: 200}
+    capture: {room: /room_id}
+  - title: bob joins
+    request: {method: POST, path: [/rooms/, {$var: room}, /join], auth: bob, json: {}}
+    setup: {status: 200}
+  - title: bob sends a message
+    request: {method: PUT, path: [/rooms/, {$var: room}, /send/m.room.message/, {$unique: txn}], auth: bob, json: {msgtype: m.text, body: hi}}
+    setup: {status: 200}
+    capture: {event: /event_id}
+  - title: the gateway is poked (and answers 500)
+    await_notification: {pushkey: {$unique: pushkey}, event_id: {$var: event}}
+    expect:
+      - {requirement: v1.push.poked, arrived: true}
+`;
+
+/** Those steps, then a check that fails on purpose: the 500 must show among the exchanges. */
 const AFTER_500 = `id: v1.test.after-500
 title: A failure after the gateway answered 500
 edition: v1
@@ -50,34 +74,13 @@ requirements: [v1.push.poked, v1.get.round-trip]
 needs: [gateway]
 users: [alice, bob]
 steps:
-  - title: the gateway will answer the first poke with 500
-    gateway_answer: {pushkey: {$unique: pushkey}, status: 500, times: 1}
-    setup: {status: 200}
-  - title: alice sets a pusher at the gateway
-    request: {method: POST, path: /pushers/set, auth: alice, json: {$template: gateway_pusher}}
-    setup: {status: 200}
-  - title: alice creates a room and invites bob
-    request: {method: POST, path: /createRoom, auth: alice, json: {preset: private_chat, invite: [{$user_id: bob}]}}
-    setup: {status: 200}
-    capture: {room: /room_id}
-  - title: bob joins
-    request: {method: POST, path: [/rooms/, {$var: room}, /join], auth: bob, json: {}}
-    setup: {status: 200}
-  - title: bob sends a message
-    request: {method: PUT, path: [/rooms/, {$var: room}, /send/m.room.message/, {$unique: txn}], auth: bob, json: {msgtype: m.text, body: hi}}
-    setup: {status: 200}
-    capture: {event: /event_id}
-  - title: the gateway is poked (and answers 500)
-    await_notification: {pushkey: {$unique: pushkey}, event_id: {$var: event}}
-    expect:
-      - {requirement: v1.push.poked, arrived: true}
-  - title: a check that fails on purpose
+${POKED_WITH_500}  - title: a check that fails on purpose
     request: {method: GET, path: /pushers, auth: alice}
     expect:
       - {requirement: v1.get.round-trip, status: 299}
 `;
 
-/** A retry awaited for half a second from a server that never retries: a SHOULD failure with no exchange of its own. */
+/** Those steps, then a retry awaited for half a second from a server that never retries: a SHOULD failure with no exchange of its own. */
 const NO_SECOND = `id: v1.test.no-second
 title: No second poke within half a second
 edition: v1
@@ -85,28 +88,7 @@ requirements: [v1.push.poked, v1.push.retry]
 needs: [gateway]
 users: [alice, bob]
 steps:
-  - title: the gateway will answer the first poke with 500
-    gateway_answer: {pushkey: {$unique: pushkey}, status: 500, times: 1}
-    setup: {status: 200}
-  - title: alice sets a pusher at the gateway
-    request: {method: POST, path: /pushers/set, auth: alice, json: {$template: gateway_pusher}}
-    setup: {status: 200}
-  - title: alice creates a room and invites bob
-    request: {method: POST, path: /createRoom, auth: alice, json: {preset: private_chat, invite: [{$user_id: bob}]}}
-    setup: {status: 200}
-    capture: {room: /room_id}
-  - title: bob joins
-    request: {method: POST, path: [/rooms/, {$var: room}, /join], auth: bob, json: {}}
-    setup: {status: 200}
-  - title: bob sends a message
-    request: {method: PUT, path: [/rooms/, {$var: room}, /send/m.room.message/, {$unique: txn}], auth: bob, json: {msgtype: m.text, body: hi}}
-    setup: {status: 200}
-    capture: {event: /event_id}
-  - title: the gateway is poked (and answers 500)
-    await_notification: {pushkey: {$unique: pushkey}, event_id: {$var: event}}
-    expect:
-      - {requirement: v1.push.poked, arrived: true}
-  - title: the poke comes again within half a second
+${POKED_WITH_500}  - title: the poke comes again within half a second
     await_notification: {pushkey: {$unique: pushkey}, event_id: {$var: event}, count: 2, timeout_ms: 500}
     expect:
       - {requirement: v1.push.retry, arrived: true}
@@ -126,7 +108,7 @@ describe('diagnosis: the trace and the exchanges of a failing case', function ()
       startProxy(server(BROKEN_DELIVERY, 'v1: a notification the gateway answers with an error is never sent again') as never),
     ]);
     proxies.push(rejected, deleted, never);
-    const cases = tmpCases({ 'v1/after-500.yaml': AFTER_500, 'v1/no-second.yaml': NO_SECOND });
+    const cases = tmpCases({ 'v1/delivery/after-500.yaml': AFTER_500, 'v1/delivery/no-second.yaml': NO_SECOND });
     copyFileSync(join(CASES, 'v1/_edition.yaml'), join(cases, 'v1/_edition.yaml'));
     copyFileSync(join(CASES, 'v1/_templates.yaml'), join(cases, 'v1/_templates.yaml'));
     const reports = (run: string): string[] => ['--reporter', 'spec', '--reporter', `json:${file(run, 'json')}`, '--reporter', `junit:${file(run, 'xml')}`, '--reporter', `tap:${file(run, 'tap')}`, '--reporter', `html:${file(run, 'html')}`];

@@ -570,7 +570,7 @@ async function runSuite(flags: Flags): Promise<number> {
       onWait: (w) => {
         for (const { r } of reporters) r.waiting?.(w);
       },
-      ...(trace ? { onExchange: (req, res, started, ms, error) => trace.record(req, res, started, ms, error) } : {}),
+      ...(trace ? { onExchange: (x) => trace.record(x) } : {}),
       ...(flags.specVersion ? { specVersion: flags.specVersion } : {}),
       ...(flags.registrationToken ? { registrationToken: flags.registrationToken } : {}),
       ...(flags.grep ? { grep: flags.grep } : {}),

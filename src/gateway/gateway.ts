@@ -18,7 +18,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Service } from '../service.js';
+import type { ReceivedExchange, Service } from '../service.js';
 import { jsonDepth, MAX_JSON_DEPTH } from '../run/json.js';
 import { escapeForTerminal } from '../text.js';
 import { makeCertificate } from './cert.js';
@@ -123,6 +123,24 @@ export interface GatewayOptions extends TimingOptions {
   /** Text of the pokes kept whole, in all (default MAX_KEPT_BYTES): past it the oldest become summaries. */
   maxKeptBytes?: number;
 }
+
+/** What the gateway answered a poke. */
+export interface PokeAnswer {
+  status: number;
+  body: string;
+}
+
+/** The request a poke came in. */
+export interface PokeRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  started: Date;
+  /** performance.now() when it began to arrive. */
+  startedAt: number;
+}
+
+export type PokeObserver = (poke: Poke, answer: PokeAnswer, request: PokeRequest) => void;
 
 interface Waiter {
   pushkey: string;
@@ -253,6 +271,7 @@ export class MockGateway implements Service {
   private readonly arrivals = new Arrivals();
   /** When each connection was accepted, and whether a request has come on it yet. */
   private readonly connections = new WeakMap<object, { acceptedAt: number; used: boolean }>();
+  private readonly observers = new Set<PokeObserver>();
 
   private constructor(
     private readonly server: Server,
@@ -309,6 +328,25 @@ export class MockGateway implements Service {
     return key === 'url' ? this.url : undefined;
   }
 
+  /** Calls `listener` with each poke kept, once it is answered (for the trace and the exchanges of a case). */
+  onPoke(listener: PokeObserver): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
+  }
+
+  observe(listener: (x: ReceivedExchange) => void): () => void {
+    return this.onPoke((poke, answer, request) => {
+      const ms = poke.answeredAt - request.startedAt;
+      listener({
+        req: { method: request.method, url: request.url, headers: request.headers, body: poke.text },
+        res: { status: answer.status, headers: { 'content-type': 'application/json' }, text: answer.body, truncated: false, durationMs: ms, timings: { blocked: -1, connect: -1, ssl: -1, send: 0, wait: Math.max(0, ms), receive: 0 } },
+        started: request.started,
+        at: request.startedAt,
+        keys: poke.pushkeys,
+      });
+    });
+  }
+
   /** How to answer pokes for a pushkey from now on. */
   answer(pushkey: string, a: Answer): void {
     this.answers.set(pushkey, { ...a });
@@ -350,6 +388,10 @@ export class MockGateway implements Service {
     const sentAt = known && !known.used ? known.acceptedAt : performance.now();
     if (known) known.used = true;
     res.once('close', () => this.arrivals.ended(conn));
+    // What observers are given with a poke (the trace): made only for a poke kept, not for every poke of a flood.
+    const began = { started: new Date(), startedAt: performance.now() };
+    const request = (): PokeRequest => ({ method: req.method ?? '', url: this.url, headers: headersOf(req), ...began });
+    let answered = '';
     // The target may be in origin form (/path) or absolute form (http://host/path), which a server must accept (RFC 9112 3.2.2).
     let path: string;
     try {
@@ -358,8 +400,9 @@ export class MockGateway implements Service {
       path = '';
     }
     const send = (status: number, body: unknown): void => {
+      answered = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.end(answered);
     };
     if (path !== NOTIFY_PATH) {
       req.resume();
@@ -379,7 +422,7 @@ export class MockGateway implements Service {
     req.on('end', () => {
       try {
         if (size > MAX_BODY) return send(413, { errcode: 'M_TOO_LARGE', error: 'body over 64 KiB' });
-        this.received(body.subarray(0, size), sentAt, send);
+        this.received(body.subarray(0, size), sentAt, send, () => ({ status: 0, body: answered }), request);
       } finally {
         this.bodies.give(body);
       }
@@ -387,7 +430,7 @@ export class MockGateway implements Service {
   }
 
   /** A whole body arrived: the run's is kept and answered as told, any other summarised and answered 200. */
-  private received(bytes: Buffer, sentAt: number, send: (status: number, body: unknown) => void): void {
+  private received(bytes: Buffer, sentAt: number, send: (status: number, body: unknown) => void, answer: () => PokeAnswer, request: () => PokeRequest): void {
     if (!isRuns(bytes, this.runId)) {
       send(200, { rejected: [] });
       return this.summarise(bytes, performance.now(), 200);
@@ -399,6 +442,11 @@ export class MockGateway implements Service {
     else send(200, { rejected });
     poke.answered = status;
     poke.answeredAt = performance.now();
+    if (this.observers.size) {
+      const shown = { ...answer(), status };
+      const asked = request();
+      for (const o of this.observers) o(poke, shown, asked);
+    }
     for (const w of [...this.waiters]) if (isFor(poke, w.pushkey) && w.match(poke)) w.resolve(poke);
   }
 
@@ -453,6 +501,13 @@ export class MockGateway implements Service {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** A request's headers as one string each (repeated ones joined). */
+function headersOf(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
 }
 
 function parseListen(listen: string | undefined): [string, number] {

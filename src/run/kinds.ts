@@ -43,6 +43,8 @@ export interface StepRun {
   /** The JSON body the step sent, for clean-up rules. */
   sentJson?: unknown;
   problem?: StepProblem & { exchange?: Exchange };
+  /** Said after any problem with the step's answer (an answer holding another request's body: see request.ts). */
+  hint?: string;
   /** The case cannot run here at all (a service the target cannot use): skipped with this reason. */
   skip?: string;
   /** Why it was skipped, as a code reports group by (default `step`). */
@@ -65,6 +67,8 @@ export interface StepContext {
   edition: EditionInfo;
   /** 1-based. */
   index: number;
+  /** performance.now() when the case started: the origin of the times its messages give. */
+  caseStarted?: number;
   title: string;
   transport: Transport;
   /** Base URL of the target, without a trailing slash. */
@@ -76,8 +80,6 @@ export interface StepContext {
   resolve(value: unknown): unknown;
   /** The case's user with this alias. */
   user(alias: string): User | undefined;
-  /** The requests of earlier steps, in order: a failure shows them so it can be reproduced from the start. */
-  earlier: readonly HttpRequest[];
   /** Per-run services (the mock push gateway, …), started on first use. */
   services: Services;
   /** performance.now() when the answer to the case's latest request arrived (what a poke's latency counts from). */

@@ -2,6 +2,7 @@ import type { StepKind, StepRun } from '../kinds.js';
 import type { Poke } from '../../gateway/gateway.js';
 import { DEFAULT_RETRY_WINDOW_MS } from '../../gateway/timing.js';
 import { filterSchema, gatewayOf, matcher, noteLatency, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
+import { missingText } from './poke-text.js';
 
 interface Spec extends PokeFilter {
   timeout_ms?: number;
@@ -57,6 +58,7 @@ export const awaitNotificationKind: StepKind = {
     const done = ctx.waiting(window ? `the poke to be sent again (${window.basis}; --retry-window shortens it)` : what, timeout);
     let seen = 0;
     let last: Poke | undefined;
+    const counted: Poke[] = [];
     try {
       while (seen < want) {
         const left = timeout - (performance.now() - started);
@@ -65,6 +67,7 @@ export const awaitNotificationKind: StepKind = {
         // The first poke's latency is the target's delivery time; a retry's is its back-off.
         if (seen === 0) noteLatency(gateway, ctx, next);
         last = next;
+        counted.push(next);
         seen++;
       }
     } finally {
@@ -72,10 +75,9 @@ export const awaitNotificationKind: StepKind = {
     }
     const periods = window ? [{ kind: window.kind, ms: window.ms, basis: window.basis }] : [];
     if (seen < want || !last) {
-      const other = gateway.pokesFor(m.pushkey).length;
-      const message = `the gateway did not receive ${what} within ${timeout < 10_000 ? `${timeout} ms` : `${Math.round(timeout / 1000)} s`}${seen ? ` (${seen} arrived)` : ''}${other ? `; it received ${other} other poke(s) for the pushkey` : ''}${strayNote(gateway.strayCount, gateway.strays)}`;
+      const message = `${missingText({ what, timeoutMs: timeout, counted, forPushkey: gateway.pokesFor(m.pushkey), caseStarted: ctx.caseStarted ?? started })}${strayNote(gateway.strayCount, gateway.strays)}`;
       // The user chose the shorter window: like --no-delivery, a skip that never counts against the run.
-      if (window?.shortened) return { requests: 0, waitedMs: 0, periods, skipCode: RETRY_WINDOW_SKIP, skipCause: 'choice', skip: `not judged: ${message}, a window shortened with --retry-window (the default ${DEFAULT_RETRY_WINDOW_MS / 1000} s window judges a server that never retries)` };
+      if (window?.shortened) return { requests: 0, waitedMs: 0, periods, skipCode: RETRY_WINDOW_SKIP, skipCause: 'choice', skip: `not judged: ${message}, in a window shortened with --retry-window (the default ${DEFAULT_RETRY_WINDOW_MS / 1000} s window judges a server that never retries)` };
       return { requests: 0, waitedMs: 0, periods, unobserved: message };
     }
     const poke = last;

@@ -84,8 +84,8 @@ describe('delivery timing', function () {
       const [r] = report.results;
       expect(r?.outcome).to.equal('skipped');
       expect(r?.skipCode).to.equal('retry-window');
-      // The user's own choice, as --no-delivery: it never counts against the run or its gate.
-      expect(r?.skipCause).to.equal('choice');
+      // Not judged: the verdict names it, and a gate fails on it unless the expectations file lists the case as skipped.
+      expect(r?.skipCause).to.equal('target');
       expect(r?.skipReason).to.match(/^not judged: waited for 2 pokes for pushkey .*: 1 arrived \(at \+\d+ ms, answered 500\); no second came within 1500 ms.*, in a window shortened with --retry-window/);
       expect(r?.periods).to.deep.equal([{ step: 7, kind: 'window', ms: 1500, basis: 'set with --retry-window' }]);
       expect(isFailing(r as NonNullable<typeof r>, true)).to.equal(false);

@@ -77,7 +77,7 @@ export const awaitNotificationKind: StepKind = {
     if (seen < want || !last) {
       const message = `${missingText({ what, timeoutMs: timeout, counted, forPushkey: gateway.pokesFor(m.pushkey), caseStarted: ctx.caseStarted ?? started })}${strayNote(gateway.strayCount, gateway.strays)}`;
       // The user chose the shorter window: like --no-delivery, a skip that never counts against the run.
-      if (window?.shortened) return { requests: 0, waitedMs: 0, periods, skipCode: RETRY_WINDOW_SKIP, skipCause: 'choice', skip: `not judged: ${message}, in a window shortened with --retry-window (the default ${DEFAULT_RETRY_WINDOW_MS / 1000} s window judges a server that never retries)` };
+      if (window?.shortened) return { requests: 0, waitedMs: 0, periods, skipCode: RETRY_WINDOW_SKIP, skipCause: 'target', skip: `not judged: ${message}, in a window shortened with --retry-window (the default ${DEFAULT_RETRY_WINDOW_MS / 1000} s window judges a server that never retries)` };
       return { requests: 0, waitedMs: 0, periods, unobserved: message };
     }
     const poke = last;

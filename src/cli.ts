@@ -81,7 +81,9 @@ Run options:
   --no-delivery         skip the push-delivery cases (they need the mock push gateway)
   --gateway-url URL     the notify URL a target on another machine must use to reach the mock gateway
   --gateway-listen HOST:PORT   where the mock gateway listens (default 127.0.0.1 and a free port)
-  --gateway-tls         serve the mock gateway over HTTPS, with a certificate made for the run
+  --gateway-tls         offer the mock gateway over HTTPS from the start (a target that refuses its http://
+                        URL gets it over HTTPS anyway), with a certificate made for the run
+  --gateway-cert FILE --gateway-key FILE   a PEM certificate and key for the HTTPS gateway that the target trusts
   --quiet-period MS     how long a check that a poke does not come watches after its witness (default: 3 × the
                         slowest poke seen in the run, from 100 ms to 10 s)
   --retry-window SECONDS   how long a poke answered 500 may take to come again (default 65); shorter, a retry
@@ -142,6 +144,8 @@ interface Flags {
   gatewayListen?: string;
   gatewayTls: boolean;
   quietPeriodMs?: number;
+  gatewayCert?: string;
+  gatewayKey?: string;
   retryWindowMs?: number;
   pushTlsVerify: boolean;
   repeat: number;
@@ -152,7 +156,7 @@ interface Flags {
   files: string[];
 }
 
-const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html', '--gateway-url', '--gateway-listen', '--quiet-period', '--retry-window']);
+const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html', '--gateway-url', '--gateway-listen', '--quiet-period', '--retry-window', '--gateway-cert', '--gateway-key']);
 const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects', '--changes-only', '--fail-on-regression', '--no-delivery', '--gateway-tls', '--no-push-tls-verify']);
 const SHORT: Record<string, string> = { '-h': '--help', '-V': '--version' };
 const ALLOWED: Record<Exclude<Command, 'help' | 'version'>, ReadonlySet<string>> = {
@@ -351,6 +355,12 @@ export function parseFlags(argv: readonly string[]): Flags {
         else flags.gatewayUrl = value;
         break;
       }
+      case '--gateway-cert':
+        flags.gatewayCert = value;
+        break;
+      case '--gateway-key':
+        flags.gatewayKey = value;
+        break;
       case '--quiet-period':
         flags.quietPeriodMs = intIn('--quiet-period', value, 1, 60_000, problems);
         break;
@@ -386,7 +396,7 @@ export function parseFlags(argv: readonly string[]): Flags {
 function servicesFor(flags: Flags, target: string, embedded = false): Map<string, ServiceSpec> {
   // The bundled server follows the spec's advice and refuses http:// gateways: the embedded run serves the gateway over TLS.
   const timing = { ...(flags.quietPeriodMs !== undefined ? { quietPeriodMs: flags.quietPeriodMs } : {}), ...(flags.retryWindowMs !== undefined ? { retryWindowMs: flags.retryWindowMs } : {}) };
-  return new Map([['gateway', gatewayService(target, { off: !flags.delivery, tls: flags.gatewayTls || embedded, ...timing, ...(flags.gatewayUrl ? { url: flags.gatewayUrl } : {}), ...(flags.gatewayListen ? { listen: flags.gatewayListen } : {}) })]]);
+  return new Map([['gateway', gatewayService(target, { off: !flags.delivery, tls: flags.gatewayTls || embedded, ...timing, ...(flags.gatewayUrl ? { url: flags.gatewayUrl } : {}), ...(flags.gatewayListen ? { listen: flags.gatewayListen } : {}), ...(flags.gatewayCert ? { certFile: flags.gatewayCert } : {}), ...(flags.gatewayKey ? { keyFile: flags.gatewayKey } : {}) })]]);
 }
 
 function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'auto' {

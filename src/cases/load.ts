@@ -208,7 +208,8 @@ export function readSuite(options: LoadOptions): Suite {
       const scope = scopeOf({ edition, area });
       templates[scope] = { ...editionTemplates, ...(areaSetup.templates ?? {}) };
       const baseline = areaSetup.baseline ?? editionSetup.baseline;
-      setups[scope] = { cleanup: [...editionSetup.cleanup, ...areaSetup.cleanup], ...(baseline ? { baseline } : {}) };
+      const alternatives = [...(editionSetup.alternatives ?? []), ...(areaSetup.alternatives ?? [])];
+      setups[scope] = { cleanup: [...editionSetup.cleanup, ...areaSetup.cleanup], ...(baseline ? { baseline } : {}), ...(alternatives.length ? { alternatives } : {}) };
       for (const c of readArea(join(dir, edition, area), { edition: info, area, spec, templates: templates[scope] as Record<string, unknown>, kinds }, problems)) {
         const dup = seen.get(c.id);
         if (dup) problems.push({ file: c.file, line: 1, message: `case id ${c.id} is already used by ${dup}` });

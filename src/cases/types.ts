@@ -90,9 +90,20 @@ export interface Baseline {
   key: string[];
 }
 
+/**
+ * A step whose request carries a value of `service` and is answered with one
+ * of `status` is sent once more after the service offers itself another way
+ * (the mock gateway over HTTPS, for a target that refuses http:// URLs).
+ */
+export interface Alternative {
+  service: string;
+  status: number[];
+}
+
 export interface EditionSetup {
   cleanup: CleanupRule[];
   baseline?: Baseline;
+  alternatives?: Alternative[];
 }
 
 /** The key of what cases of one edition and area share (templates, clean-up, baseline): `v1/pushers`. */

@@ -219,6 +219,8 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
+  /** The services whose values the step being run read. */
+  const stepServices = new Set<string>();
   const ctx: ValueContext = {
     unique: (name) => {
       let v = uniques.get(name);
@@ -231,7 +233,11 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     variable: (name) => vars.get(name),
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
     template: (name) => env.suite.templates[scopeOf(c)]?.[name],
-    service: (name, key) => env.services.value(name, key),
+    service: (name, key) => {
+      // Which services' values the step sends: a step refused for one may be sent again when that service offers another way.
+      stepServices.add(name);
+      return env.services.value(name, key);
+    },
   };
   const pending: Pending[] = [];
   // Every request is bounded by the per-request timeout; the case as a whole by
@@ -273,7 +279,14 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         return;
       }
       env.scope.enter(i + 1, step.title);
-      const ran: StepRun = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
+      stepServices.clear();
+      let ran: StepRun = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
+      // Refused for a value of a service that can offer itself another way (the gateway's http:// URL): once more, that way.
+      const other = (setup.alternatives ?? []).find((a) => ran.observed?.status !== undefined && a.status.includes(ran.observed.status) && stepServices.has(a.service));
+      if (other && (await env.services.alternative(other.service)) !== undefined) {
+        result.requests += ran.requests;
+        ran = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
+      }
       if (ran.sent) previousAnswerAt = performance.now();
       result.requests += ran.requests;
       // A step's own waits (a retry window, a quiet period) are part of its design, not of the case's bound.

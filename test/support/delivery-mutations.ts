@@ -64,10 +64,12 @@ const rememberSent = (req: ProxyRequest, res: ProxyResponse, state: Map<string, 
 const badge = (p: RelayedPusher, unread: number): Json => ({ notification: { id: '', type: null, sender: '', counts: { unread }, devices: [deviceOf(p)] } });
 
 /**
- * The v1 delivery cases that wait for a poke. (Those about a pusher holding NaN
- * or 1e400 end where the reference server refuses it, and wait for none.)
+ * The v1 delivery cases that wait for a poke. The one about a pusher holding
+ * NaN ends where the reference server refuses it, and waits for none; 1e400 is
+ * kept, as null, since the proxy writes the set body again to put its relay in
+ * place of the gateway's URL (JSON.stringify writes Infinity as null).
  */
-const V1_DELIVERY = ['v1.push.message-poked', 'v1.push.data-forwarded', 'v1.push.data-present', 'v1.push.data-url-only', 'v1.push.event-id-only', 'v1.push.every-pusher', 'v1.push.own-message-not-poked', 'v1.push.rejected-pushkey', 'v1.push.retry-after-error', 'v1.push.stops-after-delete', 'v1.push.unread-after-receipt'];
+const V1_DELIVERY = ['v1.push.message-poked', 'v1.push.data-forwarded', 'v1.push.data-out-of-range', 'v1.push.data-present', 'v1.push.data-url-only', 'v1.push.event-id-only', 'v1.push.every-pusher', 'v1.push.own-message-not-poked', 'v1.push.rejected-pushkey', 'v1.push.retry-after-error', 'v1.push.stops-after-delete', 'v1.push.unread-after-receipt'];
 /** Every device of the call rewritten: its data, when the pusher's holds nothing but url, as `empty` says (null, or left out). */
 const urlOnlyData = (call: PushCall, empty: 'null' | 'absent'): Json =>
   withDevices(call, ({ data, ...d }) => (isObject(data) && Object.keys(data).length === 0 ? (empty === 'null' ? { ...d, data: null } : d) : { ...d, data }));
@@ -106,8 +108,9 @@ export const BROKEN_DELIVERY: Broken[] = [
   },
   {
     name: 'v1: notifications leave out the event id',
+    // The 1e400 case takes a poke that names no event (one it cannot parse names none), and judges only its form.
     violates: 'v1.push.event-id',
-    fails: V1_DELIVERY,
+    fails: V1_DELIVERY.filter((id) => id !== 'v1.push.data-out-of-range'),
     // Only the case that waits for any poke can read one without an event id; the others wait for a poke about
     // their event, and one that does not say which event it is about is not that poke.
     alsoCites: ['v1.push.poked'],

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { schemasDir } from '../../src/paths.js';
+import { replaceOutsideStrings } from '../../src/run/json.js';
 import { body, isGet, isSet, json, withJson, type Json, type Mutation, type ProxyRequest, type ProxyResponse } from './proxy-server.js';
 
 export interface Broken extends Mutation {
@@ -262,26 +263,11 @@ function standIns(v: unknown): unknown {
   return v;
 }
 /** The bare tokens NaN, Infinity and -Infinity outside strings, as their stand-ins (strings): what a lenient parser reads. */
-function tokensAsStandIns(text: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += text[++i] ?? '';
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    const token = /^(?:NaN|-?Infinity)/.exec(text.slice(i, i + 9))?.[0];
-    if (token) {
-      out += JSON.stringify(nonFinite(token));
-      i += token.length - 1;
-    } else out += c;
-  }
-  return out;
-}
+const tokensAsStandIns = (text: string): string =>
+  replaceOutsideStrings(text, (rest) => {
+    const token = /^(?:NaN|-?Infinity)/.exec(rest)?.[0];
+    return token ? { out: JSON.stringify(nonFinite(token)), length: token.length } : undefined;
+  });
 /**
  * Reads v1 set bodies as Python's json module does: NaN and Infinity are
  * numbers, and 1e400 is Infinity. The reference server is given stand-ins it
@@ -312,23 +298,7 @@ export const readsNonFinite = (written: { listed: 'bare' | 'null'; poked: 'bare'
 };
 
 /** Commas before a closing } or ], outside strings, dropped: what a lenient parser accepts. */
-function withoutTrailingCommas(text: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += text[++i] ?? '';
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    if (c === ',' && /^\s*[}\]]/.test(text.slice(i + 1))) continue;
-    out += c;
-  }
-  return out;
-}
+const withoutTrailingCommas = (text: string): string => replaceOutsideStrings(text, (rest) => (/^,\s*[}\]]/.test(rest) ? { out: '', length: 1 } : undefined));
 
 /**
  * A v1 delete (kind null) of one of the user's pushers that is not the one

@@ -3,7 +3,7 @@ import { TransportError, type HttpRequest, type HttpResponse } from '../../http/
 import type { EditionInfo } from '../../spec/editions.js';
 import { curlFor, recordExchange } from '../exchange.js';
 import type { Observed, StepKind, StepRun } from '../kinds.js';
-import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
+import { jsonDepth, MAX_JSON_DEPTH, parseJson, replaceOutsideStrings } from '../json.js';
 
 /** A request step as it is written in a case file. */
 interface RequestSpec {
@@ -28,26 +28,11 @@ const INVALID_TOKEN = 'syt_conformance_not_a_token_0000000000000000';
  * NaN, Infinity and -Infinity outside strings read as null, as a lenient
  * parser (Python's json) reads them as numbers that JSON cannot write.
  */
-function withoutNonFinite(text: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < text.length && i < 1 << 16; i++) {
-    const c = text[i] as string;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += text[++i] ?? '';
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    const token = /^-?(?:NaN|Infinity)/.exec(text.slice(i, i + 9))?.[0];
-    if (token) {
-      out += 'null';
-      i += token.length - 1;
-    } else out += c;
-  }
-  return out;
-}
+const withoutNonFinite = (text: string): string =>
+  replaceOutsideStrings(text, (rest) => {
+    const token = /^-?(?:NaN|Infinity)/.exec(rest)?.[0];
+    return token ? { out: 'null', length: token.length } : undefined;
+  }, 1 << 16);
 
 /** The first JSON object at the start of a text, as a lenient parser reads it (trailing text, a trailing comma, NaN and Infinity allowed). */
 function lenientJson(text: string): unknown {

@@ -82,7 +82,7 @@ export const awaitNotificationKind: StepKind = {
     }
     const periods = window ? [{ kind: window.kind, ms: window.ms, basis: window.basis }] : [];
     if (seen === 0 && untrusted !== undefined) {
-      return { requests: 0, waitedMs: 0, periods, skipCode: 'gateway-tls', skip: `not judged: no poke came, and ${untrusted} with the mock gateway (${gateway.url}): the target does not trust the certificate made for the run. Give the gateway one it trusts (--gateway-cert FILE --gateway-key FILE), or let the target's test setup accept any certificate from push gateways (see the README)` };
+      return { requests: 0, waitedMs: 0, periods, skipCode: 'gateway-tls', skip: `not judged: no poke came, and ${untrusted} with the mock gateway: the target does not trust the run's certificate (give one it trusts with --gateway-cert and --gateway-key, or let its test setup accept any push gateway's certificate; see the README)` };
     }
     if (seen < want || !last) {
       const message = `${missingText({ what, timeoutMs: timeout, counted, forPushkey: gateway.pokesFor(m.pushkey), caseStarted: ctx.caseStarted ?? started })}${strayNote(gateway.strayCount, gateway.strays)}`;

@@ -30,6 +30,16 @@ export function escapeForTerminal(s: string, keepNewlines = false): string {
 }
 
 /**
+ * A copy of a part of a string that keeps no reference to the whole: V8
+ * makes a slice of a long string point into it, so a 64 KiB cut of a 1 MB
+ * answer kept in a report would keep the whole megabyte alive (68 of them
+ * did, in a run against a target answering 1 MB arrays).
+ */
+function detached(part: string): string {
+  return part.length < 32 ? part : (JSON.parse(JSON.stringify(part)) as string);
+}
+
+/**
  * Cuts a string to at most `max` UTF-8 bytes at a code-point boundary (never
  * inside a surrogate pair or a multi-byte character).
  */
@@ -44,7 +54,7 @@ export function cutText(s: string, max: number): { text: string; cut: boolean } 
     bytes += size;
     i += c >= 0x10000 ? 2 : 1;
   }
-  return { text: s.slice(0, i), cut: true };
+  return { text: detached(s.slice(0, i)), cut: true };
 }
 
 /**
@@ -57,7 +67,7 @@ export function cutUnits(s: string, max: number): { text: string; cut: boolean }
   const before = s.charCodeAt(end - 1);
   const after = s.charCodeAt(end);
   if (before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff) end--;
-  return { text: s.slice(0, end), cut: true };
+  return { text: detached(s.slice(0, end)), cut: true };
 }
 
 /** Text for XML 1.0 (element content or attribute): markup escaped, characters XML cannot hold replaced by their \u escape. */
@@ -96,14 +106,87 @@ export function oneLine(s: string, max = 500): string {
   return escapeForTerminal(cutText(s, max).text);
 }
 
-/** A JSON value as short text for a message (never raw control characters). */
-export function shortJson(v: unknown, max = 200): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? typeof v;
-  } catch {
-    // Too deep to write, or an object no JSON or String() can render.
-    s = '(a value too deep to show)';
+/** What jsonText wrote of a value. */
+export interface JsonText {
+  /** The JSON text, whole or its first `max` characters. */
+  text: string;
+  cut: boolean;
+  /** The UTF-8 size of the whole text. */
+  bytes: number;
+  /** How deeply arrays and objects nest in the value. */
+  depth: number;
+}
+
+type Frame = { array?: readonly unknown[]; object?: Record<string, unknown>; keys?: string[]; i: number };
+
+/** A primitive as JSON.stringify writes it (undefined, functions and symbols as null, as in an array). */
+function primitiveJson(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  if (typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return 'null';
+}
+
+/**
+ * A JSON value as JSON text, keeping at most `max` characters of it. Unlike
+ * JSON.stringify it never recurses, so a value nested 100 000 deep (a target
+ * can send one) is written, measured and cut like any other; and it builds
+ * no text past the cut. Plain JSON data only: undefined members are left
+ * out, as JSON.stringify does.
+ */
+export function jsonText(value: unknown, max = Infinity): JsonText {
+  if (value === undefined) return { text: '', cut: false, bytes: 0, depth: 0 };
+  const parts: string[] = [];
+  let kept = 0;
+  let bytes = 0;
+  let depth = 0;
+  let cut = false;
+  const put = (s: string, ascii: boolean): void => {
+    bytes += ascii ? s.length : Buffer.byteLength(s);
+    if (kept + s.length > max) cut = true;
+    if (kept >= max) return;
+    parts.push(cut ? s.slice(0, max - kept) : s);
+    kept = Math.min(max, kept + s.length);
+  };
+  const stack: Frame[] = [];
+  const open = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      put('[', true);
+      stack.push({ array: v, i: 0 });
+    } else if (typeof v === 'object' && v !== null) {
+      put('{', true);
+      const object = v as Record<string, unknown>;
+      stack.push({ object, keys: Object.keys(object).filter((k) => object[k] !== undefined && typeof object[k] !== 'function'), i: 0 });
+    } else put(primitiveJson(v), typeof v !== 'string');
+    depth = Math.max(depth, stack.length);
+  };
+  open(value);
+  while (stack.length) {
+    const top = stack[stack.length - 1] as Frame;
+    const size = top.array ? top.array.length : (top.keys as string[]).length;
+    if (top.i >= size) {
+      put(top.array ? ']' : '}', true);
+      stack.pop();
+      continue;
+    }
+    const at = top.i++;
+    if (at > 0) put(',', true);
+    if (top.array) open(top.array[at]);
+    else {
+      const key = (top.keys as string[])[at] as string;
+      put(`${JSON.stringify(key)}:`, false);
+      open((top.object as Record<string, unknown>)[key]);
+    }
   }
-  return cutText(s, max).text + (Buffer.byteLength(s) > max ? '…' : '');
+  let text = parts.join('');
+  // A cut may have split a surrogate pair: its first half goes too.
+  const last = text.charCodeAt(text.length - 1);
+  if (cut && last >= 0xd800 && last <= 0xdbff) text = text.slice(0, -1);
+  return { text: cut ? detached(text) : text, cut, bytes, depth };
+}
+
+/** A JSON value as short text for a message (never raw control characters), whatever its depth and size. */
+export function shortJson(v: unknown, max = 200): string {
+  const j = jsonText(v, max);
+  return cutText(j.text, max).text + (j.bytes > max ? '…' : '');
 }

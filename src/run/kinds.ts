@@ -14,6 +14,7 @@ import type { EditionInfo } from '../spec/editions.js';
 import type { Exchange } from './types.js';
 import type { User } from './users.js';
 import type { Services } from './services.js';
+import type { BodyBudget } from './budget.js';
 
 /** What a step saw, in the form expectations read. */
 export interface Observed {
@@ -51,6 +52,8 @@ export interface StepRun {
    * expectation, when it has none of them; see ExpectKind.judgesArrival).
    */
   unobserved?: string;
+  /** Gives back what the step holds of the run's body budget, once its observation is judged. */
+  release?: () => void;
 }
 
 /** What the core hands a step. */
@@ -74,6 +77,8 @@ export interface StepContext {
   earlier: readonly HttpRequest[];
   /** Per-run services (the mock push gateway, …), started on first use. */
   services: Services;
+  /** Where a step with a large answer waits for room before parsing it (see budget.ts). */
+  bodies: BodyBudget;
   signal?: AbortSignal;
 }
 

@@ -14,6 +14,7 @@ import { getValidator } from '../schemas.js';
 import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/editions.js';
 import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
+import { BodyBudget } from './budget.js';
 import { runCase } from './case.js';
 import { Services, type ServiceSpec } from './services.js';
 import { parseJson } from './json.js';
@@ -61,6 +62,8 @@ export interface RunOptions {
   redactor?: Redactor;
   /** Services cases may need, by name (the mock push gateway, …). */
   services?: ReadonlyMap<string, ServiceSpec>;
+  /** Bytes of large answers the cases judge at once (see budget.ts). */
+  bodyBudgetBytes?: number;
 }
 
 /**
@@ -226,6 +229,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   });
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services);
+  const bodies = new BodyBudget(options.bodyBudgetBytes);
   try {
     const plan = await planRun(options, client, spec, redactor, services);
     // The services the cases to run need, started before the first of them (their values are read synchronously).
@@ -258,8 +262,15 @@ export async function run(options: RunOptions): Promise<RunReport> {
     const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i)));
     let next = 0;
     let seq = 0;
+    const jobs = options.jobs ?? DEFAULT_JOBS;
+    // Told each time a case ends: workers held back while large answers keep coming wait for it.
+    let caseEnded = signal();
     const worker = async (): Promise<void> => {
       while (next < queue.length && !options.signal?.aborted) {
+        if (running >= bodies.jobs(jobs)) {
+          await caseEnded.promise;
+          continue;
+        }
         const i = queue[next++] as number;
         const c = plan.cases[i] as Case;
         running++;
@@ -280,10 +291,13 @@ export async function run(options: RunOptions): Promise<RunReport> {
             cleanup: options.cleanup ?? true,
             followRedirects: options.followRedirects ?? false,
             timeoutMs: options.timeoutMs ?? 10_000,
+            bodies,
             ...(options.signal ? { signal: options.signal } : {}),
           });
         } finally {
           running--;
+          caseEnded.resolve();
+          caseEnded = signal();
         }
         if (r.error?.code === 'ERR_INTERRUPTED') continue;
         (merged[i] as Repeats).add(r);
@@ -292,7 +306,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs ?? DEFAULT_JOBS, queue.length)) }, worker));
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, queue.length)) }, worker));
     } finally {
       await users.close();
     }
@@ -325,6 +339,13 @@ export async function run(options: RunOptions): Promise<RunReport> {
     await services.close();
     await client.close();
   }
+}
+
+/** A promise and the function that fulfils it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /** A JSON value (of bounded depth: what the preflight kept) with every secret the redactor knows replaced, in keys and strings. */

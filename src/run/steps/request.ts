@@ -136,10 +136,13 @@ export const requestKind: StepKind = {
     }
     let shown: ReturnType<typeof recordExchange> | undefined;
     const exchange = (): ReturnType<typeof recordExchange> => (shown ??= { ...recordExchange(req, res, ctx.redactor, res.durationMs), ...before });
+    const queued = performance.now();
+    const release = await ctx.bodies.acquire(res.text.length);
+    waitedMs += performance.now() - queued;
     const parsed = parseJson(res.text);
     const tooDeep = parsed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
     const observed: HttpObserved = { status: res.status, json: tooDeep ? undefined : parsed.json, isJson: parsed.isJson, response: res, tooDeep, cap: ctx.transport.client.options.maxBodyBytes };
-    return { observed, requests, waitedMs, exchange, sent: req, sentJson };
+    return { observed, requests, waitedMs, exchange, sent: req, sentJson, release };
   },
   /**
    * Answers that give no verdict on the rule a step checks: the server broke

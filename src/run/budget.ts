@@ -1,0 +1,113 @@
+/**
+ * Memory against targets that answer with large bodies. A body parsed into
+ * values takes up to twenty times its size (a 1 MB array of 262 000 empty
+ * objects takes 18 MB), and a run of sixteen cases against a target that
+ * answered every pushers request so peaked at 1.7 GB. Three things keep it
+ * within tens of megabytes of a run against a correct server:
+ *
+ * - a case with a large answer waits here before parsing it, until the other
+ *   large answers being judged leave room (small answers never wait);
+ * - while large answers keep coming, fewer cases run at once, so fewer are
+ *   read at the same time;
+ * - once a large answer has been judged and the heap has grown by
+ *   HEAP_GROWTH since the last collection, it is collected (see there).
+ *
+ * Only concurrency changes, never a verdict: the wait is counted as waiting,
+ * not against the case's time bound.
+ */
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** Answers up to this size are judged at once, whatever else is in flight. */
+export const LARGE_BODY = 64 * 1024;
+/** Bytes of large answers judged at once by default: one answer at the body cap. */
+export const DEFAULT_BODY_BUDGET = 1024 * 1024;
+/** Cases run at once while large answers keep coming (one judged, one read meanwhile). */
+export const CONGESTED_JOBS = 2;
+/** Answers looked back on: the run is congested while one of the last this many was large. */
+const WINDOW = 64;
+
+/**
+ * Heap growth past which a large answer, once judged, is collected at once.
+ * A parsed array outlives the young generation, and V8 lets such garbage pile
+ * up to hundreds of megabytes before its next full collection (440 MB in a
+ * run at --jobs 1 against a target answering 1 MB arrays); collecting when
+ * the heap has grown this much costs a few milliseconds each time.
+ */
+const HEAP_GROWTH = 32 * 1024 * 1024;
+
+let collector: (() => void) | null | undefined;
+
+/** V8's collector, reached through a fresh context (the flag is set for that moment only); null where it cannot be had. */
+function collect(): (() => void) | null {
+  if (collector !== undefined) return collector;
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    collector = typeof gc === 'function' ? (gc as () => void) : null;
+  } catch {
+    collector = null;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+  return collector;
+}
+
+export class BodyBudget {
+  private held = 0;
+  private readonly queue: Array<{ bytes: number; grant: () => void }> = [];
+  /** Whether each of the last WINDOW answers was large. */
+  private readonly recent: boolean[] = [];
+  private heapAfterCollection = getHeapStatistics().used_heap_size;
+
+  constructor(readonly capacity = DEFAULT_BODY_BUDGET) {}
+
+  /**
+   * Waits until an answer of `bytes` fits (one larger than the whole budget
+   * waits until nothing else is held), then holds them; the function
+   * returned gives them back, once, however often it is called.
+   */
+  async acquire(bytes: number): Promise<() => void> {
+    const large = bytes > LARGE_BODY;
+    this.recent.push(large);
+    if (this.recent.length > WINDOW) this.recent.shift();
+    if (!large) return () => undefined;
+    if (this.queue.length > 0 || !this.fits(bytes)) await new Promise<void>((grant) => this.queue.push({ bytes, grant }));
+    else this.held += bytes;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.held -= bytes;
+      // Once the caller's frame, which still holds the parsed body, is gone.
+      setImmediate(() => {
+        this.collectIfGrown();
+        this.admit();
+      });
+    };
+  }
+
+  /** How many cases may run at once: `jobs`, or fewer while large answers keep coming. */
+  jobs(jobs: number): number {
+    return this.recent.includes(true) ? Math.min(jobs, CONGESTED_JOBS) : jobs;
+  }
+
+  private collectIfGrown(): void {
+    if (getHeapStatistics().used_heap_size < this.heapAfterCollection + HEAP_GROWTH) return;
+    collect()?.();
+    this.heapAfterCollection = getHeapStatistics().used_heap_size;
+  }
+
+  private fits(bytes: number): boolean {
+    return this.held === 0 || this.held + bytes <= this.capacity;
+  }
+
+  /** Grants waiting answers in order while they fit. */
+  private admit(): void {
+    while (this.queue.length > 0 && this.fits((this.queue[0] as { bytes: number }).bytes)) {
+      const next = this.queue.shift() as { bytes: number; grant: () => void };
+      this.held += next.bytes;
+      next.grant();
+    }
+  }
+}

@@ -19,7 +19,7 @@ import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutUnits, jsonText } from '../text.js';
 import { CUT_MARGIN, type Redactor } from '../http/redact.js';
-import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
+import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
 import type { CaseResult, CheckFailure } from './types.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
@@ -44,6 +44,9 @@ export interface CaseEnv {
   bodies: BodyBudget;
   signal?: AbortSignal;
 }
+
+/** The most of a message the reports keep: messages quote what a target sent, in short. */
+const MESSAGE_CAP = 8 * 1024;
 
 /** Values cut by bounded(): their JSON text is what remains to redact. */
 const cutValues = new WeakSet<object>();
@@ -141,7 +144,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   const finish = (): CaseResult => {
     result.durationMs = performance.now() - started;
     // Targets may repeat a secret back (in an error text, a Location, a body): nothing the reports show keeps it.
-    if (result.error) result.error.message = env.redactor.apply(result.error.message);
+    if (result.error) result.error.message = env.redactor.applyCut(result.error.message, MESSAGE_CAP).text;
     // Several checks of a step often show the same body: it is redacted once.
     const kept = new Map<unknown, unknown>();
     const done = new Map<unknown, unknown>();
@@ -152,7 +155,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
       return done.get(b);
     };
     for (const f of [...result.failures, ...result.warnings]) {
-      f.message = env.redactor.apply(f.message);
+      f.message = env.redactor.applyCut(f.message, MESSAGE_CAP).text;
       f.expected = redacted(f.expected);
       f.actual = redacted(f.actual);
     }

@@ -17,7 +17,7 @@ import { suiteInfo } from '../version.js';
 import { BodyBudget } from './budget.js';
 import { runCase } from './case.js';
 import { Services, type ServiceSpec } from './services.js';
-import { parseJson } from './json.js';
+import { parseJson } from '../json.js';
 import type { CaseResult, RunMeta, RunReport } from './types.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 

@@ -3,7 +3,7 @@ import { TransportError, type HttpRequest, type HttpResponse } from '../../http/
 import type { EditionInfo } from '../../spec/editions.js';
 import { curlFor, recordExchange } from '../exchange.js';
 import type { Observed, StepKind, StepRun } from '../kinds.js';
-import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
+import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../../json.js';
 
 /** A request step as it is written in a case file. */
 interface RequestSpec {

@@ -9,7 +9,7 @@
  * expectations file, unwritable report path; 3 target unreachable, not
  * Matrix, or no users before any case ran; 130 interrupted (SIGINT, SIGTERM).
  */
-import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createServer } from '../reference-server/index.js';
 import {
@@ -30,10 +30,15 @@ import {
   formatCoverage,
   gatewayService,
   HarWriter,
+  incompletePaths,
+  INPUT_CAP,
+  InputTooLarge,
   loadExpectations,
   loadSpec,
   loadSuite,
   plan,
+  prepareReportFiles,
+  readInputFile,
   Redactor,
   regressions,
   reporter,
@@ -43,6 +48,7 @@ import {
   suiteInfo,
   UsageError,
   writeExpectations,
+  writeReportFile,
   type Credential,
   type Edition,
   type NamedReport,
@@ -396,47 +402,35 @@ function compare(flags: Flags): number {
     const file = eq > 0 ? arg.slice(eq + 1) : arg;
     let report: unknown;
     try {
-      report = JSON.parse(readFileSync(file, 'utf8'));
+      report = JSON.parse(readInputFile(file));
     } catch (err) {
-      throw new UsageError([`${file}: cannot read a JSON report (${err instanceof SyntaxError ? 'not JSON' : ((err as NodeJS.ErrnoException).code ?? String(err))})`]);
+      const why = err instanceof SyntaxError ? 'not JSON' : err instanceof InputTooLarge ? `over ${INPUT_CAP / (1024 * 1024)} MiB, refused` : ((err as NodeJS.ErrnoException).code ?? String(err));
+      throw new ConformanceError('ERR_REPORT_FILE', `${file}: cannot read a JSON report (${why})`);
     }
     return { name: eq > 0 ? arg.slice(0, eq) : defaultReportName(file, report), report, file };
   });
   const full = compareReports(reports);
   const comparison = flags.changesOnly ? changesOnly(full) : full;
   const markdown = comparisonMarkdown(comparison);
-  if (flags.output) writeFileSync(flags.output, markdown);
+  const write = (file: string, text: string): void => {
+    try {
+      writeReportFile(file, text);
+    } catch (err) {
+      throw new ConformanceError('ERR_REPORT_FILE', `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  if (flags.output) write(flags.output, markdown);
   else process.stdout.write(markdown);
-  if (flags.html) writeFileSync(flags.html, comparisonHtml(comparison));
+  if (flags.html) write(flags.html, comparisonHtml(comparison));
   if (flags.failOnRegression) {
     const worse = regressions(full);
-    for (const r of worse) process.stderr.write(`conformance: regression: ${r.id} was ${r.from}, is ${r.to}\n`);
+    for (const r of worse) process.stderr.write(`conformance: regression: ${escapeForTerminal(r.id)} was ${r.from}, is ${r.to}\n`);
     if (worse.length) {
-      process.stderr.write(`conformance: ${worse.length} case(s) got worse from ${full.implementations[0]?.name ?? 'the first report'} to ${full.implementations[full.implementations.length - 1]?.name ?? 'the last'}\n`);
+      process.stderr.write(`conformance: ${worse.length} case(s) got worse from ${escapeForTerminal(full.implementations[0]?.name ?? 'the first report')} to ${escapeForTerminal(full.implementations[full.implementations.length - 1]?.name ?? 'the last')}\n`);
       return 1;
     }
   }
   return 0;
-}
-
-/**
- * Opens every report file now: a path that cannot be written is found before
- * the first request. Returns the files this created, to be removed again if
- * the run cannot start.
- */
-function checkWritable(files: readonly string[]): string[] {
-  const problems: string[] = [];
-  const created: string[] = [];
-  for (const f of files) {
-    try {
-      if (!existsSync(f)) created.push(f);
-      closeSync(openSync(f, 'a'));
-    } catch (err) {
-      problems.push(`cannot write ${escapeForTerminal(f)} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-    }
-  }
-  if (problems.length) throw new UsageError(problems);
-  return created;
 }
 
 /** Says when the run waits a noticeable time for a rate limit; short back-offs pass silently. */
@@ -484,8 +478,10 @@ async function runSuite(flags: Flags): Promise<number> {
     throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''}${flags.edition ? ` in --edition ${flags.edition}` : ''}`]);
   }
   const expectations = flags.expectations ? loadExpectations(flags.expectations, new Set(suite.cases.map((c) => c.id))) : undefined;
-  const files = [...flags.reporters.map((r) => r.file).filter((f): f is string => f !== undefined), ...(flags.updateExpectations ? [flags.updateExpectations] : []), ...(flags.trace ? [flags.trace] : [])];
-  const created = checkWritable(files);
+  // Every report path holds an incomplete report from now until the run writes the real one (report/files.ts).
+  const begun = { suite: suiteInfo(), target: flags.target ?? 'the bundled reference server', embedded, editions, strict: flags.strict, ...(flags.expectations ? { expectations: flags.expectations } : {}), startedAt: new Date().toISOString() };
+  const { problems, created } = prepareReportFiles(incompletePaths(begun, flags.reporters, flags.updateExpectations, flags.trace));
+  if (problems.length) throw new UsageError(problems.map((p) => `cannot write ${escapeForTerminal(p.path)} (${p.code})`));
 
   const redactor = new Redactor();
   const trace = flags.trace ? new HarWriter(flags.trace, redactor, suiteInfo()) : undefined;
@@ -565,7 +561,7 @@ async function runSuite(flags: Flags): Promise<number> {
         continue;
       }
       try {
-        writeFileSync(file, text);
+        writeReportFile(file, text);
       } catch (err) {
         unwritten.push(`cannot write the report ${escapeForTerminal(file)} (${escapeForTerminal(why(err))})`);
       }
@@ -623,7 +619,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await runSuite(flags);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(err.problems.map((p) => `conformance: ${p}`).join('\n') + '\nconformance: see conformance --help\n');
+      // Problems may quote a report or file the user named: escaped like everything else shown.
+      process.stderr.write(err.problems.map((p) => `conformance: ${escapeForTerminal(p)}`).join('\n') + '\nconformance: see conformance --help\n');
       return 2;
     }
     if (err instanceof CaseFileError) {

@@ -5,29 +5,44 @@
  */
 
 /**
- * Escapes C0 and C1 control characters (and DEL, and lone surrogates) as
- * \xHH / \uHHHH, keeping tab and, when `keepNewlines`, line feeds. Backslashes
- * are left alone: the output is for reading, not for parsing back.
+ * Characters no output shows as they are: C0 and C1 controls, DEL, lone
+ * surrogates, the Unicode line and paragraph separators, and the format
+ * characters (category Cf: bidi overrides and isolates, zero-width spaces and
+ * joiners, the byte order mark, …), which reorder or hide the text around
+ * them. With the u flag a surrogate range matches lone surrogates only.
+ */
+const UNSHOWN = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\p{Cf}]/gu;
+
+/** The escape of one character: \xHH for C0 and DEL, \uHHHH above, \u{HHHHH} outside the BMP. */
+export function charEscape(c: string): string {
+  const code = c.codePointAt(0) as number;
+  if (code < 0x20 || code === 0x7f) return `\\x${code.toString(16).padStart(2, '0')}`;
+  return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Escapes every character of UNSHOWN (keeping tab and, when `keepNewlines`,
+ * line feeds). Backslashes are left alone: the output is for reading, not for
+ * parsing back.
  */
 export function escapeForTerminal(s: string, keepNewlines = false): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        out += s[i] + (s[i + 1] as string);
-        i++;
-        continue;
-      }
-    }
-    if ((c === 0x0a && keepNewlines) || c === 0x09) out += s[i];
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else if ((c >= 0x80 && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff) || c === 0x2028 || c === 0x2029) out += `\\u${c.toString(16).padStart(4, '0')}`;
-    else out += s[i];
-  }
-  return out;
+  return s.replace(UNSHOWN, (c) => (keepNewlines && c === '\n' ? c : charEscape(c)));
 }
+
+/** What JSON.stringify writes as it is but no reader should see raw: DEL, C1 controls, U+2028/U+2029 and format characters. */
+const JSON_UNSHOWN = /[\u007f-\u009f\u2028\u2029\p{Cf}]/gu;
+
+/**
+ * JSON text with every JSON_UNSHOWN character written as \u escapes (a
+ * surrogate pair as two). Outside strings JSON text is ASCII, so each
+ * replacement is inside a string and means the same.
+ */
+export function jsonEscapeUnshown(json: string): string {
+  return json.replace(JSON_UNSHOWN, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+}
+
+/** Whether a character is a format character (category Cf): shown escaped, and removed before secrets are matched. */
+export const FORMAT_CHARACTERS = /\p{Cf}/gu;
 
 /**
  * A copy of a part of a string that keeps no reference to the whole: V8
@@ -70,30 +85,13 @@ export function cutUnits(s: string, max: number): { text: string; cut: boolean }
   return { text: detached(s.slice(0, end)), cut: true };
 }
 
-/** Text for XML 1.0 (element content or attribute): markup escaped, characters XML cannot hold replaced by their \u escape. */
+/** What XML escapes as references, and the characters it shows as escapes: UNSHOWN, CR, and U+FFFE/U+FFFF, which XML cannot hold. */
+const XML_SPECIAL = /[&<>"'\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff\p{Cf}]/gu;
+const XML_REFERENCES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+/** Text for XML 1.0 (element content or attribute): markup escaped, characters XML cannot hold or no reader should see raw shown as escapes. */
 export function escapeXml(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        out += s[i] + (s[i + 1] as string);
-        i++;
-        continue;
-      }
-    }
-    const ch = s[i] as string;
-    if (ch === '&') out += '&amp;';
-    else if (ch === '<') out += '&lt;';
-    else if (ch === '>') out += '&gt;';
-    else if (ch === '"') out += '&quot;';
-    else if (ch === "'") out += '&apos;';
-    else if (c === 0x09 || c === 0x0a) out += ch;
-    else if (c < 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff) || c === 0xfffe || c === 0xffff) out += `\\u${c.toString(16).padStart(4, '0')}`;
-    else out += ch;
-  }
-  return out;
+  return s.replace(XML_SPECIAL, (c) => XML_REFERENCES[c] ?? (c.length === 1 ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : charEscape(c)));
 }
 
 /** Text for HTML element content and attribute values. */

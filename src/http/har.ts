@@ -10,6 +10,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import type { HttpRequest, HttpResponse } from './client.js';
 import type { Redactor } from './redact.js';
 import { jsonDepth, MAX_JSON_DEPTH } from '../json.js';
+import { jsonEscapeUnshown } from '../text.js';
 
 const BODY_CAP = 64 * 1024;
 const SECRET_MEMBERS = new Set(['access_token', 'refresh_token', 'password', 'token', 'new_password']);
@@ -152,8 +153,8 @@ export class HarWriter {
     const now = performance.now();
     while (this.pending.length && (all || now - (this.pending[0] as Pending).at >= HOLD_MS)) {
       const p = this.pending.shift() as Pending;
-      // DEL, C1 controls and the Unicode line separators written as \u escapes, as in the JSON report: a `cat` of the file shows no control from the target.
-      writeSync(this.fd, (this.first ? '' : ',\n') + JSON.stringify(p.entry()).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+      // DEL, C1 controls, the Unicode line separators and format characters written as \u escapes, as in the JSON report: a `cat` of the file shows none from the target.
+      writeSync(this.fd, (this.first ? '' : ',\n') + jsonEscapeUnshown(JSON.stringify(p.entry())));
       this.first = false;
     }
   }

@@ -62,6 +62,21 @@ const NAMED_REFS = new Map<string, string[]>(
  */
 const BETWEEN = '(?:\\\\[nrt]|[\\r\\n\\t \\u00a0])*';
 
+const HAS_FORMAT = /\p{Cf}/u;
+let formatFormsPattern: RegExp | undefined;
+
+/** Format characters, raw or as JSON (\u200b) or HTML (&#8203; &#x200B;) escapes; built when first needed (it tests each character of the BMP). */
+function formatForms(): RegExp {
+  if (formatFormsPattern) return formatFormsPattern;
+  const bmp: number[] = [];
+  for (let c = 0; c < 0x10000; c++) if ((c < 0xd800 || c > 0xdfff) && HAS_FORMAT.test(String.fromCharCode(c))) bmp.push(c);
+  const hex = bmp.map((c) => c.toString(16).padStart(4, '0')).join('|');
+  const shortHex = bmp.map((c) => c.toString(16)).join('|');
+  const dec = bmp.map(String).join('|');
+  formatFormsPattern = new RegExp(`\\p{Cf}|\\\\u(?:${hex})|&#(?:[xX]0*(?:${shortHex})|0*(?:${dec}));?`, 'giu');
+  return formatFormsPattern;
+}
+
 /** Texts at least this long are remembered with their redaction, RECENT of them. */
 const RECENT_FROM = 4096;
 const RECENT = 8;
@@ -310,13 +325,30 @@ export class Redactor {
 
   apply(text: string): string {
     // A target that answers every request alike is redacted once: a long text takes milliseconds per secret.
-    if (text.length < RECENT_FROM) return this.redact(text);
+    if (text.length < RECENT_FROM) return this.withoutFormatCharacters(text);
     const known = this.recent.get(text);
     if (known !== undefined) return known;
-    const out = this.redact(text);
+    const out = this.withoutFormatCharacters(text);
     if (this.recent.size >= RECENT) this.recent.delete(this.recent.keys().next().value as string);
     this.recent.set(text, out);
     return out;
+  }
+
+  /**
+   * Format characters (category Cf: zero-width spaces and joiners, bidi
+   * controls, …) show nothing, so a target may put them between the letters
+   * of a secret it echoes. A text holding any is matched again without them
+   * (raw, or as JSON or HTML escapes of them); when that finds a secret, the
+   * text is shown so, without them. Otherwise it keeps them, and the outputs
+   * show them escaped.
+   */
+  private withoutFormatCharacters(text: string): string {
+    const out = this.redact(text);
+    if (!HAS_FORMAT.test(text) && !/\\u|&#/.test(text)) return out;
+    const stripped = text.replace(formatForms(), '');
+    if (stripped === text) return out;
+    const again = this.redact(stripped);
+    return again === stripped ? out : again;
   }
 
   private redact(text: string): string {

@@ -385,7 +385,8 @@ function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'aut
 
 async function serve(flags: Flags): Promise<number> {
   const server = await createServer({ port: flags.port, host: flags.host, pushTlsVerify: flags.pushTlsVerify });
-  process.stdout.write(`reference server listening on ${server.url}\n`);
+  process.stdout.write(`reference server listening on ${server.listening}${server.listening === server.url ? '' : ` (from this machine: ${server.url})`}\n`);
+  if (!server.loopbackOnly) process.stderr.write(`conformance: warning: the reference server listens on ${server.listening}, beyond this machine: anyone who can reach it can register users and set pushers, and it is built for tests, not for a network\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);

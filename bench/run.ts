@@ -12,7 +12,10 @@
  *      concurrency gain, for several --jobs values;
  *   3. how time grows with --repeat 1, 10, 100;
  *   4. requests per second of the reference server's POST pushers/set vs a
- *      bare node:http server answering `{}`, same load generator, same run.
+ *      bare node:http server answering `{}`, same load generator, same run;
+ *   5. delivery latency (delivery.ts);
+ *   memory: the CLI's peak RSS against a correct target and against one
+ *      answering 1 MB arrays, and where a normal run's memory goes (memory.ts).
  *
  * The last line of output is one JSON object with every figure.
  * BENCH_ONLY=1,3 (say) runs only some sections.
@@ -26,6 +29,7 @@ import { createServer, type RunningServer } from '../reference-server/index.js';
 import { startLatencyProxy, type ProxyStats } from './latency-proxy.js';
 import { load, startChildServer, type LoadResult } from './load.js';
 import { deliveryLatency } from './delivery.js';
+import { memoryBench } from './memory.js';
 import { median, ms, percentile, round, table } from './stats.js';
 
 /** The whole bench aims to end within this; optional measurements are skipped past it. */
@@ -462,6 +466,8 @@ async function main(): Promise<void> {
     say();
     figures['delivery'] = d;
   }
+  // Not in the default set's time budget: BENCH_ONLY=memory (or all sections and memory) runs it.
+  if (wanted('memory') || !only) figures['memory'] = await memoryBench(say);
   figures['totalMs'] = round(elapsed());
   figures['loadavgAtEnd'] = loadavg().map((x) => round(x, 2));
   figures['notes'] = notes;

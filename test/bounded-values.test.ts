@@ -10,7 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jsonText, shortJson } from '../src/text.js';
+import { gatewayService } from '../src/gateway/index.js';
+import { run } from '../src/run/runner.js';
+import { loadSuite } from '../src/run/suite.js';
 import { cli } from './support/cli.js';
+import { startMisbehaving } from './support/misbehaving-server.js';
 import { startProxy, type Json } from './support/proxy-server.js';
 
 /** `depth` arrays, one inside the next, as JSON text. */
@@ -107,4 +111,27 @@ describe('values from a target: bounded in depth and size', function () {
       }
     });
   }
+
+  it('a target answering every pushers request with a 1 MB array of 262 000 {}: the same verdicts at --jobs 16 and 1, each value kept cut', async function () {
+    const server = await startMisbehaving({ at: 'pushers', mode: 'mega-array' });
+    try {
+      const suite = loadSuite();
+      const outcomes = async (jobs: number): Promise<{ outcomes: string[]; report: Awaited<ReturnType<typeof run>> }> => {
+        const report = await run({ target: server.url, editions: ['v1'], suite, grep: 'v1.get', jobs, services: new Map([['gateway', gatewayService(server.url, { off: true })]]) });
+        return { outcomes: report.results.map((r) => `${r.id} ${r.outcome} ${[...r.failures, ...r.warnings].map((f) => f.requirement).join(',')}${r.error ? ` ${r.error.code}` : ''}`), report };
+      };
+      const many = await outcomes(16);
+      const one = await outcomes(1);
+      expect(many.outcomes).to.deep.equal(one.outcomes);
+      expect(many.outcomes.filter((o) => / failed /.test(o)).length, 'cases fail on the arrays').to.be.greaterThan(3);
+      for (const r of many.report.results) {
+        for (const f of [...r.failures, ...r.warnings]) {
+          for (const v of [f.expected, f.actual]) expect(jsonText(v).bytes, `${r.id}: a value of at most 64 KiB (and a margin)`).to.be.below(70 * 1024);
+          expect(f.exchange?.response?.body.length ?? 0).to.be.at.most(64 * 1024);
+        }
+      }
+    } finally {
+      await server.close();
+    }
+  });
 });

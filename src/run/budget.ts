@@ -7,8 +7,12 @@
  *
  * - a case with a large answer waits here before parsing it, until the other
  *   large answers being judged leave room (small answers never wait);
- * - while large answers keep coming, fewer cases run at once, so fewer are
- *   read at the same time;
+ * - fewer cases run at once while large answers keep coming, so fewer are
+ *   read at the same time: CONGESTED_JOBS, until WINDOW answers in a row
+ *   have been small; from there (and from the start of a run, before any
+ *   large answer) one more case may start with each small answer, up to
+ *   --jobs, so a run against a target that answers large from its first
+ *   request never has sixteen of them in flight;
  * - once a large answer has been judged and the heap has grown by
  *   HEAP_GROWTH since the last collection, it is collected (see there).
  *
@@ -22,9 +26,9 @@ import { runInNewContext } from 'node:vm';
 export const LARGE_BODY = 64 * 1024;
 /** Bytes of large answers judged at once by default: one answer at the body cap. */
 export const DEFAULT_BODY_BUDGET = 1024 * 1024;
-/** Cases run at once while large answers keep coming (one judged, one read meanwhile). */
+/** Cases run at once while large answers keep coming (one judged, one read meanwhile), and at the start of a run. */
 export const CONGESTED_JOBS = 2;
-/** Answers looked back on: the run is congested while one of the last this many was large. */
+/** Small answers in a row after a large one before concurrency rises again. */
 const WINDOW = 64;
 
 /**
@@ -35,6 +39,13 @@ const WINDOW = 64;
  * the heap has grown this much costs a few milliseconds each time.
  */
 const HEAP_GROWTH = 32 * 1024 * 1024;
+
+/** A promise and the function that fulfils it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 let collector: (() => void) | null | undefined;
 
@@ -56,8 +67,11 @@ function collect(): (() => void) | null {
 export class BodyBudget {
   private held = 0;
   private readonly queue: Array<{ bytes: number; grant: () => void }> = [];
-  /** Whether each of the last WINDOW answers was large. */
-  private readonly recent: boolean[] = [];
+  /** Small answers since the last large one (or since the start). */
+  private smallStreak = 0;
+  private largeSeen = false;
+  /** Told when concurrency may have risen: an answer came, or a case ended. */
+  private changedSignal = signal();
   private heapAfterCollection = getHeapStatistics().used_heap_size;
 
   constructor(readonly capacity = DEFAULT_BODY_BUDGET) {}
@@ -69,8 +83,7 @@ export class BodyBudget {
    */
   async acquire(bytes: number): Promise<() => void> {
     const large = bytes > LARGE_BODY;
-    this.recent.push(large);
-    if (this.recent.length > WINDOW) this.recent.shift();
+    this.answered(bytes);
     if (!large) return () => undefined;
     if (this.queue.length > 0 || !this.fits(bytes)) await new Promise<void>((grant) => this.queue.push({ bytes, grant }));
     else this.held += bytes;
@@ -87,9 +100,28 @@ export class BodyBudget {
     };
   }
 
-  /** How many cases may run at once: `jobs`, or fewer while large answers keep coming. */
+  /** Counts an answer of `bytes` (0 for a request that got none: it holds no body either) towards jobs(). */
+  answered(bytes: number): void {
+    if (bytes > LARGE_BODY) {
+      this.largeSeen = true;
+      this.smallStreak = 0;
+    } else this.smallStreak++;
+    this.changed();
+  }
+
+  /** How many cases may run at once: `jobs`, or fewer at the start and while large answers keep coming. */
   jobs(jobs: number): number {
-    return this.recent.includes(true) ? Math.min(jobs, CONGESTED_JOBS) : jobs;
+    return Math.min(jobs, CONGESTED_JOBS + Math.max(0, this.smallStreak - (this.largeSeen ? WINDOW : 0)));
+  }
+
+  /** Resolves when jobs() may have risen: at the next answer, or when the runner says a case ended. */
+  whenChanged(): Promise<void> {
+    return this.changedSignal.promise;
+  }
+
+  changed(): void {
+    this.changedSignal.resolve();
+    this.changedSignal = signal();
   }
 
   private collectIfGrown(): void {

@@ -263,12 +263,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
     let next = 0;
     let seq = 0;
     const jobs = options.jobs ?? DEFAULT_JOBS;
-    // Told each time a case ends: workers held back while large answers keep coming wait for it.
-    let caseEnded = signal();
     const worker = async (): Promise<void> => {
       while (next < queue.length && !options.signal?.aborted) {
+        // Fewer cases at the start and while large answers keep coming (budget.ts).
         if (running >= bodies.jobs(jobs)) {
-          await caseEnded.promise;
+          await bodies.whenChanged();
           continue;
         }
         const i = queue[next++] as number;
@@ -296,8 +295,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
           });
         } finally {
           running--;
-          caseEnded.resolve();
-          caseEnded = signal();
+          bodies.changed();
         }
         if (r.error?.code === 'ERR_INTERRUPTED') continue;
         (merged[i] as Repeats).add(r);
@@ -339,13 +337,6 @@ export async function run(options: RunOptions): Promise<RunReport> {
     await services.close();
     await client.close();
   }
-}
-
-/** A promise and the function that fulfils it. */
-function signal(): { promise: Promise<void>; resolve: () => void } {
-  let resolve = (): void => undefined;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 /** A JSON value (of bounded depth: what the preflight kept) with every secret the redactor knows replaced, in keys and strings. */

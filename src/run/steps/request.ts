@@ -132,6 +132,7 @@ export const requestKind: StepKind = {
       waitedMs = sent.waitedMs;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
+      ctx.bodies.answered(0);
       return { requests: requests + 1, waitedMs, sent: req, sentJson, problem: { code: err.code, message: err.message, exchange: { ...recordExchange(req, undefined, ctx.redactor, 0), ...before } } };
     }
     let shown: ReturnType<typeof recordExchange> | undefined;

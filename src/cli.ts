@@ -4,10 +4,11 @@
  * stdout/stderr, handles signals and sets the exit code. Everything else
  * is the public API in index.ts, which returns data.
  *
- * Exit codes: 0 conforms (or, with --expectations, the gate passes); 1 some
- * case fails or errors (or the gate fails); 2 usage error, invalid case or
- * expectations file, unwritable report path; 3 target unreachable, not
- * Matrix, or no users before any case ran; 130 interrupted (SIGINT, SIGTERM).
+ * Exit codes: 0 what was judged conforms (or, with --expectations, the gate
+ * passes); 1 some case fails or errors (or the gate fails); 2 usage error,
+ * invalid case or expectations file, unwritable report path, nothing left to
+ * judge after the user's filters; 3 target unreachable, not Matrix, no users
+ * before any case ran, or no selected case could be judged; 130 interrupted.
  */
 import { realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +25,7 @@ import {
   coverage,
   DEFAULT_JOBS,
   defaultReportName,
-  EDITIONS,
+  editionIds,
   escapeForTerminal,
   exitCode,
   formatCoverage,
@@ -107,8 +108,9 @@ Environment (keeps secrets out of the process list):
   CONFORMANCE_USERS                as --user, one NAME:PASSWORD per line
   CONFORMANCE_ACCESS_TOKENS        as --access-token, one token per line
 
-Exit codes: 0 conforms (or the gate passes), 1 some case fails (or the gate fails),
-2 usage, case file or report path error, 3 target unusable, 130 interrupted.`;
+Exit codes: 0 what was judged conforms (or the gate passes), 1 some case fails (or the gate fails),
+2 usage, case file or report path error, or nothing left to judge after your filters,
+3 target unusable, or no selected case could be judged, 130 interrupted.`;
 
 type Command = 'run' | 'serve' | 'coverage' | 'compare' | 'help' | 'version';
 
@@ -378,7 +380,7 @@ function servicesFor(flags: Flags, target: string, embedded = false): Map<string
 }
 
 function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'auto' {
-  if (flags.edition === 'all' || (embedded && flags.edition === undefined)) return EDITIONS;
+  if (flags.edition === 'all' || (embedded && flags.edition === undefined)) return editionIds();
   if (flags.edition) return [flags.edition];
   return 'auto';
 }
@@ -450,7 +452,7 @@ async function list(flags: Flags): Promise<number> {
   const suite = loadSuite({ ...(flags.cases ? { dir: flags.cases } : {}) });
   const editions = editionsFor(flags, flags.target === undefined);
   if (!flags.target) {
-    const cases = selectCases(suite, editions === 'auto' ? EDITIONS : editions, flags.grep);
+    const cases = selectCases(suite, editions === 'auto' ? editionIds() : editions, flags.grep);
     if (cases.length === 0) throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''}${flags.edition ? ` in --edition ${flags.edition}` : ''}`]);
     for (const c of cases) process.stdout.write(`${c.id}\t${c.title}\t[${c.requirements.join(', ')}]\n`);
     process.stdout.write(`${cases.length} cases\n`);
@@ -475,7 +477,7 @@ async function runSuite(flags: Flags): Promise<number> {
   const editions = editionsFor(flags, embedded);
   const suite = loadSuite({ ...(flags.cases ? { dir: flags.cases } : {}) });
   // Before anything is sent: user filters that select nothing, a bad expectations file, unwritable paths.
-  if (selectCases(suite, editions === 'auto' ? EDITIONS : editions, flags.grep).length === 0) {
+  if (selectCases(suite, editions === 'auto' ? editionIds() : editions, flags.grep).length === 0) {
     throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''}${flags.edition ? ` in --edition ${flags.edition}` : ''}`]);
   }
   const expectations = flags.expectations ? loadExpectations(flags.expectations, new Set(suite.cases.map((c) => c.id))) : undefined;
@@ -540,7 +542,7 @@ async function runSuite(flags: Flags): Promise<number> {
         const text = rateLimitText(w);
         if (text) process.stderr.write(text + '\n');
       },
-      ...(trace ? { onExchange: (req, res, started, ms, error) => trace.record(req, res, started, ms, error) } : {}),
+      ...(trace ? { onExchange: (x) => trace.record(x) } : {}),
       ...(flags.specVersion ? { specVersion: flags.specVersion } : {}),
       ...(flags.registrationToken ? { registrationToken: flags.registrationToken } : {}),
       ...(flags.grep ? { grep: flags.grep } : {}),

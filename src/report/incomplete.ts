@@ -30,6 +30,7 @@ export function incompleteReport(info: BeginInfo): RunReport {
       finishedAt: info.startedAt,
       durationMs: 0,
       ...(info.expectations ? { expectations: info.expectations } : {}),
+      areas: { run: { title: 'nothing: the run did not finish' } },
       incomplete: WHY,
     },
     results: [
@@ -37,6 +38,7 @@ export function incompleteReport(info: BeginInfo): RunReport {
         id: INCOMPLETE_ID,
         title: 'Run incomplete: no case was judged',
         edition: info.editions === 'auto' ? 'v1' : (info.editions[0] ?? 'v1'),
+        area: 'run',
         file: '',
         requirements: [],
         tags: [],

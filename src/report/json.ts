@@ -2,15 +2,16 @@
  * `json`: mocha's JSON shape at the top level (stats, tests, pending,
  * failures, passes), which CI tools read, and under `conformance` the run's
  * own data: provenance, the verdicts, and every case's result with its
- * failures and the exchanges of its failing steps. Built from the result data
- * with JSON.stringify alone (then DEL and C1 controls written as \u escapes):
+ * failures and, for a case that did not pass, every exchange of its steps
+ * up to the last failing one. Built from the result data with JSON.stringify
+ * alone (then DEL and C1 controls written as \u escapes):
  * nothing is lost, rewritten or deduplicated away.
  * Described by spec/report.schema.json.
  */
 import { isFailing, summarize, type CaseResult, type CheckFailure, type RunReport } from '../run/types.js';
 import { jsonEscapeUnshown } from '../text.js';
 import type { Reporter, ReporterDef } from './types.js';
-import { conformanceVerdict, exchangesOf, gateVerdict } from './view.js';
+import { caseExchanges, conformanceVerdict, gateVerdict } from './view.js';
 
 export const REPORT_FORMAT = 'matrix-pushers-conformance/report/1';
 
@@ -23,6 +24,7 @@ export function resultJson(r: CaseResult): Record<string, unknown> {
     id: r.id,
     title: r.title,
     edition: r.edition,
+    area: r.area,
     file: r.file,
     outcome: r.outcome,
     requirements: r.requirements,
@@ -32,10 +34,11 @@ export function resultJson(r: CaseResult): Record<string, unknown> {
     failures: r.failures.map(failureJson),
     warnings: r.warnings.map(failureJson),
     ...(r.error ? { error: { code: r.error.code, message: r.error.message, ...(r.error.step !== undefined ? { step: r.error.step } : {}) } } : {}),
-    ...(r.outcome === 'skipped' || r.outcome === 'notrun' ? { skip: { code: r.skipCode ?? 'other', reason: r.skipReason ?? '' } } : {}),
+    ...(r.outcome === 'skipped' || r.outcome === 'notrun' ? { skip: { code: r.skipCode ?? 'other', reason: r.skipReason ?? '', ...(r.skipCause ? { cause: r.skipCause } : {}) } } : {}),
     ...(r.expectation ? { expectation: r.expectation } : {}),
     ...(r.flaky ? { flaky: r.flaky } : {}),
-    exchanges: exchangesOf(r).map((x) => ({ step: x.step, ...x.exchange })),
+    exchanges: caseExchanges(r),
+    ...(r.exchangesOmitted ? { exchangesOmitted: r.exchangesOmitted } : {}),
   };
 }
 
@@ -61,7 +64,7 @@ export function reportJson(report: RunReport): Record<string, unknown> {
   const pending = report.results.map((r, i) => [r, tests[i]] as const).filter(([r]) => pendingOutcome(r) && !isFailing(r, strict)).map(([, t]) => t);
   const passes = report.results.map((r, i) => [r, tests[i]] as const).filter(([r]) => !pendingOutcome(r) && !isFailing(r, strict)).map(([, t]) => t);
   const gate = gateVerdict(report, strict);
-  const verdict = conformanceVerdict(report.results, strict);
+  const verdict = conformanceVerdict(report.results, strict, report.meta.areas);
   return {
     stats: { suites: report.meta.editions.length, tests: tests.length, passes: passes.length, pending: pending.length, failures: failures.length, start: report.meta.startedAt, end: report.meta.finishedAt, duration: report.meta.durationMs },
     tests,
@@ -72,8 +75,9 @@ export function reportJson(report: RunReport): Record<string, unknown> {
       format: REPORT_FORMAT,
       meta: report.meta,
       summary: summarize(report.results),
-      verdict: { conforms: verdict.conforms, text: verdict.text, must: verdict.must, should: verdict.should, errored: verdict.errored },
-      ...(gate ? { gate: { passed: gate.passed, text: gate.text, why: gate.why } } : {}),
+      verdict: { conforms: verdict.conforms, judged: verdict.judged, text: verdict.text, must: verdict.must, should: verdict.should, errored: verdict.errored },
+      areas: verdict.areas,
+      ...(gate ? { gate: { passed: gate.passed, text: gate.text, why: gate.why, notes: gate.notes } } : {}),
       results: report.results.map(resultJson),
     },
   };

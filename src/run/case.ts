@@ -4,23 +4,24 @@
  * level its requirement has in the version judged, and cleans up what the
  * case created by the edition's declared rules. Knows no endpoint.
  */
-import type { Case, Check, CleanupRule, EditionSetup, Suite } from '../cases/types.js';
+import { scopeOf, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
 import { TransportError, type HttpRequest } from '../http/client.js';
+import { CUT_MARGIN, type Redactor } from '../http/redact.js';
 import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
 import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
 import { expectKinds } from './expect/index.js';
 import type { Observed, StepContext, StepKind, StepRun } from './kinds.js';
 import type { Services } from './services.js';
-import type { BodyBudget } from './budget.js';
 import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutUnits, jsonText } from '../text.js';
-import { CUT_MARGIN, type Redactor } from '../http/redact.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
+import type { BodyBudget } from './budget.js';
 import type { CaseResult, CheckFailure } from './types.js';
+import { caseScope, uniqueValue, type CaseScope } from './journal.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
@@ -28,6 +29,8 @@ export interface CaseEnv {
   base: string;
   runId: string;
   seq: number;
+  /** Where the case's exchanges are kept, and what step it is at (for the trace). */
+  scope: CaseScope;
   spec: SpecText;
   suite: Suite;
   edition: EditionInfo;
@@ -114,15 +117,35 @@ function queryToken(url: string): string | undefined {
   }
 }
 
-function pathMatches(pattern: string, url: string): boolean {
+/** The segments the `*`s of `pattern` matched in the URL's path (decoded), or undefined when it does not match. */
+function pathMatch(pattern: string, url: string): string[] | undefined {
   let path: string[];
   try {
     path = new URL(url).pathname.split('/');
   } catch {
-    return false;
+    return undefined;
   }
   const want = pattern.split('/');
-  return want.length === path.length && want.every((seg, i) => seg === '*' || seg === path[i]);
+  if (want.length !== path.length || !want.every((seg, i) => seg === '*' || seg === path[i])) return undefined;
+  return want.flatMap((seg, i) => {
+    if (seg !== '*') return [];
+    const raw = path[i] as string;
+    try {
+      return [decodeURIComponent(raw)];
+    } catch {
+      return [raw];
+    }
+  });
+}
+
+const pathMatches = (pattern: string, url: string): boolean => pathMatch(pattern, url) !== undefined;
+
+/** Whether a step's answer is one the case cannot be judged from (skip_if): status, errcode and body all as given. */
+function skips(skipIf: NonNullable<Step['skipIf']>, observed: Observed, errcode: unknown): boolean {
+  if (skipIf.status && (observed.status === undefined || !skipIf.status.includes(observed.status))) return false;
+  if (skipIf.errcode && !skipIf.errcode.includes(typeof errcode === 'string' ? errcode : '')) return false;
+  if (skipIf.body !== undefined && (!observed.isJson || match(skipIf.body, observed.json, 'includes').length > 0)) return false;
+  return true;
 }
 
 /**
@@ -140,7 +163,7 @@ interface Pending {
 
 export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   const started = performance.now();
-  const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
+  const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
   const finish = (): CaseResult => {
     result.durationMs = performance.now() - started;
     // Targets may repeat a secret back (in an error text, a Location, a body): nothing the reports show keeps it.
@@ -161,6 +184,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
     }
     if (result.outcome === 'passed' && result.failures.length) result.outcome = 'failed';
     else if (result.outcome === 'passed' && result.warnings.length) result.outcome = 'warned';
+    keepExchanges(result, env);
     return result;
   };
 
@@ -183,13 +207,14 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
       result.outcome = 'skipped';
       result.skipReason = got.skip;
       result.skipCode = 'users';
+      result.skipCause = 'target';
       return finish();
     }
     users = got;
   }
   let clean = false;
   try {
-    clean = await runSteps(c, env, users, result, started);
+    clean = await caseScope.run(env.scope, () => runSteps(c, env, users, result, started));
   } finally {
     env.users.release(users, clean && result.outcome === 'passed' && result.failures.length === 0 && result.warnings.length === 0);
   }
@@ -204,11 +229,10 @@ interface CaseRun {
   result: CaseResult;
   started: number;
   setup: EditionSetup;
-  byAlias: ReadonlyMap<string, User>;
-  values: ValueContext;
   vars: Map<string, unknown>;
+  values: ValueContext;
+  stepContext: (index: number, title: string) => StepContext;
   pending: Pending[];
-  earlier: HttpRequest[];
   /** Every request is bounded by the per-request timeout; the case as a whole by one timeout per request it may send, plus what it spends waiting. */
   deadline: number;
 }
@@ -222,30 +246,70 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     unique: (name) => {
       let v = uniques.get(name);
       if (v === undefined) {
-        v = `${name}-${env.runId}-${env.seq}`;
+        v = uniqueValue(name, env.runId, env.seq);
         uniques.set(name, v);
       }
       return v;
     },
     variable: (name) => vars.get(name),
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
-    template: (name) => env.suite.templates[c.edition][name],
+    template: (name) => env.suite.templates[scopeOf(c)]?.[name],
     service: (name, key) => env.services.value(name, key),
   };
-  const run: CaseRun = { c, env, users, result, started, setup: env.suite.setups[c.edition] ?? { cleanup: [] }, byAlias, values, vars, pending: [], earlier: [], deadline: started + env.timeoutMs * (c.steps.length + 2) };
+  const stepContext = (index: number, title: string): StepContext => ({
+    caseId: c.id,
+    edition: env.edition,
+    index,
+    caseStarted: env.scope.started,
+    title,
+    transport: env.client,
+    base: env.base,
+    redactor: env.redactor,
+    followRedirects: env.followRedirects,
+    timeoutMs: env.timeoutMs,
+    resolve: (v) => resolve(v, values),
+    user: (alias) => byAlias.get(alias),
+    services: env.services,
+    bodies: env.bodies,
+    ...(env.signal ? { signal: env.signal } : {}),
+  });
+  const run: CaseRun = { c, env, users, result, started, setup: env.suite.setups[scopeOf(c)] ?? { cleanup: [] }, vars, values, stepContext, pending: [], deadline: started + env.timeoutMs * (c.steps.length + 2) };
+  // What the case found and changed is put back first (finally), then what it created is removed (clean-up rules).
+  const putBack = async (): Promise<boolean> => {
+    let clean = true;
+    for (const [i, step] of c.finally.entries()) {
+      if (!env.cleanup) break;
+      if (readsVars(step.spec).some((v) => vars.get(v) === undefined)) continue;
+      try {
+        const ran = await (stepKinds.get(step.kind) as NonNullable<ReturnType<typeof stepKinds.get>>).run(step.spec, stepContext(c.steps.length + i + 1, step.title));
+        ran.release?.();
+        result.requests += ran.requests;
+        const status = ran.observed?.status;
+        if (ran.problem || status === undefined || status < 200 || status > 299) clean = false;
+      } catch (err) {
+        if (!(err instanceof ValueError)) throw err;
+        clean = false;
+      }
+    }
+    return clean;
+  };
   try {
     await readBaselines(c, users, run.setup, env);
     for (const [i, step] of c.steps.entries()) if (!(await runStep(run, i, step))) break;
   } catch (err) {
     if (!(err instanceof ValueError)) {
       // A bug: still clean up, so the target is left as it was, then let it surface.
+      env.scope.step = 'cleanup';
+      await putBack().catch(() => false);
       await cleanup(run.pending, env);
       throw err;
     }
     result.outcome = 'errored';
-    result.error = { code: 'ERR_CASE_VALUE', message: err.message };
+    result.error = { code: 'ERR_CASE_VALUE', message: err.message, ...(typeof env.scope.step === 'number' ? { step: env.scope.step } : {}) };
   }
-  return cleanup(run.pending, env);
+  env.scope.step = 'cleanup';
+  const restored = await putBack();
+  return (await cleanup(run.pending, env)) && restored;
 }
 
 /**
@@ -254,7 +318,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
  * loop would keep the last answer in its frame while the next step waits):
  * the body budget held for it is given back when it returns.
  */
-async function runStep(run: CaseRun, i: number, step: Case['steps'][number]): Promise<boolean> {
+async function runStep(run: CaseRun, i: number, step: Step): Promise<boolean> {
   const { env, result } = run;
   const kind = stepKinds.get(step.kind);
   if (!kind) throw new Error(`step kind ${step.kind} is not registered`);
@@ -268,24 +332,8 @@ async function runStep(run: CaseRun, i: number, step: Case['steps'][number]): Pr
     result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(run.deadline - run.started)} ms`, step: i + 1 };
     return false;
   }
-  const stepCtx: StepContext = {
-    caseId: run.c.id,
-    edition: env.edition,
-    index: i + 1,
-    title: step.title,
-    transport: env.client,
-    base: env.base,
-    redactor: env.redactor,
-    followRedirects: env.followRedirects,
-    timeoutMs: env.timeoutMs,
-    resolve: (v) => resolve(v, run.values),
-    user: (alias) => run.byAlias.get(alias),
-    earlier: run.earlier,
-    services: env.services,
-    bodies: env.bodies,
-    ...(env.signal ? { signal: env.signal } : {}),
-  };
-  const ran: StepRun = await kind.run(step.spec, stepCtx);
+  env.scope.enter(i + 1, step.title);
+  const ran: StepRun = await kind.run(step.spec, run.stepContext(i + 1, step.title));
   try {
     return judgeStep(run, i, step, kind, ran);
   } finally {
@@ -294,7 +342,7 @@ async function runStep(run: CaseRun, i: number, step: Case['steps'][number]): Pr
 }
 
 /** Judges what a step observed: failures and warnings into the result, clean-up and captures for later. Returns whether the next step runs. */
-function judgeStep(run: CaseRun, i: number, step: Case['steps'][number], kind: StepKind, ran: StepRun): boolean {
+function judgeStep(run: CaseRun, i: number, step: Step, kind: StepKind, ran: StepRun): boolean {
   const { env, result, c } = run;
   result.requests += ran.requests;
   run.deadline += ran.waitedMs;
@@ -302,6 +350,7 @@ function judgeStep(run: CaseRun, i: number, step: Case['steps'][number], kind: S
     result.outcome = 'skipped';
     result.skipReason = ran.skip;
     result.skipCode = 'step';
+    result.skipCause = 'target';
     return false;
   }
   if (ran.problem) {
@@ -312,15 +361,16 @@ function judgeStep(run: CaseRun, i: number, step: Case['steps'][number], kind: S
   if (ran.unobserved !== undefined) return judgeUnobserved(run, i, step, ran.unobserved);
   const observed = withoutBaseline(ran, run.setup, run.users);
   const errcode = typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined;
-  if (step.skipIf && observed.status !== undefined && step.skipIf.status.includes(observed.status) && (!step.skipIf.errcode || step.skipIf.errcode.includes(typeof errcode === 'string' ? errcode : ''))) {
+  if (step.skipIf && skips(step.skipIf, observed, errcode)) {
     result.outcome = 'skipped';
     result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcode === 'string' ? ` ${errcode}` : ''})`;
     result.skipCode = 'target';
+    result.skipCause = 'target';
     return false;
   }
   if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {
     result.outcome = 'errored';
-    result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
+    result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it${ran.hint ?? ''}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
     return false;
   }
   const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';
@@ -367,7 +417,6 @@ function judgeStep(run: CaseRun, i: number, step: Case['steps'][number], kind: S
   if (mustFailures.length === 0) result.warnings.push(...shouldFailures);
   for (const [name, ptr] of Object.entries(step.capture)) run.vars.set(name, pointer(observed.json, ptr));
   if (env.cleanup && ran.sent) planCleanup(run, ran.sent, ran.sentJson, observed);
-  if (ran.sent) run.earlier.push(ran.sent);
   return mustFailures.length === 0;
 }
 
@@ -376,7 +425,7 @@ function judgeStep(run: CaseRun, i: number, step: Case['steps'][number], kind: S
  * with the reason (all of them when the step states none), once per
  * requirement; what the observation would have held is not judged.
  */
-function judgeUnobserved(run: CaseRun, i: number, step: Case['steps'][number], why: string): boolean {
+function judgeUnobserved(run: CaseRun, i: number, step: Step, why: string): boolean {
   const { env, result, c } = run;
   const arrival = step.expect.filter((e) => e.checks.some((ch) => expectKinds.get(ch.kind)?.judgesArrival));
   const cited = new Set<string>();
@@ -397,11 +446,38 @@ function planCleanup(run: CaseRun, sent: HttpRequest, sentJson: unknown, observe
   const user = run.users.find((u) => token === u.accessToken);
   if (!user) return;
   for (const rule of run.setup.cleanup) {
-    if (rule.after.method !== sent.method || !pathMatches(rule.after.path, sent.url)) continue;
+    const matched = rule.after.method === sent.method ? pathMatch(rule.after.path, sent.url) : undefined;
+    if (!matched) continue;
     if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;
     if (rule.after.sent !== undefined && match(rule.after.sent, sentJson, 'includes').length > 0) continue;
-    run.pending.push(cleanupFor(rule, user, sentJson, observed.json));
+    run.pending.push(cleanupFor(rule, user, sentJson, observed.json, matched));
   }
+}
+
+/** The variables a value reads with {$var: NAME}. */
+function readsVars(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) readsVars(v, out);
+  else if (typeof value === 'object' && value !== null) {
+    const v = (value as Record<string, unknown>)['$var'];
+    if (typeof v === 'string') out.push(v);
+    for (const x of Object.values(value)) readsVars(x, out);
+  }
+  return out;
+}
+
+/**
+ * A case that did not pass keeps every exchange of its steps up to the last
+ * one that failed: what led to a failure is often an earlier answer (the
+ * delete that removed another user's pusher, the gateway's 500).
+ */
+function keepExchanges(result: CaseResult, env: CaseEnv): void {
+  if (result.outcome !== 'failed' && result.outcome !== 'errored' && result.outcome !== 'warned') return;
+  const steps = new Set([...result.failures, ...result.warnings].map((f) => f.step));
+  if (result.error?.step !== undefined) steps.add(result.error.step);
+  if (steps.size === 0 && typeof env.scope.step === 'number') steps.add(env.scope.step);
+  const { exchanges, omitted } = env.scope.record(steps, env.redactor);
+  if (exchanges.length) result.exchanges = exchanges;
+  if (omitted) result.exchangesOmitted = omitted;
 }
 
 /**
@@ -470,10 +546,10 @@ function setPointer(doc: unknown, ptr: string, value: unknown): unknown {
 }
 
 /** The clean-up request a rule makes of a step's request and answer. */
-function cleanupFor(rule: CleanupRule, user: User, sent: unknown, received: unknown): Pending {
+function cleanupFor(rule: CleanupRule, user: User, sent: unknown, received: unknown, matched: readonly string[]): Pending {
   const key = rule.key ? `${user.accessToken}\n${JSON.stringify(rule.send.path)}\n${rule.key.map((k) => JSON.stringify(pointer(sent, k))).join('\n')}` : undefined;
   try {
-    const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(sent, ptr), received: (ptr) => pointer(received, ptr) };
+    const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(sent, ptr), received: (ptr) => pointer(received, ptr), matched: (n) => matched[n - 1] };
     const path = typeof rule.send.path === 'string' ? rule.send.path : (rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(resolve(part, vctx), segmentName(part, i))))).join('');
     const json = rule.send.json === undefined ? undefined : resolve(rule.send.json, vctx);
     return { user, ...(key === undefined ? {} : { key }), request: { method: rule.send.method, path, ...(json === undefined ? {} : { json }) } };

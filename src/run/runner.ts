@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { TargetError } from '../errors.js';
 import { HttpClient, TransportError } from '../http/client.js';
 import { Redactor } from '../http/redact.js';
-import { Transport, type RateLimitWait, type TransportOptions } from '../http/transport.js';
+import { Transport, type RateLimitWait } from '../http/transport.js';
+import type { TraceEntry } from '../http/har.js';
 import type { Case, Suite } from '../cases/types.js';
 import { getValidator } from '../schemas.js';
 import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/editions.js';
@@ -16,9 +17,11 @@ import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirem
 import { suiteInfo } from '../version.js';
 import { BodyBudget } from './budget.js';
 import { runCase } from './case.js';
+import { CaseScope, caseScope, ownerOf, SETUP_TAG } from './journal.js';
 import { Services, type ServiceSpec } from './services.js';
+import type { ReceivedExchange } from '../service.js';
 import { parseJson } from '../json.js';
-import type { CaseResult, RunMeta, RunReport } from './types.js';
+import type { CaseResult, RunMeta, RunReport, SkipCause } from './types.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 
 export interface RunOptions {
@@ -56,8 +59,8 @@ export interface RunOptions {
   onRateLimit?: (wait: RateLimitWait) => void;
   /** Stops the run: no new case starts; finished cases are reported, the rest as not run. */
   signal?: AbortSignal;
-  /** Sees every exchange of the run (for --trace). */
-  onExchange?: TransportOptions['onExchange'];
+  /** Sees every exchange of the run, tagged with its case and step, pokes to the run's services included (for --trace). */
+  onExchange?: (x: TraceEntry) => void;
   /** The run's redactor, for outputs the caller writes itself (--trace); one is made when none is given. */
   redactor?: Redactor;
   /** Services cases may need, by name (the mock push gateway, …). */
@@ -142,8 +145,8 @@ export interface Plan {
   notServed: Record<string, string>;
   /** Every case of the chosen editions that --grep selects, in suite order. */
   cases: Case[];
-  /** Of those, the ones left out, by id: why (not in force in the version judged, edition not served). */
-  left: Map<string, { code: string; reason: string }>;
+  /** Of those, the ones left out, by id: why (not in force in the version judged, edition not served), and what that means. */
+  left: Map<string, { code: string; reason: string; cause: SkipCause }>;
 }
 
 export async function planRun(options: RunOptions, client: Transport, spec: SpecText, redactor: Redactor, services = new Services(options.services)): Promise<Plan> {
@@ -165,20 +168,26 @@ export async function planRun(options: RunOptions, client: Transport, spec: Spec
     }
   }
   const cases = selectCases(options.suite, editions, options.grep);
-  const left = new Map<string, { code: string; reason: string }>();
+  const left: Plan['left'] = new Map();
   for (const c of cases) {
-    if (notServed[c.edition]) {
-      left.set(c.id, { code: 'not-served', reason: `the target does not serve edition ${c.edition}: ${notServed[c.edition]}` });
+    const version = (versions[c.edition] as VersionChoice).version;
+    const out = c.requirements.map((id) => spec.requirements.get(id)).filter((r) => r && !inForce(r, version, spec.editions));
+    // The version first: a case outside it is left out whatever else the run could or could not offer.
+    if (out.length) {
+      left.set(c.id, { code: 'version', cause: 'version', reason: `not in ${version}: ${out.map((r) => `${r?.id} holds ${r?.until ? `from ${r.since} until ${r.until}` : `from ${r?.since}`}`).join('; ')}` });
       continue;
     }
     const missing = c.needs.map((n) => [n, services.unavailable(n)] as const).find(([, why]) => why !== undefined);
-    if (missing) {
-      left.set(c.id, { code: `needs-${missing[0]}`, reason: missing[1] as string });
+    // The user's own choice (--no-delivery) next: it is what left the case out, whatever the target serves.
+    if (missing && services.declined(missing[0])) {
+      left.set(c.id, { code: `needs-${missing[0]}`, cause: 'choice', reason: missing[1] as string });
       continue;
     }
-    const version = (versions[c.edition] as VersionChoice).version;
-    const out = c.requirements.map((id) => spec.requirements.get(id)).filter((r) => r && !inForce(r, version, spec.editions));
-    if (out.length) left.set(c.id, { code: 'version', reason: `not in ${version}: ${out.map((r) => `${r?.id} holds ${r?.until ? `from ${r.since} until ${r.until}` : `from ${r?.since}`}`).join('; ')}` });
+    if (notServed[c.edition]) {
+      left.set(c.id, { code: 'not-served', cause: 'not-served', reason: `the target does not serve edition ${c.edition}: ${notServed[c.edition]}` });
+      continue;
+    }
+    if (missing) left.set(c.id, { code: `needs-${missing[0]}`, cause: 'target', reason: missing[1] as string });
   }
   return { target: base, preflight: pre, editions, versions, notServed, cases, left };
 }
@@ -218,23 +227,37 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const spec = options.spec ?? loadSpec();
   const redactor = options.redactor ?? new Redactor();
   let rateLimitedMs = 0;
+  /** The cases running, by sequence number, and every case that ran (a poke may come after its case ended). */
+  const scopes = new Map<number, CaseScope>();
+  const owners = new Map<number, string>();
   const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), {
     ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}),
     onRateLimit: (w) => {
       rateLimitedMs += w.waitMs;
       options.onRateLimit?.({ ...w, url: redactor.apply(w.url) });
     },
-    ...(options.onExchange ? { onExchange: options.onExchange } : {}),
+    onExchange: (x) => {
+      const scope = caseScope.getStore();
+      scope?.sent(x.req, x.res, x.at, x.ms, x.error, x.timings);
+      options.onExchange?.({ ...x, ...(scope ? scope.tag : SETUP_TAG) });
+    },
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services);
   const bodies = new BodyBudget(options.bodyBudgetBytes);
+  const received = (name: string) => (x: ReceivedExchange): void => {
+    const seq = ownerOf(x, runId);
+    const scope = seq === undefined ? undefined : scopes.get(seq);
+    scope?.received(name, x);
+    const owner = seq === undefined ? undefined : owners.get(seq);
+    options.onExchange?.({ req: x.req, res: x.res, started: x.started, ms: x.res.durationMs, timings: x.res.timings, from: name, ...(scope ? scope.tag : owner ? { case: owner, step: 'after' } : SETUP_TAG) });
+  };
   try {
     const plan = await planRun(options, client, spec, redactor, services);
     // The services the cases to run need, started before the first of them (their values are read synchronously).
     const needed = new Set(plan.cases.filter((c) => !plan.left.has(c.id)).flatMap((c) => c.needs));
-    for (const name of needed) await services.start(name);
+    for (const name of needed) (await services.start(name)).observe?.(received(name));
     options.onStart?.(plan);
     const base = plan.target;
     const users: UserSource = options.credentials?.length
@@ -257,7 +280,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     // Cases left out are results at once, in suite order with the rest.
     plan.cases.forEach((c, i) => {
       const why = plan.left.get(c.id);
-      if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, failures: [], warnings: [], durationMs: 0, requests: 0 });
+      if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, skipCause: why.cause, failures: [], warnings: [], durationMs: 0, requests: 0 });
     });
     const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i)));
     let next = 0;
@@ -274,12 +297,17 @@ export async function run(options: RunOptions): Promise<RunReport> {
         const c = plan.cases[i] as Case;
         running++;
         let r: CaseResult;
+        const mine = seq++;
+        const scope = new CaseScope(c.id, performance.now());
+        scopes.set(mine, scope);
+        owners.set(mine, c.id);
         try {
           r = await runCase(c, {
             client,
             base,
             runId,
-            seq: seq++,
+            seq: mine,
+            scope,
             spec,
             suite: options.suite,
             edition: spec.editions.get(c.edition) as EditionInfo,
@@ -295,6 +323,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
           });
         } finally {
           running--;
+          scopes.delete(mine);
           bodies.changed();
         }
         if (r.error?.code === 'ERR_INTERRUPTED') continue;
@@ -315,6 +344,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       target: redactor.apply(base),
       embedded: options.embedded ?? false,
       editions: plan.editions,
+      areas: Object.fromEntries([...spec.areas.values()].map((a) => [a.id, { title: a.title }])),
       strict: options.strict ?? false,
       // Asked before any token was issued: redacted again now, for a target that named a token it was going to issue.
       versions: redactedJson(plan.preflight.versions, redactor),
@@ -331,7 +361,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     };
     return {
       meta,
-      results: plan.cases.map((c, i) => results[i] ?? { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'notrun', skipReason: 'the run was interrupted before this case finished', skipCode: 'interrupted', failures: [], warnings: [], durationMs: 0, requests: 0 }),
+      results: plan.cases.map((c, i) => results[i] ?? { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'notrun', skipReason: 'the run was interrupted before this case finished', skipCode: 'interrupted', failures: [], warnings: [], durationMs: 0, requests: 0 }),
     };
   } finally {
     await services.close();

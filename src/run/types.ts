@@ -1,3 +1,4 @@
+import type { Timings } from '../http/client.js';
 import type { Ground, Level } from '../spec/requirements.js';
 
 /** One request and what came back, already redacted: safe to print once escaped for its medium. */
@@ -7,8 +8,31 @@ export interface Exchange {
   durationMs: number;
   /** A shell command that sends the same request; secrets are shell variables. */
   curl: string;
-  /** curl commands of the case's earlier steps, in order: run them first to reproduce the state. */
-  before?: string[];
+}
+
+/**
+ * One exchange of a case, in the order of its case's exchanges: a request a
+ * step sent to the target (with a curl line that sends it again), or a request
+ * the target sent to a service of the run (a poke to the mock gateway) with
+ * the service's answer. Redacted; its bodies cut at 64 KiB in the exchanges
+ * of a failing step, at 8 KiB in the others.
+ */
+export interface CaseExchange {
+  /** The step it happened during (1-based); 0 before the first step (reading what the users held). */
+  step: number;
+  stepTitle?: string;
+  direction: 'to-target' | 'from-target';
+  /** For from-target: the service that received it ("gateway"). */
+  service?: string;
+  /** When it began, in ms since the case started. */
+  atMs: number;
+  request: Exchange['request'];
+  response?: Exchange['response'];
+  /** Why no answer came (a timeout, a reset). */
+  error?: string;
+  durationMs: number;
+  timings?: Timings;
+  curl?: string;
 }
 
 /** A check that did not hold: data, not an exception. */
@@ -43,10 +67,24 @@ export interface CheckFailure {
  */
 export type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped' | 'notrun' | 'xfailed' | 'xpassed';
 
+/**
+ * Why a case was not judged, which decides what its skip means:
+ * - choice: the user's own setting left it out (--no-delivery); never counts against a run;
+ * - version: its requirements do not hold in the version judged; never counts;
+ * - not-served: the target neither serves nor advertises its edition; the area is reported
+ *   as not judged, but the run is not failed for it;
+ * - target: the target (or what the run could offer it) could not take part: a setting it
+ *   refused, a feature it lacks, accounts too few, a service that could not start. The
+ *   verdict says the area was not judged, and a gate fails unless the skip is listed.
+ */
+export type SkipCause = 'choice' | 'version' | 'not-served' | 'target';
+
 export interface CaseResult {
   id: string;
   title: string;
   edition: string;
+  /** The area of the case (spec/areas.yaml). */
+  area: string;
   file: string;
   requirements: string[];
   tags: string[];
@@ -57,8 +95,28 @@ export interface CaseResult {
   skipReason?: string;
   /** Why the case was skipped, as a code reporters and summaries group by. */
   skipCode?: string;
+  /** What the skip means for the verdict and the gate (see SkipCause). */
+  skipCause?: SkipCause;
   /** The expectations-file entry that lists this case, and whether the case failed the way it records. */
-  expectation?: { reason: string; link?: string; file: string; requirements?: string[]; matched?: boolean; mismatch?: string };
+  expectation?: {
+    reason: string;
+    link?: string;
+    file: string;
+    requirements?: string[];
+    /** The entry records the case as not judged (the skip code it had). */
+    skipped?: string;
+    matched?: boolean;
+    mismatch?: string;
+    /** The case did not run at the version judged: the entry says nothing here ("not run at v1.2"). */
+    unused?: string;
+  };
+  /**
+   * For a case that failed, errored or warned: every exchange of its steps up
+   * to the last one that failed, in order (see CaseExchange), and how many
+   * older ones were left out to keep the result bounded.
+   */
+  exchanges?: CaseExchange[];
+  exchangesOmitted?: number;
   /** With --repeat: the outcome of every repetition, when they differ. */
   flaky?: Outcome[];
   durationMs: number;
@@ -70,6 +128,8 @@ export interface RunMeta {
   target: string;
   embedded: boolean;
   editions: string[];
+  /** The areas of the suite by id, with the title reports name them by. */
+  areas?: Record<string, { title: string }>;
   strict: boolean;
   versions: unknown;
   /** Per edition: the version of its specification the run judged by, and why. */

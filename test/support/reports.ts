@@ -60,9 +60,11 @@ export interface JsonFailure {
 
 export interface JsonExchange {
   step: number;
+  direction: 'to-target' | 'from-target';
+  atMs: number;
   request: { method: string; url: string; headers: Record<string, string>; body?: string };
   response?: { status: number; headers: Record<string, string>; body: string; truncated: boolean; bodyCut?: boolean };
-  curl: string;
+  curl?: string;
 }
 
 export interface JsonResult {
@@ -88,8 +90,9 @@ export interface JsonReport {
     format: string;
     meta: Record<string, unknown> & { editions: string[]; strict: boolean; expectations?: string; repeat?: number };
     summary: Record<string, number>;
-    verdict: { conforms: boolean; text: string };
-    gate?: { passed: boolean; text: string; why: Array<{ id: string; reason: string }> };
+    verdict: { conforms: boolean; judged?: boolean; text: string };
+    areas?: Array<{ edition: string; area: string; title: string; cases: number; judged: number; leftOut: number; notJudged: number; notServed: number; reason?: string }>;
+    gate?: { passed: boolean; text: string; why: Array<{ id: string; reason: string }>; notes?: Array<{ id: string; note: string }> };
     results: JsonResult[];
   };
 }

@@ -48,7 +48,8 @@ describe('values from a target: bounded in depth and size', function () {
     const cut = jsonText(deep, 100);
     expect(cut).to.include({ cut: true, bytes: 200_000 });
     expect(cut.text).to.equal('['.repeat(100));
-    expect(shortJson(deep, 10)).to.equal('[[[[[[[[[[…');
+    // Shortened well-formed, without recursing through it.
+    expect(shortJson(deep, 10)).to.equal('[[[[…]]]]');
   });
 
   it('a cut never splits a surrogate pair', function () {

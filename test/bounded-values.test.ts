@@ -14,7 +14,8 @@ import { gatewayService } from '../src/gateway/index.js';
 import { run } from '../src/run/runner.js';
 import { loadSuite } from '../src/run/suite.js';
 import { cli } from './support/cli.js';
-import { startMisbehaving } from './support/misbehaving-server.js';
+import { megaArray, startMisbehaving } from './support/misbehaving-server.js';
+import { jsonShape } from '../src/json.js';
 import { startProxy, type Json } from './support/proxy-server.js';
 
 /** `depth` arrays, one inside the next, as JSON text. */
@@ -50,6 +51,12 @@ describe('values from a target: bounded in depth and size', function () {
     expect(cut.text).to.equal('['.repeat(100));
     // Shortened well-formed, without recursing through it.
     expect(shortJson(deep, 10)).to.equal('[[[[…]]]]');
+  });
+
+  it('jsonShape: the depth of a text, and about how many values parsing it makes (a long string is one)', function () {
+    expect(jsonShape(megaArray(262_000))).to.deep.equal({ depth: 2, values: 2 + 2 * 262_000 + 261_999 });
+    expect(jsonShape(`{"filler":"${'x,['.repeat(100_000)}"}`)).to.deep.equal({ depth: 1, values: 2 });
+    expect(jsonShape(nested(5_000)).depth).to.equal(5_000);
   });
 
   it('a cut never splits a surrogate pair', function () {

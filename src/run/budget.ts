@@ -7,12 +7,14 @@
  *
  * - a case with a large answer waits here before parsing it, until the other
  *   large answers being judged leave room (small answers never wait);
- * - fewer cases run at once while large answers keep coming, so fewer are
- *   read at the same time: CONGESTED_JOBS, until WINDOW answers in a row
- *   have been small; from there (and from the start of a run, before any
- *   large answer) one more case may start with each small answer, up to
- *   --jobs, so a run against a target that answers large from its first
- *   request never has sixteen of them in flight;
+ * - fewer cases run at once while answers that parse into many values
+ *   (HEAVY_VALUES) keep coming, so fewer are read at the same time:
+ *   CONGESTED_JOBS, until WINDOW answers in a row have been light; from
+ *   there (and from the start of a run, before any heavy answer) one more
+ *   case may start with each light answer, up to --jobs, so a run against a
+ *   target that answers heavy from its first request never has sixteen of
+ *   them in flight. A megabyte of one long string parses into one value and
+ *   slows nothing;
  * - once a large answer has been judged and the heap has grown by
  *   HEAP_GROWTH since the last collection, it is collected (see there).
  *
@@ -26,19 +28,27 @@ import { runInNewContext } from 'node:vm';
 export const LARGE_BODY = 64 * 1024;
 /** Bytes of large answers judged at once by default: one answer at the body cap. */
 export const DEFAULT_BODY_BUDGET = 1024 * 1024;
-/** Cases run at once while large answers keep coming (one judged, one read meanwhile), and at the start of a run. */
-export const CONGESTED_JOBS = 2;
-/** Small answers in a row after a large one before concurrency rises again. */
+/**
+ * Cases run at once while heavy answers keep coming, and at the start of a
+ * run. One: each case in flight holds its answers while another's are
+ * judged, and two measured 20 to 40 MB more at their peak.
+ */
+export const CONGESTED_JOBS = 1;
+/** Light answers in a row after a heavy one before concurrency rises again. */
 const WINDOW = 64;
+/** Values a parsed answer may make and still be light: a list of 100 pushers makes about 2 000. */
+export const HEAVY_VALUES = 50_000;
 
 /**
  * Heap growth past which a large answer, once judged, is collected at once.
  * A parsed array outlives the young generation, and V8 lets such garbage pile
  * up to hundreds of megabytes before its next full collection (440 MB in a
  * run at --jobs 1 against a target answering 1 MB arrays); collecting when
- * the heap has grown this much costs a few milliseconds each time.
+ * the heap has grown this much costs a few milliseconds each time (past 16
+ * MB, the peaks measured rose by 20 to 40 MB: V8's own collections then
+ * come first).
  */
-const HEAP_GROWTH = 32 * 1024 * 1024;
+const HEAP_GROWTH = 16 * 1024 * 1024;
 
 /** A promise and the function that fulfils it. */
 function signal(): { promise: Promise<void>; resolve: () => void } {
@@ -67,9 +77,9 @@ function collect(): (() => void) | null {
 export class BodyBudget {
   private held = 0;
   private readonly queue: Array<{ bytes: number; grant: () => void }> = [];
-  /** Small answers since the last large one (or since the start). */
-  private smallStreak = 0;
-  private largeSeen = false;
+  /** Light answers since the last heavy one (or since the start). */
+  private lightStreak = 0;
+  private heavySeen = false;
   /** Told when concurrency may have risen: an answer came, or a case ended. */
   private changedSignal = signal();
   private heapAfterCollection = getHeapStatistics().used_heap_size;
@@ -79,11 +89,12 @@ export class BodyBudget {
   /**
    * Waits until an answer of `bytes` fits (one larger than the whole budget
    * waits until nothing else is held), then holds them; the function
-   * returned gives them back, once, however often it is called.
+   * returned gives them back, once, however often it is called. `values` is
+   * about how many values parsing it makes (json.ts jsonShape).
    */
-  async acquire(bytes: number): Promise<() => void> {
+  async acquire(bytes: number, values = 0): Promise<() => void> {
     const large = bytes > LARGE_BODY;
-    this.answered(bytes);
+    this.answered(values);
     if (!large) return () => undefined;
     if (this.queue.length > 0 || !this.fits(bytes)) await new Promise<void>((grant) => this.queue.push({ bytes, grant }));
     else this.held += bytes;
@@ -100,18 +111,18 @@ export class BodyBudget {
     };
   }
 
-  /** Counts an answer of `bytes` (0 for a request that got none: it holds no body either) towards jobs(). */
-  answered(bytes: number): void {
-    if (bytes > LARGE_BODY) {
-      this.largeSeen = true;
-      this.smallStreak = 0;
-    } else this.smallStreak++;
+  /** Counts an answer that parses into about `values` values (0 for a request that got none) towards jobs(). */
+  answered(values: number): void {
+    if (values > HEAVY_VALUES) {
+      this.heavySeen = true;
+      this.lightStreak = 0;
+    } else this.lightStreak++;
     this.changed();
   }
 
-  /** How many cases may run at once: `jobs`, or fewer at the start and while large answers keep coming. */
+  /** How many cases may run at once: `jobs`, or fewer at the start and while heavy answers keep coming. */
   jobs(jobs: number): number {
-    return Math.min(jobs, CONGESTED_JOBS + Math.max(0, this.smallStreak - (this.largeSeen ? WINDOW : 0)));
+    return Math.min(jobs, CONGESTED_JOBS + Math.max(0, this.lightStreak - (this.heavySeen ? WINDOW : 0)));
   }
 
   /** Resolves when jobs() may have risen: at the next answer, or when the runner says a case ended. */

@@ -18,7 +18,7 @@ import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutUnits, jsonText } from '../text.js';
-import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
+import { jsonShape, MAX_JSON_DEPTH, parseJson } from '../json.js';
 import type { BodyBudget } from './budget.js';
 import type { CaseResult, CheckFailure } from './types.js';
 import { caseScope, uniqueValue, type CaseScope } from './journal.js';
@@ -501,10 +501,11 @@ async function readBaselines(c: Case, users: readonly User[], setup: EditionSetu
     }
     try {
       const { res } = await env.client.send({ method: b.request.method, url: env.base + b.request.path, headers: { authorization: `Bearer ${u.accessToken}` } });
-      const release = await env.bodies.acquire(res.text.length);
+      const shape = jsonShape(res.text);
+      const release = await env.bodies.acquire(res.text.length, shape.values);
       try {
         // A body nested deeper than any check reads is no baseline; the case's own request of it errors as too deep.
-        const list = res.status === 200 && jsonDepth(res.text) <= MAX_JSON_DEPTH ? pointer(parseJson(res.text).json, b.list) : undefined;
+        const list = res.status === 200 && shape.depth <= MAX_JSON_DEPTH ? pointer(parseJson(res.text).json, b.list) : undefined;
         u.baseline.set(env.edition.id, new Set(Array.isArray(list) ? list.map((item) => itemKey(item, b.key)) : []));
       } finally {
         release();

@@ -15,7 +15,9 @@
  *      bare node:http server answering `{}`, same load generator, same run;
  *   5. push delivery latency on the reference server;
  *   6. the CLI with every delivery case and with --no-delivery, side by side;
- *   7. the CLI's peak memory while a target floods the mock gateway.
+ *   7. the CLI's peak memory while a target floods the mock gateway;
+ *   8. the CLI's peak memory against a correct target and against one
+ *      answering 1 MB arrays, and where a normal run's memory goes (memory.ts).
  *
  * The last line of output is one JSON object with every figure.
  * BENCH_ONLY=1,3 (say) runs only some sections.
@@ -31,6 +33,7 @@ import { load, startChildServer, type LoadResult } from './load.js';
 import { deliveryLatency } from './delivery.js';
 import { deliveryOverhead } from './cli-process.js';
 import { gatewayFlood } from './flood.js';
+import { memoryBench } from './memory.js';
 import { median, ms, percentile, round, table } from './stats.js';
 
 /** The whole bench aims to end within this; optional measurements are skipped past it. */
@@ -479,6 +482,7 @@ async function main(): Promise<void> {
     figures['gatewayFlood'] = await gatewayFlood();
     say();
   }
+  if (wanted('8') || wanted('memory')) figures['memory'] = await memoryBench(say);
   figures['totalMs'] = round(elapsed());
   figures['loadavgAtEnd'] = loadavg().map((x) => round(x, 2));
   figures['notes'] = notes;

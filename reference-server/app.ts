@@ -400,6 +400,44 @@ export function answerClientErrors(server: Server): void {
   });
 }
 
+/**
+ * A safety limit of the service, not a rule of the spec: one client address
+ * may hold at most `max` connections, so that it cannot take every one of
+ * the server's (maxConnections) from other clients. A connection past the
+ * limit is answered 429 M_LIMIT_EXCEEDED on its first request, with a wait
+ * (the runner waits it out, as any rate limit) and `Connection: close`; one
+ * that has not been answered within a second is closed. Returns the request listener
+ * to install: `listener` for connections within the limit.
+ */
+export function limitConnectionsPerAddress(server: Server, max: number, listener: RequestListener): RequestListener {
+  const open = new Map<string, number>();
+  const over = new WeakSet<Socket>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = (open.get(address) ?? 0) + 1;
+    open.set(address, count);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+    if (count > max) {
+      over.add(socket);
+      // A hard bound, not an idle one: dripping a byte now and then does not keep it.
+      const bound = setTimeout(() => socket.destroy(), 1000);
+      bound.unref();
+      socket.once('close', () => clearTimeout(bound));
+    }
+  });
+  return (req, res) => {
+    if (!over.has(req.socket)) return listener(req, res);
+    req.resume();
+    const body = JSON.stringify({ errcode: 'M_LIMIT_EXCEEDED', error: `too many connections from your address (at most ${max} at once); try again once some have closed`, retry_after_ms: 1000 });
+    res.writeHead(429, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), server: serverHeader(), connection: 'close', 'retry-after': '1' });
+    res.end(body);
+  };
+}
+
 /** The `Server` header: the reference server and the package version it ships in. */
 export function serverHeader(): string {
   const { name, version } = packageInfo();

@@ -4,8 +4,9 @@
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { answerClientErrors, buildApp, createApp, type AppOptions } from './app.js';
+import { answerClientErrors, buildApp, createApp, limitConnectionsPerAddress, type AppOptions } from './app.js';
 import { checkCap } from './limits.js';
+import { isLoopbackAddress } from './push/hosts.js';
 
 export { createApp };
 export { DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS } from './app.js';
@@ -29,6 +30,13 @@ export interface ReferenceServerOptions extends AppOptions {
    */
   maxConnections?: number;
   /**
+   * Open connections at once from one client address; past it, a connection is
+   * answered 429 and closed (see limitConnectionsPerAddress). Default 128: half
+   * of maxConnections, so one client cannot hold them all, and two full-speed
+   * runs from one machine fit.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
    * Request line and headers, in bytes (node:http's maxHeaderSize); larger ones get
    * 431 M_TOO_LARGE. Default 16 KiB, node's own default, named here so it is fixed.
    */
@@ -50,8 +58,12 @@ export interface ReferenceServerOptions extends AppOptions {
 }
 
 export interface RunningServer {
-  /** e.g. http://127.0.0.1:PORT */
+  /** e.g. http://127.0.0.1:PORT: how this machine reaches it (a wildcard address through loopback). */
   url: string;
+  /** The address it really listens on, e.g. http://0.0.0.0:PORT for every interface. */
+  listening: string;
+  /** Whether only this machine can reach it (it listens on a loopback address). */
+  loopbackOnly: boolean;
   port: number;
   /** Resolves once no notification waits, is being sent or waits to be tried again (nothing more will reach a gateway unasked). */
   pushIdle(): Promise<void>;
@@ -64,6 +76,7 @@ const CLOSE_GRACE_MS = 1000;
 /** The connection-level defaults, justified on ReferenceServerOptions. */
 export const DEFAULT_CONNECTION_LIMITS = Object.freeze({
   maxConnections: 256,
+  maxConnectionsPerAddress: 128,
   maxHeaderBytes: 16 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -73,7 +86,7 @@ export const DEFAULT_CONNECTION_LIMITS = Object.freeze({
 
 export async function createServer(options: ReferenceServerOptions = {}): Promise<RunningServer> {
   // What is not about listening or connections goes to createApp.
-  const { port = 0, host = '127.0.0.1', maxConnections, maxHeaderBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs, ...appOptions } = {
+  const { port = 0, host = '127.0.0.1', maxConnections, maxConnectionsPerAddress, maxHeaderBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs, ...appOptions } = {
     ...DEFAULT_CONNECTION_LIMITS,
     ...definedOnly(options),
   };
@@ -82,21 +95,20 @@ export async function createServer(options: ReferenceServerOptions = {}): Promis
     checkCap(name, value);
   }
   checkCap('maxConnections', maxConnections);
+  checkCap('maxConnectionsPerAddress', maxConnectionsPerAddress);
   if (headersTimeoutMs > requestTimeoutMs) throw new RangeError('reference server: headersTimeoutMs must not exceed requestTimeoutMs');
 
   const app = buildApp(appOptions);
-  const server = createHttpServer(
-    {
-      maxHeaderSize: maxHeaderBytes,
-      headersTimeout: headersTimeoutMs,
-      requestTimeout: requestTimeoutMs,
-      keepAliveTimeout: keepAliveTimeoutMs,
-      // node checks the two timeouts above only this often (30 s by default), so a
-      // slow client could otherwise hold its connection well past them.
-      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
-    },
-    app.listener,
-  );
+  const server = createHttpServer({
+    maxHeaderSize: maxHeaderBytes,
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    // node checks the two timeouts above only this often (30 s by default), so a
+    // slow client could otherwise hold its connection well past them.
+    connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+  });
+  server.on('request', maxConnectionsPerAddress === Infinity ? app.listener : limitConnectionsPerAddress(server, maxConnectionsPerAddress, app.listener));
   // Inactivity on a socket, in either direction: covers answers the client never reads.
   server.timeout = idleTimeoutMs;
   server.keepAliveTimeout = keepAliveTimeoutMs;
@@ -117,11 +129,14 @@ export async function createServer(options: ReferenceServerOptions = {}): Promis
   // Once listening, a server-level error must not become an uncaught exception.
   server.on('error', (error) => options.log?.(`server error: ${error.message}`));
   server.on('drop', () => options.log?.(`connection dropped: ${maxConnections} connections already open (maxConnections)`));
-  const actualPort = (server.address() as AddressInfo).port;
+  const bound = server.address() as AddressInfo;
+  const actualPort = bound.port;
 
   let closing: Promise<void> | undefined;
   return {
     url: `http://${urlHost(host)}:${actualPort}`,
+    listening: `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${actualPort}`,
+    loopbackOnly: isLoopbackAddress(bound.address),
     port: actualPort,
     pushIdle: () => app.pushIdle(),
     close() {

@@ -18,6 +18,7 @@ import { basename, extname } from 'node:path';
 import { UsageError } from './errors.js';
 import { describeErrors, getValidator } from './schemas.js';
 import { editionIds } from './spec/requirements.js';
+import { escapeForTerminal, escapeHtml } from './text.js';
 
 /** One report to compare: `report` is the parsed JSON of a `--reporter json` file. */
 export interface NamedReport {
@@ -114,6 +115,7 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
   if (!validate(report)) return describeErrors(validate.errors).slice(0, 10).map((e) => bad(e));
   const conf = report['conformance'] as Json;
   const m = conf['meta'] as Json;
+  if (typeof m['incomplete'] === 'string') return [`${label}: an incomplete report, written before its run's first request; the run did not finish (a crash or a kill, or it is still running), so it judged nothing`];
   const suite = m['suite'] as { name: string; version: string };
   const versions = isObject(m['versions']) && Array.isArray(m['versions']['versions']) ? m['versions']['versions'].filter((v): v is string => typeof v === 'string') : [];
   const provenance: Provenance = {
@@ -294,10 +296,13 @@ const TOTAL_ROWS: Array<[string, (i: Implementation) => number]> = [
   ['SHOULD check failures', (i) => i.shouldFailures],
 ];
 
-/** Text for a GitHub table cell or list item: nothing in it can end the cell, start markup or raw HTML. */
+/**
+ * Text for a GitHub table cell or list item: nothing in it can end the cell,
+ * start markup or raw HTML, and no control or format character from a report
+ * reaches the terminal or file it is written to (escaped as the run does).
+ */
 function md(text: string): string {
-  return text
-    .replace(/\r\n?|\n/g, ' ')
+  return escapeForTerminal(text.replace(/\r\n?|\n/g, ' '))
     .replace(/[\\`*[\]#~|!]/g, (c) => `\\${c}`)
     // An underscore between two letters or digits never starts emphasis: leave app_id readable.
     .replace(/_/g, (c, at: number, all: string) => (/[\p{L}\p{N}]/u.test(all[at - 1] ?? '') && /[\p{L}\p{N}]/u.test(all[at + 1] ?? '') ? c : `\\${c}`))
@@ -323,9 +328,8 @@ export function comparisonMarkdown(c: Comparison): string {
   return out.join('\n') + '\n';
 }
 
-function html(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
+/** Text for the page: markup escaped, and controls and format characters shown as escapes, as the HTML report does. */
+const html = escapeHtml;
 
 const CELL_CLASS: Record<Cell, string> = { pass: 'pass', warn: 'warn', fail: 'fail', 'expected failure': 'xfail', error: 'error', skipped: 'skipped', '—': 'absent' };
 

@@ -7,12 +7,14 @@
  * process's streams and handles no signal: the caller gives a writer for the
  * live report and an AbortSignal.
  */
-import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { UsageError } from './errors.js';
 import { applyExpectations, loadExpectations, withExpectation, writeExpectations, type Expectations } from './expectations.js';
 import { HarWriter } from './http/har.js';
 import { Redactor } from './http/redact.js';
 import type { RateLimitWait } from './http/transport.js';
+import { prepareReportFiles, writeReportFile } from './report/files.js';
+import { incompletePaths } from './report/incomplete.js';
 import { reporter } from './report/index.js';
 import { exitCode } from './report/view.js';
 import { run, selectCases, type RunOptions } from './run/runner.js';
@@ -97,7 +99,11 @@ export async function runAndReport(options: ConformanceOptions): Promise<Conform
     const live = q.file === undefined && options.write !== undefined;
     return { file: q.file, r: def.create({ strict, color: live && options.color === true && q.name === 'spec', ...(live && q.name === 'spec' ? { write: options.write as (t: string) => void } : {}) }) };
   });
-  const files = new ReportFiles([...requests.map((q) => q.file), options.updateExpectations, options.trace].filter((f): f is string => f !== undefined));
+  // Every report path holds an incomplete report from now until the run writes the real one (report/files.ts):
+  // a run that ends any other way (a crash, a kill) leaves no earlier report claiming what it did not judge.
+  const begun = { suite: suiteInfo(), target: options.target, embedded: options.embedded ?? false, editions, strict, ...(options.expectations ? { expectations: options.expectations } : {}), startedAt: new Date().toISOString() };
+  const prepared = prepareReportFiles(incompletePaths(begun, requests, options.updateExpectations, options.trace));
+  if (prepared.problems.length) throw new UsageError(prepared.problems.map((p) => `cannot write ${escapeForTerminal(p.path)} (${p.code})`));
 
   const redactor = new Redactor();
   const trace = options.trace ? new HarWriter(options.trace, redactor, suiteInfo()) : undefined;
@@ -130,8 +136,8 @@ export async function runAndReport(options: ConformanceOptions): Promise<Conform
         ...(trace ? { onExchange: (x) => trace.record(x) } : {}),
       });
     } catch (err) {
-      // The run could not start: leave no empty report behind (the trace stays: it shows why).
-      files.removeCreated(options.trace);
+      // The run could not start: leave no report it created behind (the trace stays: it shows why).
+      for (const f of prepared.created) if (f !== options.trace) rmSync(f, { force: true });
       throw err;
     }
     if (report.results.every((r) => r.outcome === 'skipped' && r.skipCode === 'version')) {
@@ -150,7 +156,7 @@ export async function runAndReport(options: ConformanceOptions): Promise<Conform
         continue;
       }
       try {
-        files.write(file, text);
+        writeReportFile(file, text);
       } catch (err) {
         unwritten.push(`cannot write the report ${escapeForTerminal(file)} (${errorText(err)})`);
       }
@@ -166,36 +172,5 @@ export async function runAndReport(options: ConformanceOptions): Promise<Conform
     return { report, unwritten, exitCode: unwritten.length ? 2 : exitCode(report, strict) };
   } finally {
     trace?.close();
-  }
-}
-
-/**
- * The run's report paths: each is opened before the first request, so a path
- * that cannot be written is found then, and those this run created are
- * removed again if the run cannot start.
- */
-class ReportFiles {
-  private readonly created: string[] = [];
-
-  constructor(paths: readonly string[]) {
-    const problems: string[] = [];
-    for (const f of paths) {
-      try {
-        if (!existsSync(f)) this.created.push(f);
-        closeSync(openSync(f, 'a'));
-      } catch (err) {
-        problems.push(`cannot write ${escapeForTerminal(f)} (${errorText(err)})`);
-      }
-    }
-    if (problems.length) throw new UsageError(problems);
-  }
-
-  write(file: string, text: string): void {
-    writeFileSync(file, text);
-  }
-
-  /** Removes the files this run created, but `keep`. */
-  removeCreated(keep?: string): void {
-    for (const f of this.created) if (f !== keep) rmSync(f, { force: true });
   }
 }

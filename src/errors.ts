@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'ERR_TARGET_USERS'
   | 'ERR_TARGET_EDITION'
   | 'ERR_EXPECTATIONS'
+  | 'ERR_REPORT_FILE'
   | 'ERR_SERVICE';
 
 export class ConformanceError extends Error {

@@ -1,9 +1,24 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { isMap, LineCounter, parseDocument, stringify } from 'yaml';
 import { ConformanceError } from './errors.js';
 import { describeErrors, getValidator } from './schemas.js';
 import { isFailing, type CaseResult, type RunReport } from './run/types.js';
-import { cutUnits } from './text.js';
+import { cutUnits, escapeForTerminal } from './text.js';
+import { INPUT_CAP, InputTooLarge, readInputFile, writeReportFile } from './report/files.js';
+
+/**
+ * Aliases an expectations file may use (`*name`, repeating an anchored
+ * entry): the files this suite writes use none, and each alias may stand for
+ * a whole tree, so a few nested ones expand a small file into gigabytes.
+ */
+export const MAX_ALIASES = 16;
+
+/**
+ * The first line of an expectations file a run of --update-expectations
+ * writes before its first request (see report/files.ts); the run replaces the
+ * file when it ends. A file that still starts so was left by a run that did
+ * not finish, and records nothing.
+ */
+export const INCOMPLETE_EXPECTATIONS = '# INCOMPLETE: the run of conformance --update-expectations writing this file did not finish; it records no expectation.\n{}\n';
 
 export interface Expectation {
   reason: string;
@@ -25,15 +40,23 @@ export interface Expectations {
 export function loadExpectations(file: string, knownCaseIds: ReadonlySet<string>): Expectations {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readInputFile(file);
   } catch (err) {
+    if (err instanceof InputTooLarge) throw new ConformanceError('ERR_EXPECTATIONS', `${file}: the expectations file is over ${INPUT_CAP / (1024 * 1024)} MiB; refused`);
     throw new ConformanceError('ERR_EXPECTATIONS', `${file}: cannot read the expectations file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
+  if (text.startsWith(INCOMPLETE_EXPECTATIONS.split('\n')[0] as string)) throw new ConformanceError('ERR_EXPECTATIONS', `${file}: left incomplete by a run of --update-expectations that did not finish; it records nothing (run it again, or restore the file)`);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   const first = doc.errors[0];
   if (first) throw new ConformanceError('ERR_EXPECTATIONS', `${file}:${lines.linePos(first.pos[0]).line}: YAML syntax: ${first.message.split('\n')[0]}`);
-  const data = (doc.toJS() as unknown) ?? {};
+  let data: unknown;
+  try {
+    data = (doc.toJS({ maxAliasCount: MAX_ALIASES }) as unknown) ?? {};
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    throw new ConformanceError('ERR_EXPECTATIONS', `${file}: more YAML aliases than the ${MAX_ALIASES} an expectations file may use; refused`);
+  }
   const lineOfKey = (key: string): number => {
     const contents = doc.contents;
     if (!isMap(contents)) return 1;
@@ -138,6 +161,13 @@ function firstProblem(r: CaseResult): string {
  * real behaviour).
  */
 export function writeExpectations(file: string, report: RunReport, strict: boolean, previous?: Expectations): number {
+  const { text, count } = expectationsText(report, strict, previous);
+  writeReportFile(file, text);
+  return count;
+}
+
+/** The text writeExpectations writes, and how many cases it lists. */
+export function expectationsText(report: RunReport, strict: boolean, previous?: Expectations): { text: string; count: number } {
   const out: Record<string, Expectation> = {};
   for (const r of report.results) {
     const failing = r.outcome === 'xfailed' || (r.outcome !== 'xpassed' && isFailing(r, strict));
@@ -154,9 +184,10 @@ export function writeExpectations(file: string, report: RunReport, strict: boole
     }
     if (!failing) continue;
     const recorded: Omit<Expectation, 'reason'> = r.error ? { error: r.error.code } : { requirements: failedRequirements(r, strict) };
-    out[r.id] = { reason: old?.reason ?? cutUnits(`TODO describe the behaviour — ${firstProblem(r)}`, 300).text, ...(old?.link ? { link: old.link } : {}), ...recorded };
+    // A drafted reason quotes the target: written with its controls escaped, like the header's comment below.
+    out[r.id] = { reason: old?.reason ?? cutUnits(`TODO describe the behaviour — ${escapeForTerminal(firstProblem(r))}`, 300).text, ...(old?.link ? { link: old.link } : {}), ...recorded };
   }
-  const header = `# Known failures: case id -> the real behaviour behind it (and an upstream link where one exists).\n# Written by conformance --update-expectations against ${report.meta.target}${report.meta.server ? ` (${report.meta.server})` : ''}, level ${strict ? 'strict' : 'MUST'}.\n`;
-  writeFileSync(file, header + (Object.keys(out).length ? stringify(out, { lineWidth: 0 }) : '{}\n'));
-  return Object.keys(out).length;
+  // The target's Server header goes into a comment: every character a YAML 1.1 reader takes for a line break (NEL, LS, PS too) is escaped.
+  const header = `# Known failures: case id -> the real behaviour behind it (and an upstream link where one exists).\n# Written by conformance --update-expectations against ${escapeForTerminal(report.meta.target)}${report.meta.server ? ` (${escapeForTerminal(report.meta.server)})` : ''}, level ${strict ? 'strict' : 'MUST'}.\n`;
+  return { text: header + (Object.keys(out).length ? stringify(out, { lineWidth: 0 }) : '{}\n'), count: Object.keys(out).length };
 }

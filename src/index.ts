@@ -11,6 +11,8 @@ export type { StepKind, ExpectKind } from './run/kinds.js';
 export type { Service, ServiceSpec } from './run/services.js';
 export { gatewayService, MockGateway, type DeliveryOptions } from './gateway/index.js';
 export { REPORTERS, reporter, render } from './report/index.js';
+export { prepareReportFiles, writeReportFile, readInputFile, InputTooLarge, INPUT_CAP } from './report/files.js';
+export { incompleteReport, incompletePaths } from './report/incomplete.js';
 export type { Reporter, ReporterDef, BeginInfo, Progress } from './report/types.js';
 export { conformanceVerdict, gateVerdict, exitCode } from './report/view.js';
 export { loadSpec, parseRequirements, inForce, linkFor, versionRange, editionIds, readSpec, type Requirement, type Edition, type Level, type Ground } from './spec/requirements.js';

@@ -10,11 +10,17 @@ import { schemasDir, specDir } from './paths.js';
  * boolean, so a failure can say which member was wrong and why.
  */
 let ajv: Ajv | undefined;
+/** The same schemas, stopping at the first error: for what a target sent (see problemsOf). */
+let firstError: Ajv | undefined;
 
 function instance(): Ajv {
-  if (ajv) return ajv;
+  ajv ??= build(true);
+  return ajv;
+}
+
+function build(allErrors: boolean): Ajv {
   // strictRequired off: if/then branches require members that the schema's top level defines.
-  const a = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
+  const a = new Ajv({ allErrors, strict: true, strictRequired: false, allowUnionTypes: true });
   const files = readdirSync(schemasDir).filter((f) => f.endsWith('.json')).map((f) => join(schemasDir, f));
   // The suite's own formats (cases, expectations) sit beside the API schemas.
   files.push(...readdirSync(specDir).filter((f) => f.endsWith('.schema.json')).map((f) => join(specDir, f)));
@@ -23,7 +29,6 @@ function instance(): Ajv {
     if (!schema.$id || !schema.description) throw new SpecError(`${file}: every schema needs $id and description`);
     a.addSchema(schema);
   }
-  ajv = a;
   return a;
 }
 
@@ -51,6 +56,44 @@ export function compileSchema(schema: object): ValidateFunction {
 
 export function hasSchema(id: string): boolean {
   return instance().getSchema(id) !== undefined;
+}
+
+/**
+ * Values a body may hold and still be validated for every error: past it, a
+ * target's array of 262 000 empty objects would make millions of error
+ * objects (hundreds of megabytes) to show five of them.
+ */
+export const ALL_ERRORS_UP_TO = 2_000;
+
+/**
+ * What is wrong with a value a target sent, against the API schema `id`, as
+ * short lines (at most `max`); empty when it is valid. The verdict comes from
+ * a validator that stops at its first error; only a small invalid value is
+ * validated again for all of its errors.
+ */
+export function problemsOf(id: string, value: unknown, max: number): string[] {
+  firstError ??= build(false);
+  const quick = firstError.getSchema(id);
+  if (!quick) throw new SpecError(`no schema with $id "${id}" in spec/`);
+  if (quick(value)) return [];
+  if (!fewerValuesThan(value, ALL_ERRORS_UP_TO)) return [...describeErrors(quick.errors).slice(0, max), `(the first problem only: the body holds over ${ALL_ERRORS_UP_TO} values)`];
+  const full = getValidator(id);
+  full(value);
+  return describeErrors(full.errors).slice(0, max);
+}
+
+/** Whether a JSON value holds fewer than `limit` values, counted without recursion and stopping at the limit. */
+function fewerValuesThan(value: unknown, limit: number): boolean {
+  const stack: unknown[] = [value];
+  let seen = 0;
+  while (stack.length) {
+    const v = stack.pop();
+    const inner = Array.isArray(v) ? v : typeof v === 'object' && v !== null ? Object.values(v) : [];
+    seen += 1 + inner.length;
+    if (seen >= limit) return false;
+    stack.push(...inner);
+  }
+  return true;
 }
 
 /** ajv errors as short lines: "/pushers/0: must have required property 'lang'". */

@@ -5,28 +5,53 @@
  */
 
 /**
- * Escapes C0 and C1 control characters (and DEL, and lone surrogates) as
- * \xHH / \uHHHH, keeping tab and, when `keepNewlines`, line feeds. Backslashes
- * are left alone: the output is for reading, not for parsing back.
+ * Characters no output shows as they are: C0 and C1 controls, DEL, lone
+ * surrogates, the Unicode line and paragraph separators, and the format
+ * characters (category Cf: bidi overrides and isolates, zero-width spaces and
+ * joiners, the byte order mark, …), which reorder or hide the text around
+ * them. With the u flag a surrogate range matches lone surrogates only.
+ */
+const UNSHOWN = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\p{Cf}]/gu;
+
+/** The escape of one character: \xHH for C0 and DEL, \uHHHH above, \u{HHHHH} outside the BMP. */
+export function charEscape(c: string): string {
+  const code = c.codePointAt(0) as number;
+  if (code < 0x20 || code === 0x7f) return `\\x${code.toString(16).padStart(2, '0')}`;
+  return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Escapes every character of UNSHOWN (keeping tab and, when `keepNewlines`,
+ * line feeds). Backslashes are left alone: the output is for reading, not for
+ * parsing back.
  */
 export function escapeForTerminal(s: string, keepNewlines = false): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        out += s[i] + (s[i + 1] as string);
-        i++;
-        continue;
-      }
-    }
-    if ((c === 0x0a && keepNewlines) || c === 0x09) out += s[i];
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else if ((c >= 0x80 && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff) || c === 0x2028 || c === 0x2029) out += `\\u${c.toString(16).padStart(4, '0')}`;
-    else out += s[i];
-  }
-  return out;
+  return s.replace(UNSHOWN, (c) => (keepNewlines && c === '\n' ? c : charEscape(c)));
+}
+
+/** What JSON.stringify writes as it is but no reader should see raw: DEL, C1 controls, U+2028/U+2029 and format characters. */
+const JSON_UNSHOWN = /[\u007f-\u009f\u2028\u2029\p{Cf}]/gu;
+
+/**
+ * JSON text with every JSON_UNSHOWN character written as \u escapes (a
+ * surrogate pair as two). Outside strings JSON text is ASCII, so each
+ * replacement is inside a string and means the same.
+ */
+export function jsonEscapeUnshown(json: string): string {
+  return json.replace(JSON_UNSHOWN, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+}
+
+/** Whether a character is a format character (category Cf): shown escaped, and removed before secrets are matched. */
+export const FORMAT_CHARACTERS = /\p{Cf}/gu;
+
+/**
+ * A copy of a part of a string that keeps no reference to the whole: V8
+ * makes a slice of a long string point into it, so a 64 KiB cut of a 1 MB
+ * answer kept in a report would keep the whole megabyte alive (68 of them
+ * did, in a run against a target answering 1 MB arrays).
+ */
+function detached(part: string): string {
+  return part.length < 32 ? part : (JSON.parse(JSON.stringify(part)) as string);
 }
 
 /**
@@ -44,7 +69,7 @@ export function cutText(s: string, max: number): { text: string; cut: boolean } 
     bytes += size;
     i += c >= 0x10000 ? 2 : 1;
   }
-  return { text: s.slice(0, i), cut: true };
+  return { text: detached(s.slice(0, i)), cut: true };
 }
 
 /**
@@ -57,33 +82,16 @@ export function cutUnits(s: string, max: number): { text: string; cut: boolean }
   const before = s.charCodeAt(end - 1);
   const after = s.charCodeAt(end);
   if (before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff) end--;
-  return { text: s.slice(0, end), cut: true };
+  return { text: detached(s.slice(0, end)), cut: true };
 }
 
-/** Text for XML 1.0 (element content or attribute): markup escaped, characters XML cannot hold replaced by their \u escape. */
+/** What XML escapes as references, and the characters it shows as escapes: UNSHOWN, CR, and U+FFFE/U+FFFF, which XML cannot hold. */
+const XML_SPECIAL = /[&<>"'\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff\p{Cf}]/gu;
+const XML_REFERENCES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+
+/** Text for XML 1.0 (element content or attribute): markup escaped, characters XML cannot hold or no reader should see raw shown as escapes. */
 export function escapeXml(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        out += s[i] + (s[i + 1] as string);
-        i++;
-        continue;
-      }
-    }
-    const ch = s[i] as string;
-    if (ch === '&') out += '&amp;';
-    else if (ch === '<') out += '&lt;';
-    else if (ch === '>') out += '&gt;';
-    else if (ch === '"') out += '&quot;';
-    else if (ch === "'") out += '&apos;';
-    else if (c === 0x09 || c === 0x0a) out += ch;
-    else if (c < 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f) || (c >= 0xd800 && c <= 0xdfff) || c === 0xfffe || c === 0xffff) out += `\\u${c.toString(16).padStart(4, '0')}`;
-    else out += ch;
-  }
-  return out;
+  return s.replace(XML_SPECIAL, (c) => XML_REFERENCES[c] ?? (c.length === 1 ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : charEscape(c)));
 }
 
 /** Text for HTML element content and attribute values. */
@@ -94,6 +102,85 @@ export function escapeHtml(s: string): string {
 /** One line of text for a terminal: every control character escaped, newlines included. */
 export function oneLine(s: string, max = 500): string {
   return escapeForTerminal(cutText(s, max).text);
+}
+
+/** What jsonText wrote of a value. */
+export interface JsonText {
+  /** The JSON text, whole or its first `max` characters. */
+  text: string;
+  cut: boolean;
+  /** The UTF-8 size of the whole text. */
+  bytes: number;
+  /** How deeply arrays and objects nest in the value. */
+  depth: number;
+}
+
+type Frame = { array?: readonly unknown[]; object?: Record<string, unknown>; keys?: string[]; i: number };
+
+/** A primitive as JSON.stringify writes it (undefined, functions and symbols as null, as in an array). */
+function primitiveJson(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  if (typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return 'null';
+}
+
+/**
+ * A JSON value as JSON text, keeping at most `max` characters of it. Unlike
+ * JSON.stringify it never recurses, so a value nested 100 000 deep (a target
+ * can send one) is written, measured and cut like any other; and it builds
+ * no text past the cut. Plain JSON data only: undefined members are left
+ * out, as JSON.stringify does.
+ */
+export function jsonText(value: unknown, max = Infinity): JsonText {
+  if (value === undefined) return { text: '', cut: false, bytes: 0, depth: 0 };
+  const parts: string[] = [];
+  let kept = 0;
+  let bytes = 0;
+  let depth = 0;
+  let cut = false;
+  const put = (s: string, ascii: boolean): void => {
+    bytes += ascii ? s.length : Buffer.byteLength(s);
+    if (kept + s.length > max) cut = true;
+    if (kept >= max) return;
+    parts.push(cut ? s.slice(0, max - kept) : s);
+    kept = Math.min(max, kept + s.length);
+  };
+  const stack: Frame[] = [];
+  const open = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      put('[', true);
+      stack.push({ array: v, i: 0 });
+    } else if (typeof v === 'object' && v !== null) {
+      put('{', true);
+      const object = v as Record<string, unknown>;
+      stack.push({ object, keys: Object.keys(object).filter((k) => object[k] !== undefined && typeof object[k] !== 'function'), i: 0 });
+    } else put(primitiveJson(v), typeof v !== 'string');
+    depth = Math.max(depth, stack.length);
+  };
+  open(value);
+  while (stack.length) {
+    const top = stack[stack.length - 1] as Frame;
+    const size = top.array ? top.array.length : (top.keys as string[]).length;
+    if (top.i >= size) {
+      put(top.array ? ']' : '}', true);
+      stack.pop();
+      continue;
+    }
+    const at = top.i++;
+    if (at > 0) put(',', true);
+    if (top.array) open(top.array[at]);
+    else {
+      const key = (top.keys as string[])[at] as string;
+      put(`${JSON.stringify(key)}:`, false);
+      open((top.object as Record<string, unknown>)[key]);
+    }
+  }
+  let text = parts.join('');
+  // A cut may have split a surrogate pair: its first half goes too.
+  const last = text.charCodeAt(text.length - 1);
+  if (cut && last >= 0xd800 && last <= 0xdbff) text = text.slice(0, -1);
+  return { text: cut ? detached(text) : text, cut, bytes, depth };
 }
 
 /**

@@ -200,6 +200,30 @@ describe('CLI', function () {
     expect(r.stdout).not.to.include('**none**');
   });
 
+  it('serve --host 0.0.0.0 says the address it really listens on and warns; on loopback it does not warn', async function () {
+    /** Starts serve, waits for its line on stdout and (when it warns) its warning, then stops it. */
+    const served = (host: string, warns: boolean): Promise<{ stdout: string; stderr: string }> =>
+      new Promise((resolve, reject) => {
+        // The wildcard address is bound for as long as it takes to read two lines; the server holds no user.
+        const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', host], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        const check = (): void => {
+          if (stdout.includes('\n') && (!warns || stderr.includes('\n'))) child.kill('SIGTERM');
+        };
+        child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), check()));
+        child.stderr.on('data', (d: Buffer) => ((stderr += d.toString()), check()));
+        child.on('error', reject);
+        child.on('close', () => resolve({ stdout, stderr }));
+      });
+    const wild = await served('0.0.0.0', true);
+    expect(wild.stdout).to.match(/^reference server listening on http:\/\/0\.0\.0\.0:(\d+) \(from this machine: http:\/\/127\.0\.0\.1:\1\)\n$/);
+    expect(wild.stderr).to.match(/^conformance: warning: the reference server listens on http:\/\/0\.0\.0\.0:\d+, beyond this machine/);
+    const local = await served('127.0.0.1', false);
+    expect(local.stdout).to.match(/^reference server listening on http:\/\/127\.0\.0\.1:\d+\n$/);
+    expect(local.stderr).to.equal('');
+  });
+
   it('serve starts the reference server, which the runner can target', async function () {
     const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {

@@ -382,7 +382,7 @@ describe('compare: HTML', () => {
     const c = compareReports([{ name: '<i>impl</i>', report: fakeReport([{ id: 'v1.a.b', title, outcome: 'passed' }], { server: '<b>srv</b>' }), file: 'a"b.json' }]);
     const page = comparisonHtml(c);
     expect(page).to.not.match(/<script|<img|<i>|<b>/i);
-    expect(page).to.include('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt; &#39;q&#39;');
+    expect(page).to.include('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt; &apos;q&apos;');
     expect(page).to.include('&lt;i&gt;impl&lt;/i&gt;');
     expect(page).to.include('&lt;b&gt;srv&lt;/b&gt;');
     expect(page).to.include('a&quot;b.json');

@@ -319,6 +319,10 @@ describe('the redactor', function () {
     });
   }
 
+  it('keeps format characters in text that holds no secret (the outputs show them escaped)', function () {
+    expect(r.apply('a\u202eb\u200bc')).to.equal('a\u202eb\u200bc');
+  });
+
   it('hides a password with quotes, backslashes and characters outside the BMP, JSON-escaped as JavaScript and as Python write it', function () {
     expect(r.apply(JSON.stringify('pa"ss\\wörd😀xyz'))).to.equal('"$P"');
     expect(r.apply('"pa\\"ss\\\\w\\u00f6rd\\ud83d\\ude00xyz"')).to.equal('"$P"');

@@ -181,6 +181,7 @@ describe('reference server limits', function () {
       });
       expect(DEFAULT_CONNECTION_LIMITS).to.deep.equal({
         maxConnections: 256,
+        maxConnectionsPerAddress: 128,
         maxHeaderBytes: 16 * 1024,
         headersTimeoutMs: 10_000,
         requestTimeoutMs: 30_000,
@@ -435,6 +436,40 @@ describe('reference server limits', function () {
         expect(isMatrixError(body), JSON.stringify(body)).to.equal(true);
       }
       await expectServing(server);
+    });
+
+    it('answers a connection past the limit of one client address with 429 M_LIMIT_EXCEEDED and a wait, then closes it', async function () {
+      const limited = await pool.start({ maxConnectionsPerAddress: 2, keepAliveTimeoutMs: 5_000 });
+      const request = 'GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\n\r\n';
+      // Two connections, each answered once and kept open: the server has counted both.
+      const held = await Promise.all(
+        [1, 2].map(
+          () =>
+            new Promise<Socket>((resolve) => {
+              const socket = connect(limited.port, '127.0.0.1', () => socket.write(request));
+              socket.once('data', () => resolve(socket));
+            }),
+        ),
+      );
+      try {
+        const third = await new Promise<RawResult>((resolve) => {
+          const started = performance.now();
+          let data = '';
+          const socket = connect(limited.port, '127.0.0.1', () => socket.write(request));
+          socket.setEncoding('utf8');
+          socket.on('data', (chunk: string) => (data += chunk));
+          socket.on('error', () => undefined);
+          socket.on('close', () => resolve({ data, closedAfterMs: performance.now() - started }));
+        });
+        expect(third.data).to.match(/^HTTP\/1\.1 429 /);
+        expect(third.data.toLowerCase()).to.include('connection: close');
+        const body = bodyOf(third.data) as { errcode?: string; retry_after_ms?: number };
+        expect(isMatrixError(body), JSON.stringify(body)).to.equal(true);
+        expect(body.errcode).to.equal('M_LIMIT_EXCEEDED');
+        expect(body.retry_after_ms).to.be.a('number');
+      } finally {
+        for (const socket of held) socket.destroy();
+      }
     });
 
     it('closes a connection whose headers never finish after headersTimeout', async function () {

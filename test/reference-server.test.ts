@@ -416,6 +416,14 @@ describe('reference server', function () {
       expectError(await call('POST', DRAFT_SET, { token: user.token, json: draftPusher({ data: {} }) }), 400, 'M_MISSING_PARAM');
     });
 
+    it('refuses a url other than a gateway\'s notify path, as for a v1 pusher (a safety limit of the server)', async function () {
+      const user = await register();
+      for (const url of ['https://push.example.org/notify', 'https://push.example.org/_matrix/client/v3/logout', 'https://push.example.org/_matrix/push/v1/notify?x=1', 'https://push.example.org/_matrix/push/v1/notify#f', 'https://push.example.org/_matrix/push/v1/notify/extra', 'http://push.example.org/_matrix/push/v1/notify']) {
+        expectError(await call('POST', DRAFT_SET, { token: user.token, json: draftPusher({ pushkey: url, data: { url } }) }), 400, 'M_INVALID_PARAM');
+      }
+      expect((await call('POST', DRAFT_SET, { token: user.token, json: draftPusher({ data: { url: 'https://push.example.org:8443/_matrix/push/v1/notify' } }) })).status).to.equal(200);
+    });
+
     it('refuses a kind other than http or null', async function () {
       const user = await register();
       expectError(await call('POST', DRAFT_SET, { token: user.token, json: draftPusher({ kind: 'email' }) }), 400, 'M_INVALID_PARAM');

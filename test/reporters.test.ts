@@ -372,6 +372,7 @@ describe('reporters, as the CLI writes them', function () {
       expect(results.some((x) => x.error?.code === 'ERR_NOT_JSON' && x.error.message.includes(`text/plain; x=${HOSTILE_HEADER}`)), 'an error message quoting a hostile header value').to.equal(true);
       expect(all).to.include(JSON.stringify(HOSTILE).slice(1, -1));
       expect(run('hostile-spec').stdout, 'the terminal shows it escaped').to.include('\\x1b]0;pwned-title\\x07').and.include('\\u009b31m').and.include('text/plain; x=h\\u0085i\\u009b[2J');
+      expect(run('hostile-spec').stdout, 'format characters too').to.include('I\\u202eJ\\u2066K\\u2069L\\u200bM\\u200dN\\ufeffO\\u00adP\\u{e0041}Q');
     });
 
     it('no raw control character reaches stdout or stderr, whichever reporter writes there', function () {
@@ -390,6 +391,8 @@ describe('reporters, as the CLI writes them', function () {
       for (const ext of ['tap', 'xml', 'html'] as const) expectNoRawControls(text('hostile-spec', ext), `hostile .${ext}`);
       // JSON may hold the target's text exactly; it is still one valid document, with controls escaped.
       expectNoRawControls(text('hostile-spec', 'json'), 'hostile .json', RAW_CONTROL);
+      // Format characters (a bidi override, a zero-width space) are shown as escapes in every format; JSON keeps them as its own escapes.
+      for (const ext of ['tap', 'xml', 'html', 'json'] as const) expect(text('hostile-spec', ext), `hostile .${ext}`).to.include('\\u202e').and.include('\\u200b');
       const xml = text('hostile-spec', 'xml');
       expect(xml, 'no CDATA section to break out of').to.not.include('<![CDATA[');
       expect(xml).to.not.include(']]>').and.not.include('<b>').and.not.include('</script>');

@@ -48,6 +48,12 @@ function set(store: PusherStore, validators: Validators, limits: Limits, ctx: Au
   if (!isHttpsUrl(request.data.url)) {
     return matrixError(400, 'M_INVALID_PARAM', 'data.url: must be an https:// URL; this server never sends notifications in plain text');
   }
+  // Nor does it say which path; a safety limit of this server, not a rule of the draft: a pusher may make it
+  // post only to the Push Gateway API's notify path, as a v1 pusher may (its set-request schema), and not to
+  // any other endpoint of a host it can reach.
+  if (!NOTIFY_URL.test(request.data.url)) {
+    return matrixError(400, 'M_INVALID_PARAM', `data.url: this server sends notifications only to the path ${NOTIFY_PATH} of a gateway (https://HOST${NOTIFY_PATH}, no query)`);
+  }
 
   // Checked and written with no await in between, so parallel requests cannot both take a handle.
   const holder = store.findByInstanceHandle(userId, request.instance_handle);
@@ -73,6 +79,10 @@ function set(store: PusherStore, validators: Validators, limits: Limits, ctx: Au
   if (refusal !== undefined) return refusalError(refusal, limits);
   return ok({});
 }
+
+const NOTIFY_PATH = '/_matrix/push/v1/notify';
+/** The URLs a v1 pusher may name (spec/schemas/v1-set-request.json): https, a host, the notify path, nothing after it. */
+const NOTIFY_URL = /^https:\/\/[^/?#\s]+\/_matrix\/push\/v1\/notify$/;
 
 function isHttpsUrl(value: string): boolean {
   try {

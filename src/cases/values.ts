@@ -21,7 +21,7 @@
  *   {$type: T | [T, ...]}      any value of that JSON type (null, boolean, number, integer, string, array, object)
  */
 
-import { shortJson } from '../text.js';
+import { jsonText, shortJson } from '../text.js';
 
 export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received', '$matched', '$service'] as const;
 export const MATCHERS = ['$absent', '$anyOf', '$type'] as const;
@@ -272,13 +272,10 @@ const MISSING = Symbol('missing');
 
 function show(v: unknown): string {
   if (v === MISSING) return '(absent)';
-  let s: string | undefined;
-  try {
-    s = JSON.stringify(v);
-  } catch {
-    return '(a value too deep to show)';
-  }
-  return s === undefined ? typeof v : s.length > 120 ? shortJson(v, 120) : s;
+  if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return typeof v;
+  // Measured without writing it whole (an answer may be a megabyte, or nested 100 000 deep); shortened well-formed.
+  const j = jsonText(v, 121);
+  return j.cut ? shortJson(v, 120) : j.text;
 }
 
 /**
@@ -304,48 +301,91 @@ export function asKey(v: unknown, what: string): string {
  * compared element by element in both modes.
  */
 export function match(expected: unknown, actual: unknown, mode: 'exact' | 'includes', path = ''): Mismatch[] {
+  const out: Mismatch[] = [];
+  walk(expected, actual, mode, path, out);
+  return out;
+}
+
+/**
+ * Whether `actual` matches: match() without its reasons, stopping at the
+ * first difference, for searches over many items (a list of 262 000 items
+ * is one answer a target may give).
+ */
+export function matches(expected: unknown, actual: unknown, mode: 'exact' | 'includes'): boolean {
+  return !walk(expected, actual, mode, '', undefined);
+}
+
+/** Whether there is a mismatch; every one is added to `out`, or, without `out`, the walk stops at the first. */
+function walk(expected: unknown, actual: unknown, mode: 'exact' | 'includes', path: string, out: Mismatch[] | undefined): boolean {
   const op = operatorOf(expected);
   if (op === '$anyOf') {
     const alternatives = (expected as { $anyOf: unknown[] }).$anyOf;
     for (const alt of alternatives) {
       if (operatorOf(alt) === '$absent') {
-        if (actual === MISSING) return [];
+        if (actual === MISSING) return false;
         continue;
       }
-      if (actual !== MISSING && match(alt, actual, mode, path).length === 0) return [];
+      if (actual !== MISSING && !walk(alt, actual, mode, path, undefined)) return false;
     }
-    return [{ path: path || '/', expected: alternatives, actual: actual === MISSING ? undefined : actual, reason: `${show(actual)} matches none of ${alternatives.map(show).join(', ')}` }];
+    out?.push({ path: path || '/', expected: alternatives, actual: actual === MISSING ? undefined : actual, reason: `${show(actual)} matches none of ${alternatives.map(show).join(', ')}` });
+    return true;
   }
   if (op === '$type') {
     const t = (expected as { $type: string | string[] }).$type;
     const types = Array.isArray(t) ? t : [t];
-    if (actual !== MISSING && types.includes(jsonType(actual))) return [];
-    if (actual !== MISSING && types.includes('number') && jsonType(actual) === 'integer') return [];
-    return [{ path: path || '/', expected: `a value of type ${types.join(' or ')}`, actual: actual === MISSING ? undefined : actual, reason: actual === MISSING ? `missing member, expected a value of type ${types.join(' or ')}` : `expected a value of type ${types.join(' or ')}, got ${show(actual)}` }];
+    if (actual !== MISSING && types.includes(jsonType(actual))) return false;
+    if (actual !== MISSING && types.includes('number') && jsonType(actual) === 'integer') return false;
+    out?.push({ path: path || '/', expected: `a value of type ${types.join(' or ')}`, actual: actual === MISSING ? undefined : actual, reason: actual === MISSING ? `missing member, expected a value of type ${types.join(' or ')}` : `expected a value of type ${types.join(' or ')}, got ${show(actual)}` });
+    return true;
   }
   if (op === '$absent') {
-    return actual === MISSING ? [] : [{ path, expected: '(absent)', actual, reason: `expected no member here, got ${show(actual)}` }];
+    if (actual === MISSING) return false;
+    out?.push({ path, expected: '(absent)', actual, reason: `expected no member here, got ${show(actual)}` });
+    return true;
   }
-  if (actual === MISSING) return [{ path, expected, actual: undefined, reason: `missing member, expected ${show(expected)}` }];
+  if (actual === MISSING) {
+    out?.push({ path, expected, actual: undefined, reason: `missing member, expected ${show(expected)}` });
+    return true;
+  }
   if (Array.isArray(expected)) {
-    if (!Array.isArray(actual)) return [{ path: path || '/', expected, actual, reason: `expected an array, got ${show(actual)}` }];
-    if (expected.length !== actual.length) return [{ path: path || '/', expected, actual, reason: `expected ${expected.length} items, got ${actual.length}` }];
-    return expected.flatMap((e, i) => match(e, actual[i], mode, `${path}/${i}`));
+    if (!Array.isArray(actual)) out?.push({ path: path || '/', expected, actual, reason: `expected an array, got ${show(actual)}` });
+    else if (expected.length !== actual.length) out?.push({ path: path || '/', expected, actual, reason: `expected ${expected.length} items, got ${actual.length}` });
+    else {
+      let differs = false;
+      for (const [i, e] of expected.entries()) {
+        if (walk(e, actual[i], mode, out ? `${path}/${i}` : '', out)) differs = true;
+        if (differs && !out) return true;
+      }
+      return differs;
+    }
+    return true;
   }
   if (isPlainObject(expected)) {
-    if (!isPlainObject(actual)) return [{ path: path || '/', expected, actual, reason: `expected an object, got ${show(actual)}` }];
-    const out: Mismatch[] = [];
-    for (const [k, e] of Object.entries(expected)) {
+    if (!isPlainObject(actual)) {
+      out?.push({ path: path || '/', expected, actual, reason: `expected an object, got ${show(actual)}` });
+      return true;
+    }
+    let differs = false;
+    // for…in, not Object.entries: a search over a long list calls this once per item, and should allocate nothing.
+    for (const k in expected) {
+      if (!Object.prototype.hasOwnProperty.call(expected, k)) continue;
       const a = Object.prototype.hasOwnProperty.call(actual, k) ? actual[k] : MISSING;
-      out.push(...match(e, a, mode, `${path}/${escapePointer(k)}`));
+      if (walk(expected[k], a, mode, out ? `${path}/${escapePointer(k)}` : '', out)) differs = true;
+      if (differs && !out) return true;
     }
     if (mode === 'exact') {
-      for (const k of Object.keys(actual)) if (!Object.prototype.hasOwnProperty.call(expected, k)) out.push({ path: `${path}/${escapePointer(k)}`, expected: '(absent)', actual: actual[k], reason: `unexpected member ${show(actual[k])}` });
+      for (const k of Object.keys(actual)) {
+        if (Object.prototype.hasOwnProperty.call(expected, k)) continue;
+        if (!out) return true;
+        out.push({ path: `${path}/${escapePointer(k)}`, expected: '(absent)', actual: actual[k], reason: `unexpected member ${show(actual[k])}` });
+        differs = true;
+      }
     }
-    return out;
+    return differs;
   }
-  if (Object.is(expected, actual) || expected === actual) return [];
-  return [{ path: path || '/', expected, actual, reason: `expected ${show(expected)}, got ${show(actual)}` }];
+  if (Object.is(expected, actual) || expected === actual) return false;
+  out?.push({ path: path || '/', expected, actual, reason: `expected ${show(expected)}, got ${show(actual)}` });
+  return true;
 }
 
 /** The JSON type of a value, as JSON Schema names it (integers are "integer"). */

@@ -1,7 +1,8 @@
 /** `conformance compare [NAME=]REPORT.json...`: JSON reports side by side, as Markdown (and HTML). */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { changesOnly, compareReports, comparisonHtml, comparisonMarkdown, defaultReportName, regressions, type NamedReport } from '../compare.js';
-import { UsageError } from '../errors.js';
+import { ConformanceError, UsageError } from '../errors.js';
+import { INPUT_CAP, InputTooLarge, readInputFile, writeReportFile } from '../report/files.js';
+import { escapeForTerminal } from '../text.js';
 import type { Io } from './io.js';
 
 export interface CompareSettings {
@@ -32,23 +33,31 @@ export function compareCommand(s: CompareSettings, io: Io): number {
     const file = eq > 0 ? arg.slice(eq + 1) : arg;
     let report: unknown;
     try {
-      report = JSON.parse(readFileSync(file, 'utf8'));
+      report = JSON.parse(readInputFile(file));
     } catch (err) {
-      throw new UsageError([`${file}: cannot read a JSON report (${err instanceof SyntaxError ? 'not JSON' : ((err as NodeJS.ErrnoException).code ?? String(err))})`]);
+      const why = err instanceof SyntaxError ? 'not JSON' : err instanceof InputTooLarge ? `over ${INPUT_CAP / (1024 * 1024)} MiB, refused` : ((err as NodeJS.ErrnoException).code ?? String(err));
+      throw new ConformanceError('ERR_REPORT_FILE', `${file}: cannot read a JSON report (${why})`);
     }
     return { name: eq > 0 ? arg.slice(0, eq) : defaultReportName(file, report), report, file };
   });
   const full = compareReports(reports);
   const comparison = s.changesOnly ? changesOnly(full) : full;
   const markdown = comparisonMarkdown(comparison);
-  if (s.output) writeFileSync(s.output, markdown);
+  const write = (file: string, text: string): void => {
+    try {
+      writeReportFile(file, text);
+    } catch (err) {
+      throw new ConformanceError('ERR_REPORT_FILE', `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  if (s.output) write(s.output, markdown);
   else io.out(markdown);
-  if (s.html) writeFileSync(s.html, comparisonHtml(comparison));
+  if (s.html) write(s.html, comparisonHtml(comparison));
   if (s.failOnRegression) {
     const worse = regressions(full);
-    for (const r of worse) io.err(`conformance: regression: ${r.id} was ${r.from}, is ${r.to}\n`);
+    for (const r of worse) io.err(`conformance: regression: ${escapeForTerminal(r.id)} was ${r.from}, is ${r.to}\n`);
     if (worse.length) {
-      io.err(`conformance: ${worse.length} case(s) got worse from ${full.implementations[0]?.name ?? 'the first report'} to ${full.implementations[full.implementations.length - 1]?.name ?? 'the last'}\n`);
+      io.err(`conformance: ${worse.length} case(s) got worse from ${escapeForTerminal(full.implementations[0]?.name ?? 'the first report')} to ${escapeForTerminal(full.implementations[full.implementations.length - 1]?.name ?? 'the last')}\n`);
       return 1;
     }
   }

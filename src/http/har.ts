@@ -9,6 +9,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { HttpRequest, HttpResponse, Timings } from './client.js';
 import type { Redactor } from './redact.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../json.js';
+import { jsonEscapeUnshown } from '../text.js';
 
 /** One exchange of the run, as the trace records it. */
 export interface TraceEntry {
@@ -37,29 +39,51 @@ interface Pending {
   entry: () => unknown;
 }
 
-/** Blanks JSON members that carry secrets by their name, at any depth. */
+/** A member carrying a secret by its name, with a string value, in JSON text: the name as written (escapes and all), then the value. */
+const SECRET_MEMBER_TEXT = /("(?:[^"\\]|\\.)*")(\s*:\s*)"(?:[^"\\]|\\.)*"/g;
+
+/**
+ * Blanks JSON members that carry secrets by their name, at any depth. A body
+ * that parses, and nests no deeper than any check reads, is walked as
+ * values; any other text is searched for such members as text, so a body
+ * nested 100 000 deep is blanked too, and never walked.
+ */
 function blankSecrets(text: string): string {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = jsonDepth(text) <= MAX_JSON_DEPTH ? JSON.parse(text) : undefined;
   } catch {
-    return text;
+    value = undefined;
   }
+  if (value === undefined) return blankSecretText(text);
   let changed = false;
-  const walk = (v: unknown, depth: number): unknown => {
-    if (depth > 64 || typeof v !== 'object' || v === null) return v;
-    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+  const walk = (v: unknown): unknown => {
+    if (typeof v !== 'object' || v === null) return v;
+    if (Array.isArray(v)) return v.map(walk);
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) {
       if (SECRET_MEMBERS.has(k) && typeof x === 'string') {
         out[k] = '$REDACTED';
         changed = true;
-      } else out[k] = walk(x, depth + 1);
+      } else out[k] = walk(x);
     }
     return out;
   };
-  const result = walk(value, 0);
+  const result = walk(value);
   return changed ? JSON.stringify(result) : text;
+}
+
+/** blankSecrets for text that is not walked: each member whose name (JSON escapes read) carries a secret. */
+function blankSecretText(text: string): string {
+  return text.replace(SECRET_MEMBER_TEXT, (whole, name: string, colon: string) => {
+    let key: unknown;
+    try {
+      key = JSON.parse(name);
+    } catch {
+      return whole;
+    }
+    return typeof key === 'string' && SECRET_MEMBERS.has(key) ? `${name}${colon}"$REDACTED"` : whole;
+  });
 }
 
 /**
@@ -166,8 +190,8 @@ export class HarWriter {
     const now = performance.now();
     while (this.pending.length && (all || now - (this.pending[0] as Pending).at >= HOLD_MS)) {
       const p = this.pending.shift() as Pending;
-      // DEL, C1 controls and the Unicode line separators written as \u escapes, as in the JSON report: a `cat` of the file shows no control from the target.
-      writeSync(this.fd, (this.first ? '' : ',\n') + JSON.stringify(p.entry()).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+      // DEL, C1 controls, the Unicode line separators and format characters written as \u escapes, as in the JSON report: a `cat` of the file shows none from the target.
+      writeSync(this.fd, (this.first ? '' : ',\n') + jsonEscapeUnshown(JSON.stringify(p.entry())));
       this.first = false;
     }
   }

@@ -9,6 +9,7 @@
  * Described by spec/report.schema.json.
  */
 import { isFailing, summarize, type CaseResult, type CheckFailure, type RunReport } from '../run/types.js';
+import { jsonEscapeUnshown } from '../text.js';
 import type { Reporter, ReporterDef } from './types.js';
 import { caseExchanges, conformanceVerdict, gateVerdict } from './view.js';
 
@@ -84,14 +85,14 @@ export function reportJson(report: RunReport): Record<string, unknown> {
 }
 
 /**
- * JSON text with DEL, the C1 controls and U+2028/U+2029 written as \u
- * escapes. JSON.stringify escapes C0 controls and lone surrogates but writes
- * these as they are, and a report written to stdout must not carry a raw
- * control character from the target to the terminal. Outside strings JSON
- * text is ASCII, so each replacement is inside a string and means the same.
+ * JSON text with DEL, the C1 controls, U+2028/U+2029 and format characters
+ * (bidi overrides, zero-width characters) written as \u escapes.
+ * JSON.stringify escapes C0 controls and lone surrogates but writes these as
+ * they are, and a report written to stdout must not carry them from the
+ * target to the terminal.
  */
 export function terminalSafeJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return jsonEscapeUnshown(JSON.stringify(value, null, 2));
 }
 
 export const jsonReporter: ReporterDef = {

@@ -19,29 +19,21 @@ function failure(f: CheckFailure): Record<string, unknown> {
 
 /**
  * The yaml package escapes C0 controls in double-quoted scalars, but writes
- * DEL, C1 controls (NEL, CSI, …), U+2028/U+2029, lone surrogates and U+FFFE/
- * U+FFFF as they are: characters YAML calls non-printable, which a terminal
- * may act on and a TAP consumer may read as a line break. Every string of a
- * block is a double-quoted scalar (keys are this module's own names), so each
- * such character is replaced by its escape, which the scalar reads back.
+ * DEL, C1 controls (NEL, CSI, …), U+2028/U+2029, lone surrogates, U+FFFE/
+ * U+FFFF and format characters (bidi overrides, zero-width characters) as
+ * they are: characters a terminal may act on, a TAP consumer may read as a
+ * line break, or that reorder what a reader sees. Every string of a block is
+ * a double-quoted scalar (keys are this module's own names), so each such
+ * character is replaced by its escape, which the scalar reads back.
  */
+const NON_PRINTABLE = /[\u007f-\u009f\u2028\u2029\ud800-\udfff\ufffe\uffff\p{Cf}]/gu;
+
 function escapeNonPrintable(yaml: string): string {
-  let out = '';
-  for (let i = 0; i < yaml.length; i++) {
-    const c = yaml.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff) {
-      const d = yaml.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        out += yaml.slice(i, i + 2);
-        i++;
-        continue;
-      }
-    }
-    if (c >= 0x7f && c <= 0x9f) out += `\\x${c.toString(16)}`;
-    else if (c === 0x2028 || c === 0x2029 || (c >= 0xd800 && c <= 0xdfff) || c === 0xfffe || c === 0xffff) out += `\\u${c.toString(16)}`;
-    else out += yaml[i];
-  }
-  return out;
+  return yaml.replace(NON_PRINTABLE, (c) => {
+    const code = c.codePointAt(0) as number;
+    if (code <= 0x9f) return `\\x${code.toString(16)}`;
+    return code > 0xffff ? `\\U${code.toString(16).padStart(8, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 function block(r: CaseResult, strict: boolean): string | undefined {

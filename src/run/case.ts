@@ -4,11 +4,11 @@
  * level its requirement has in the version judged, and cleans up what the
  * case created by the edition's declared rules. Knows no endpoint.
  */
-import { scopeOf, type AnswerMatch, type Case, type Check, type CleanupRule, type EditionSetup, type Suite } from '../cases/types.js';
+import { scopeOf, type AnswerMatch, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
-import { TransportError } from '../http/client.js';
-import type { Redactor } from '../http/redact.js';
+import { TransportError, type HttpRequest } from '../http/client.js';
+import { CUT_MARGIN, type Redactor } from '../http/redact.js';
 import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
 import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
@@ -18,8 +18,9 @@ import type { Observed, StepContext, StepKind, StepRun } from './kinds.js';
 import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
-import { cutText } from '../text.js';
-import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
+import { cutUnits, jsonText } from '../text.js';
+import { jsonShape, MAX_JSON_DEPTH, parseJson } from '../json.js';
+import type { BodyBudget } from './budget.js';
 import type { CaseResult, CheckFailure, WaitEvent } from './types.js';
 import type { Slots } from './slots.js';
 import { caseScope, uniqueValue, type CaseScope } from './journal.js';
@@ -44,6 +45,8 @@ export interface CaseEnv {
   cleanup: boolean;
   followRedirects: boolean;
   timeoutMs: number;
+  /** Large answers wait here for room before they are parsed (see budget.ts). */
+  bodies: BodyBudget;
   signal?: AbortSignal;
   /** Sees waits of more than a second as they start and end. */
   onWait?: (e: WaitEvent) => void;
@@ -54,8 +57,8 @@ export interface CaseEnv {
 /** How long a wait lasts before the run shows it. */
 const SHOWN_WAIT_MS = 1000;
 
-/** Runs a step; one that only waits gives up the case's job slot meanwhile. */
-async function runStep(kind: StepKind, spec: unknown, ctx: StepContext, slots: Slots | undefined): Promise<StepRun> {
+/** Runs a step's kind; one that only waits gives up the case's job slot meanwhile. */
+async function runKind(kind: StepKind, spec: unknown, ctx: StepContext, slots: Slots | undefined): Promise<StepRun> {
   if (!kind.waits || !slots) return kind.run(spec, ctx);
   slots.release();
   try {
@@ -84,19 +87,49 @@ function waitAnnouncer(env: CaseEnv, caseId: string, step: number): (what: strin
   };
 }
 
+/** The most of a message the reports keep: messages quote what a target sent, in short. */
+const MESSAGE_CAP = 8 * 1024;
+
+/** Values cut by bounded(): their JSON text is what remains to redact. */
+const cutValues = new WeakSet<object>();
+
+/**
+ * A value as the reports may keep it: itself when it is at most 64 KiB of
+ * JSON and nests no deeper than any check reads (reports write values
+ * recursively); otherwise {$cut, bytes, depth, json}, its JSON text cut (a
+ * margin past 64 KiB is kept, so that redaction sees secrets whole before the
+ * last cut). Written without recursion, whatever the depth. `seen` keeps one
+ * result per object: several checks of a step often show the same body.
+ */
+function bounded(value: unknown, seen: Map<unknown, unknown>): unknown {
+  if (typeof value === 'string') return cutUnits(value, RESULT_BODY_CAP + CUT_MARGIN).text;
+  if (typeof value !== 'object' || value === null || cutValues.has(value)) return value;
+  if (seen.has(value)) return seen.get(value);
+  const j = jsonText(value, RESULT_BODY_CAP + CUT_MARGIN);
+  let kept: unknown = value;
+  if (j.cut || j.bytes > RESULT_BODY_CAP || j.depth > MAX_JSON_DEPTH) {
+    const cut = { $cut: true, bytes: j.bytes, depth: j.depth, json: j.text };
+    cutValues.add(cut);
+    kept = cut;
+  }
+  seen.set(value, kept);
+  return kept;
+}
+
 /**
  * Replaces every secret in a value the reports will show (a message, an
- * expected or actual value), and keeps at most 64 KiB of it: a larger value
- * becomes {$cut, bytes, json}, its JSON text cut at a character boundary.
+ * expected or actual value), once bounded() has made it small.
  */
 function redactValue(value: unknown, redactor: Redactor): unknown {
-  if (typeof value === 'string') return redactor.apply(cutText(value, RESULT_BODY_CAP).text);
-  if (value === undefined) return value;
-  const text = JSON.stringify(value);
-  if (text === undefined) return value;
-  if (text.length > RESULT_BODY_CAP / 4 && Buffer.byteLength(text) > RESULT_BODY_CAP) return { $cut: true, bytes: Buffer.byteLength(text), json: redactor.apply(cutText(text, RESULT_BODY_CAP).text) };
-  const redacted = redactor.apply(text);
-  if (redacted === text) return value;
+  if (typeof value === 'string') return redactor.applyCut(value, RESULT_BODY_CAP).text;
+  if (typeof value !== 'object' || value === null) return value;
+  if (cutValues.has(value)) {
+    const cut = value as { json: string };
+    return { ...cut, json: redactor.applyCut(cut.json, RESULT_BODY_CAP).text };
+  }
+  const j = jsonText(value);
+  const redacted = redactor.apply(j.text);
+  if (redacted === j.text) return value;
   try {
     return JSON.parse(redacted) as unknown;
   } catch {
@@ -154,13 +187,17 @@ function answers(when: AnswerMatch, observed: Observed, errcode: unknown): boole
   return true;
 }
 
+/**
+ * A clean-up request, made when the step it follows is judged: it reads only
+ * a few members of what was sent and received, and keeping whole answers
+ * until the case ends would keep megabytes a target may send.
+ */
 interface Pending {
-  rule: CleanupRule;
   user: User;
-  sent: unknown;
-  received: unknown;
-  /** The segments the rule's `*`s matched in the request's path. */
-  matched: string[];
+  /** Requests with the same key are sent once. */
+  key?: string;
+  /** The request, or undefined when the answer did not hold what it needs (the users are then not clean). */
+  request?: { method: string; path: string; json?: unknown };
 }
 
 export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
@@ -169,11 +206,20 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   const finish = (): CaseResult => {
     result.durationMs = performance.now() - started;
     // Targets may repeat a secret back (in an error text, a Location, a body): nothing the reports show keeps it.
-    if (result.error) result.error.message = env.redactor.apply(result.error.message);
+    if (result.error) result.error.message = env.redactor.applyCut(result.error.message, MESSAGE_CAP).text;
+    // Several checks of a step often show the same body: it is redacted once.
+    const kept = new Map<unknown, unknown>();
+    const done = new Map<unknown, unknown>();
+    const redacted = (v: unknown): unknown => {
+      const b = bounded(v, kept);
+      if (typeof b !== 'object' || b === null) return redactValue(b, env.redactor);
+      if (!done.has(b)) done.set(b, redactValue(b, env.redactor));
+      return done.get(b);
+    };
     for (const f of [...result.failures, ...result.warnings]) {
-      f.message = env.redactor.apply(f.message);
-      f.expected = redactValue(f.expected, env.redactor);
-      f.actual = redactValue(f.actual, env.redactor);
+      f.message = env.redactor.applyCut(f.message, MESSAGE_CAP).text;
+      f.expected = redacted(f.expected);
+      f.actual = redacted(f.actual);
     }
     if (result.outcome === 'passed' && result.failures.length) result.outcome = 'failed';
     else if (result.outcome === 'passed' && result.warnings.length) result.outcome = 'warned';
@@ -216,15 +262,33 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   return finish();
 }
 
+/** What the steps of one case share. */
+interface CaseRun {
+  c: Case;
+  env: CaseEnv;
+  users: readonly User[];
+  result: CaseResult;
+  started: number;
+  setup: EditionSetup;
+  vars: Map<string, unknown>;
+  values: ValueContext;
+  stepContext: (index: number, title: string) => StepContext;
+  pending: Pending[];
+  /** Every request is bounded by the per-request timeout; the case as a whole by one timeout per request it may send, plus what it spends waiting. */
+  deadline: number;
+  /** The services whose values the step being run read: a step refused for one may be sent again when that service offers another way. */
+  stepServices: Set<string>;
+  /** performance.now() when the answer to the case's latest request arrived (what a poke's latency counts from). */
+  previousAnswerAt?: number;
+}
+
 /** Runs the steps; returns whether the clean-up removed everything the case created. */
 async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult, started: number): Promise<boolean> {
-  const setup: EditionSetup = env.suite.setups[scopeOf(c)] ?? { cleanup: [] };
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
-  /** The services whose values the step being run read. */
   const stepServices = new Set<string>();
-  const ctx: ValueContext = {
+  const values: ValueContext = {
     unique: (name) => {
       let v = uniques.get(name);
       if (v === undefined) {
@@ -237,17 +301,10 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
     template: (name) => env.suite.templates[scopeOf(c)]?.[name],
     service: (name, key) => {
-      // Which services' values the step sends: a step refused for one may be sent again when that service offers another way.
       stepServices.add(name);
       return env.services.value(name, key);
     },
   };
-  const pending: Pending[] = [];
-  // Every request is bounded by the per-request timeout; the case as a whole by
-  // one timeout per request it may send, plus what it spends waiting out rate limits.
-  let deadline = started + env.timeoutMs * (c.steps.length + 2);
-
-  let previousAnswerAt: number | undefined;
   const stepContext = (index: number, title: string): StepContext => ({
     caseId: c.id,
     edition: env.edition,
@@ -259,138 +316,15 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     redactor: env.redactor,
     followRedirects: env.followRedirects,
     timeoutMs: env.timeoutMs,
-    resolve: (v) => resolve(v, ctx),
+    resolve: (v) => resolve(v, values),
     user: (alias) => byAlias.get(alias),
     services: env.services,
-    ...(previousAnswerAt !== undefined ? { previousAnswerAt } : {}),
+    bodies: env.bodies,
+    ...(run.previousAnswerAt !== undefined ? { previousAnswerAt: run.previousAnswerAt } : {}),
     waiting: waitAnnouncer(env, c.id, index),
     ...(env.signal ? { signal: env.signal } : {}),
   });
-  const body = async (): Promise<void> => {
-    await readBaselines(c, users, setup, env);
-    for (const [i, step] of c.steps.entries()) {
-      const kind = stepKinds.get(step.kind);
-      if (!kind) throw new Error(`step kind ${step.kind} is not registered`);
-      if (env.signal?.aborted) {
-        result.outcome = 'errored';
-        result.error = { code: 'ERR_INTERRUPTED', message: `step ${i + 1} "${step.title}": the run was interrupted`, step: i + 1 };
-        return;
-      }
-      if (performance.now() > deadline) {
-        result.outcome = 'errored';
-        result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(deadline - started)} ms`, step: i + 1 };
-        return;
-      }
-      env.scope.enter(i + 1, step.title);
-      stepServices.clear();
-      let ran: StepRun = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
-      // Refused for a value of a service that can offer itself another way (the gateway's http:// URL): once more, that way.
-      const other = (setup.alternatives ?? []).find((a) => ran.observed?.status !== undefined && a.status.includes(ran.observed.status) && stepServices.has(a.service));
-      if (other && (await env.services.alternative(other.service)) !== undefined) {
-        result.requests += ran.requests;
-        ran = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
-      }
-      if (ran.sent) previousAnswerAt = performance.now();
-      result.requests += ran.requests;
-      // A step's own waits (a retry window, a quiet period) are part of its design, not of the case's bound.
-      deadline += ran.waitedMs + (ran.periods ?? []).reduce((sum, p) => sum + p.ms, 0);
-      if (ran.periods?.length) (result.periods ??= []).push(...ran.periods.map((p) => ({ step: i + 1, ...p })));
-      if (ran.skip !== undefined) {
-        result.outcome = 'skipped';
-        result.skipReason = ran.skip;
-        result.skipCode = ran.skipCode ?? 'step';
-        result.skipCause = ran.skipCause ?? 'target';
-        return;
-      }
-      if (ran.problem) {
-        result.outcome = 'errored';
-        result.error = { code: ran.problem.code, message: `step ${i + 1} "${step.title}": ${ran.problem.message}`, step: i + 1, ...(ran.problem.exchange ? { exchange: ran.problem.exchange } : {}) };
-        return;
-      }
-      if (ran.unobserved !== undefined) {
-        // Nothing arrived where something had to: the expectations of arrival fail with the reason (all of them
-        // when the step states none), once per requirement; what the observation would have held is not judged.
-        const arrival = step.expect.filter((e) => e.checks.some((ch) => expectKinds.get(ch.kind)?.judgesArrival));
-        const cited = new Set<string>();
-        for (const e of arrival.length > 0 ? arrival : step.expect) {
-          if (cited.has(e.requirement)) continue;
-          cited.add(e.requirement);
-          const r = env.spec.requirements.get(e.requirement);
-          const failure: CheckFailure = { requirement: e.requirement, level: r?.level ?? 'MUST', ground: r?.ground ?? 'reading', quote: r?.text ?? '', link: r ? linkFor(r, env.version, env.spec.editions) : '', versions: r ? versionRange(r, env.spec.editions) : '', check: step.kind, expected: 'an observation', actual: null, message: ran.unobserved, step: i + 1, stepTitle: step.title, source: `${c.file}:${e.line}` };
-          (failure.level === 'MUST' ? result.failures : result.warnings).push(failure);
-        }
-        if ([...cited].some((id) => env.spec.requirements.get(id)?.level !== 'SHOULD')) break;
-        continue;
-      }
-      const observed = withoutBaseline(ran, setup, users);
-      const errcodeOf = (): unknown => (typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined);
-      if (step.skipIf && answers(step.skipIf, observed, errcodeOf())) {
-        result.outcome = 'skipped';
-        result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${errcodeOf() as string}` : ''})`;
-        result.skipCode = 'target';
-        result.skipCause = 'target';
-        return;
-      }
-      if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {
-        result.outcome = 'errored';
-        result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it${ran.hint ?? ''}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
-        return;
-      }
-      const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';
-      const resolved = step.expect.map((e) => ({ e, checks: e.checks.map((ch): Check => (expectKinds.get(ch.kind)?.resolves ? { kind: ch.kind, value: resolve(ch.value, ctx) } : ch)) }));
-      const must = resolved.filter((r) => levelOf(r.e.requirement) === 'MUST').flatMap((r) => r.checks);
-      const holds = (ch: Check): boolean => (expectKinds.get(ch.kind)?.evaluate(ch.value, observed) ?? []).length === 0;
-      const problem = kind.judgeable?.(ran, must, holds, expectKinds);
-      if (problem) {
-        result.outcome = 'errored';
-        result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
-        return;
-      }
-
-      const mustFailures: CheckFailure[] = [];
-      const shouldFailures: CheckFailure[] = [];
-      for (const { e, checks } of resolved) {
-        const r = env.spec.requirements.get(e.requirement);
-        for (const ch of checks) {
-          for (const outcome of expectKinds.get(ch.kind)?.evaluate(ch.value, observed) ?? []) {
-            const failure: CheckFailure = {
-              requirement: e.requirement,
-              level: r?.level ?? 'MUST',
-              ground: r?.ground ?? 'reading',
-              quote: r?.text ?? '',
-              link: r ? linkFor(r, env.version, env.spec.editions) : '',
-              versions: r ? versionRange(r, env.spec.editions) : '',
-              ...outcome,
-              step: i + 1,
-              stepTitle: step.title,
-              source: `${c.file}:${e.line}`,
-              ...(ran.exchange ? { exchange: ran.exchange() } : {}),
-            };
-            (failure.level === 'MUST' ? mustFailures : shouldFailures).push(failure);
-          }
-        }
-      }
-      result.failures.push(...mustFailures);
-      // A SHOULD check on a step whose MUST checks already failed says nothing more: the answer was wrong anyway.
-      if (mustFailures.length === 0) result.warnings.push(...shouldFailures);
-      for (const [name, ptr] of Object.entries(step.capture)) vars.set(name, pointer(observed.json, ptr));
-      if (env.cleanup && ran.sent) {
-        // The user a request acted as: its token in the Authorization header, or in the access_token query parameter.
-        const token = ran.sent.headers['authorization']?.replace(/^Bearer /, '') ?? queryToken(ran.sent.url);
-        const user = users.find((u) => token === u.accessToken);
-        for (const rule of setup.cleanup) {
-          const matched = user && rule.after.method === ran.sent.method ? pathMatch(rule.after.path, ran.sent.url) : undefined;
-          if (!user || !matched) continue;
-          if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;
-          if (rule.after.sent !== undefined && match(rule.after.sent, ran.sentJson, 'includes').length > 0) continue;
-          pending.push({ rule, user, sent: ran.sentJson, received: observed.json, matched });
-        }
-      }
-      if (mustFailures.length) break;
-      // The answer leaves nothing for the later steps to judge (a value refused is not there to be forwarded).
-      if (step.endIf && answers(step.endIf, observed, errcodeOf())) break;
-    }
-  };
+  const run: CaseRun = { c, env, users, result, started, setup: env.suite.setups[scopeOf(c)] ?? { cleanup: [] }, vars, values, stepContext, pending: [], deadline: started + env.timeoutMs * (c.steps.length + 2), stepServices };
   // What the case found and changed is put back first (finally), then what it created is removed (clean-up rules).
   const putBack = async (): Promise<boolean> => {
     let clean = true;
@@ -399,6 +333,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       if (readsVars(step.spec).some((v) => vars.get(v) === undefined)) continue;
       try {
         const ran = await (stepKinds.get(step.kind) as NonNullable<ReturnType<typeof stepKinds.get>>).run(step.spec, stepContext(c.steps.length + i + 1, step.title));
+        ran.release?.();
         result.requests += ran.requests;
         const status = ran.observed?.status;
         if (ran.problem || status === undefined || status < 200 || status > 299) clean = false;
@@ -410,13 +345,14 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     return clean;
   };
   try {
-    await body();
+    await readBaselines(c, users, run.setup, env);
+    for (const [i, step] of c.steps.entries()) if (!(await runStep(run, i, step))) break;
   } catch (err) {
     if (!(err instanceof ValueError)) {
       // A bug: still clean up, so the target is left as it was, then let it surface.
       env.scope.step = 'cleanup';
       await putBack().catch(() => false);
-      await cleanup(pending, env);
+      await cleanup(run.pending, env);
       throw err;
     }
     result.outcome = 'errored';
@@ -424,7 +360,162 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   }
   env.scope.step = 'cleanup';
   const restored = await putBack();
-  return (await cleanup(pending, env)) && restored;
+  return (await cleanup(run.pending, env)) && restored;
+}
+
+/**
+ * Runs one step and judges what it observed; returns whether the next step
+ * runs. Everything the step observed lives in this call alone (a suspended
+ * loop would keep the last answer in its frame while the next step waits):
+ * the body budget held for it is given back when it returns.
+ */
+async function runStep(run: CaseRun, i: number, step: Step): Promise<boolean> {
+  const { env, result } = run;
+  const kind = stepKinds.get(step.kind);
+  if (!kind) throw new Error(`step kind ${step.kind} is not registered`);
+  if (env.signal?.aborted) {
+    result.outcome = 'errored';
+    result.error = { code: 'ERR_INTERRUPTED', message: `step ${i + 1} "${step.title}": the run was interrupted`, step: i + 1 };
+    return false;
+  }
+  if (performance.now() > run.deadline) {
+    result.outcome = 'errored';
+    result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(run.deadline - run.started)} ms`, step: i + 1 };
+    return false;
+  }
+  env.scope.enter(i + 1, step.title);
+  run.stepServices.clear();
+  let ran: StepRun = await runKind(kind, step.spec, run.stepContext(i + 1, step.title), env.slots);
+  // Refused for a value of a service that can offer itself another way (the gateway's http:// URL): once more, that way.
+  const other = (run.setup.alternatives ?? []).find((a) => ran.observed?.status !== undefined && a.status.includes(ran.observed.status) && run.stepServices.has(a.service));
+  if (other && (await env.services.alternative(other.service)) !== undefined) {
+    ran.release?.();
+    result.requests += ran.requests;
+    ran = await runKind(kind, step.spec, run.stepContext(i + 1, step.title), env.slots);
+  }
+  if (ran.sent) run.previousAnswerAt = performance.now();
+  try {
+    return judgeStep(run, i, step, kind, ran);
+  } finally {
+    ran.release?.();
+  }
+}
+
+/** Judges what a step observed: failures and warnings into the result, clean-up and captures for later. Returns whether the next step runs. */
+function judgeStep(run: CaseRun, i: number, step: Step, kind: StepKind, ran: StepRun): boolean {
+  const { env, result, c } = run;
+  result.requests += ran.requests;
+  // A step's own waits (a retry window, a quiet period) are part of its design, not of the case's bound.
+  run.deadline += ran.waitedMs + (ran.periods ?? []).reduce((sum, p) => sum + p.ms, 0);
+  if (ran.periods?.length) (result.periods ??= []).push(...ran.periods.map((p) => ({ step: i + 1, ...p })));
+  if (ran.skip !== undefined) {
+    result.outcome = 'skipped';
+    result.skipReason = ran.skip;
+    result.skipCode = ran.skipCode ?? 'step';
+    result.skipCause = ran.skipCause ?? 'target';
+    return false;
+  }
+  if (ran.problem) {
+    result.outcome = 'errored';
+    result.error = { code: ran.problem.code, message: `step ${i + 1} "${step.title}": ${ran.problem.message}`, step: i + 1, ...(ran.problem.exchange ? { exchange: ran.problem.exchange } : {}) };
+    return false;
+  }
+  if (ran.unobserved !== undefined) return judgeUnobserved(run, i, step, ran.unobserved);
+  const observed = withoutBaseline(ran, run.setup, run.users);
+  const errcode = typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined;
+  if (step.skipIf && answers(step.skipIf, observed, errcode)) {
+    result.outcome = 'skipped';
+    result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcode === 'string' ? ` ${errcode}` : ''})`;
+    result.skipCode = 'target';
+    result.skipCause = 'target';
+    return false;
+  }
+  if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {
+    result.outcome = 'errored';
+    result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it${ran.hint ?? ''}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
+    return false;
+  }
+  const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';
+  const resolved = step.expect.map((e) => ({ e, checks: e.checks.map((ch): Check => (expectKinds.get(ch.kind)?.resolves ? { kind: ch.kind, value: resolve(ch.value, run.values) } : ch)) }));
+  const must = resolved.filter((r) => levelOf(r.e.requirement) === 'MUST').flatMap((r) => r.checks);
+  const holds = (ch: Check): boolean => (expectKinds.get(ch.kind)?.evaluate(ch.value, observed) ?? []).length === 0;
+  const problem = kind.judgeable?.(ran, must, holds, expectKinds);
+  if (problem) {
+    result.outcome = 'errored';
+    result.error = { code: problem.code, message: `step ${i + 1} "${step.title}": ${problem.message}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
+    return false;
+  }
+  const mustFailures: CheckFailure[] = [];
+  const shouldFailures: CheckFailure[] = [];
+  for (const { e, checks } of resolved) {
+    const r = env.spec.requirements.get(e.requirement);
+    for (const ch of checks) {
+      for (const outcome of expectKinds.get(ch.kind)?.evaluate(ch.value, observed) ?? []) {
+        const failure: CheckFailure = {
+          requirement: e.requirement,
+          level: r?.level ?? 'MUST',
+          ground: r?.ground ?? 'reading',
+          quote: r?.text ?? '',
+          link: r ? linkFor(r, env.version, env.spec.editions) : '',
+          versions: r ? versionRange(r, env.spec.editions) : '',
+          ...outcome,
+          step: i + 1,
+          stepTitle: step.title,
+          source: `${c.file}:${e.line}`,
+          ...(ran.exchange ? { exchange: ran.exchange() } : {}),
+        };
+        (failure.level === 'MUST' ? mustFailures : shouldFailures).push(failure);
+      }
+    }
+  }
+  // Values are kept only as much as the reports show: the body judged may be megabytes, and is let go with the step.
+  const kept = new Map<unknown, unknown>();
+  for (const f of [...mustFailures, ...shouldFailures]) {
+    f.expected = bounded(f.expected, kept);
+    f.actual = bounded(f.actual, kept);
+  }
+  result.failures.push(...mustFailures);
+  // A SHOULD check on a step whose MUST checks already failed says nothing more: the answer was wrong anyway.
+  if (mustFailures.length === 0) result.warnings.push(...shouldFailures);
+  for (const [name, ptr] of Object.entries(step.capture)) run.vars.set(name, pointer(observed.json, ptr));
+  if (env.cleanup && ran.sent) planCleanup(run, ran.sent, ran.sentJson, observed);
+  // The answer leaves nothing for the later steps to judge (a value refused is not there to be forwarded).
+  if (step.endIf && answers(step.endIf, observed, errcode)) return false;
+  return mustFailures.length === 0;
+}
+
+/**
+ * Nothing arrived where something had to: the expectations of arrival fail
+ * with the reason (all of them when the step states none), once per
+ * requirement; what the observation would have held is not judged.
+ */
+function judgeUnobserved(run: CaseRun, i: number, step: Step, why: string): boolean {
+  const { env, result, c } = run;
+  const arrival = step.expect.filter((e) => e.checks.some((ch) => expectKinds.get(ch.kind)?.judgesArrival));
+  const cited = new Set<string>();
+  for (const e of arrival.length > 0 ? arrival : step.expect) {
+    if (cited.has(e.requirement)) continue;
+    cited.add(e.requirement);
+    const r = env.spec.requirements.get(e.requirement);
+    const failure: CheckFailure = { requirement: e.requirement, level: r?.level ?? 'MUST', ground: r?.ground ?? 'reading', quote: r?.text ?? '', link: r ? linkFor(r, env.version, env.spec.editions) : '', versions: r ? versionRange(r, env.spec.editions) : '', check: step.kind, expected: 'an observation', actual: null, message: why, step: i + 1, stepTitle: step.title, source: `${c.file}:${e.line}` };
+    (failure.level === 'MUST' ? result.failures : result.warnings).push(failure);
+  }
+  return ![...cited].some((id) => env.spec.requirements.get(id)?.level !== 'SHOULD');
+}
+
+/** The clean-up requests the edition's rules make of a request the case sent and its answer. */
+function planCleanup(run: CaseRun, sent: HttpRequest, sentJson: unknown, observed: Observed): void {
+  // The user a request acted as: its token in the Authorization header, or in the access_token query parameter.
+  const token = sent.headers['authorization']?.replace(/^Bearer /, '') ?? queryToken(sent.url);
+  const user = run.users.find((u) => token === u.accessToken);
+  if (!user) return;
+  for (const rule of run.setup.cleanup) {
+    const matched = rule.after.method === sent.method ? pathMatch(rule.after.path, sent.url) : undefined;
+    if (!matched) continue;
+    if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;
+    if (rule.after.sent !== undefined && match(rule.after.sent, sentJson, 'includes').length > 0) continue;
+    run.pending.push(cleanupFor(rule, user, sentJson, observed.json, matched));
+  }
 }
 
 /** The variables a value reads with {$var: NAME}. */
@@ -474,9 +565,15 @@ async function readBaselines(c: Case, users: readonly User[], setup: EditionSetu
     }
     try {
       const { res } = await env.client.send({ method: b.request.method, url: env.base + b.request.path, headers: { authorization: `Bearer ${u.accessToken}` } });
-      // A body nested deeper than any check reads is no baseline; the case's own request of it errors as too deep.
-      const list = res.status === 200 && jsonDepth(res.text) <= MAX_JSON_DEPTH ? pointer(parseJson(res.text).json, b.list) : undefined;
-      u.baseline.set(env.edition.id, new Set(Array.isArray(list) ? list.map((item) => itemKey(item, b.key)) : []));
+      const shape = jsonShape(res.text);
+      const release = await env.bodies.acquire(res.text.length, shape.values);
+      try {
+        // A body nested deeper than any check reads is no baseline; the case's own request of it errors as too deep.
+        const list = res.status === 200 && shape.depth <= MAX_JSON_DEPTH ? pointer(parseJson(res.text).json, b.list) : undefined;
+        u.baseline.set(env.edition.id, new Set(Array.isArray(list) ? list.map((item) => itemKey(item, b.key)) : []));
+      } finally {
+        release();
+      }
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
       u.baseline.set(env.edition.id, new Set());
@@ -513,22 +610,37 @@ function setPointer(doc: unknown, ptr: string, value: unknown): unknown {
   return { ...obj, [key]: rest.length ? setPointer(obj[key], '/' + rest.join('/'), value) : value };
 }
 
+/** The clean-up request a rule makes of a step's request and answer. */
+function cleanupFor(rule: CleanupRule, user: User, sent: unknown, received: unknown, matched: readonly string[]): Pending {
+  const key = rule.key ? `${user.accessToken}\n${JSON.stringify(rule.send.path)}\n${rule.key.map((k) => JSON.stringify(pointer(sent, k))).join('\n')}` : undefined;
+  try {
+    const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(sent, ptr), received: (ptr) => pointer(received, ptr), matched: (n) => matched[n - 1] };
+    const path = typeof rule.send.path === 'string' ? rule.send.path : (rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(resolve(part, vctx), segmentName(part, i))))).join('');
+    const json = rule.send.json === undefined ? undefined : resolve(rule.send.json, vctx);
+    return { user, ...(key === undefined ? {} : { key }), request: { method: rule.send.method, path, ...(json === undefined ? {} : { json }) } };
+  } catch (err) {
+    if (!(err instanceof ValueError)) throw err;
+    return { user, ...(key === undefined ? {} : { key }) };
+  }
+}
+
 /** Sends the clean-up requests, newest first; a failure does not change the verdict, but the users are then not clean. */
 async function cleanup(pending: readonly Pending[], env: CaseEnv): Promise<boolean> {
   let clean = true;
   const seen = new Set<string>();
   for (const p of [...pending].reverse()) {
-    const key = p.rule.key ? `${p.user.accessToken}\n${JSON.stringify(p.rule.send.path)}\n${p.rule.key.map((k) => JSON.stringify(pointer(p.sent, k))).join('\n')}` : undefined;
-    if (key !== undefined) {
-      if (seen.has(key)) continue;
-      seen.add(key);
+    if (p.key !== undefined) {
+      if (seen.has(p.key)) continue;
+      seen.add(p.key);
     }
+    if (!p.request) {
+      clean = false;
+      continue;
+    }
+    const { method, path, json } = p.request;
     try {
-      const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(p.sent, ptr), received: (ptr) => pointer(p.received, ptr), matched: (n) => p.matched[n - 1] };
-      const path = typeof p.rule.send.path === 'string' ? p.rule.send.path : (p.rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(resolve(part, vctx), segmentName(part, i))))).join('');
-      const json = p.rule.send.json === undefined ? undefined : resolve(p.rule.send.json, vctx);
       const { res } = await env.client.send(
-        { method: p.rule.send.method, url: env.base + path, headers: { authorization: `Bearer ${p.user.accessToken}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) }, ...(json === undefined ? {} : { body: JSON.stringify(json) }) },
+        { method, url: env.base + path, headers: { authorization: `Bearer ${p.user.accessToken}`, ...(json === undefined ? {} : { 'content-type': 'application/json' }) }, ...(json === undefined ? {} : { body: JSON.stringify(json) }) },
         { followRedirects: env.followRedirects },
       );
       if (res.status !== 200) clean = false;

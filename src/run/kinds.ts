@@ -14,6 +14,7 @@ import type { EditionInfo } from '../spec/editions.js';
 import type { Exchange, SkipCause, WaitPeriod } from './types.js';
 import type { User } from './users.js';
 import type { Services } from './services.js';
+import type { BodyBudget } from './budget.js';
 
 /** What a step saw, in the form expectations read. */
 export interface Observed {
@@ -59,6 +60,8 @@ export interface StepRun {
    * expectation, when it has none of them; see ExpectKind.judgesArrival).
    */
   unobserved?: string;
+  /** Gives back what the step holds of the run's body budget, once its observation is judged. */
+  release?: () => void;
 }
 
 /** What the core hands a step. */
@@ -89,6 +92,8 @@ export interface StepContext {
    * waits a second later, the run shows it live. Call the returned function when the wait ends.
    */
   waiting(what: string, maxMs: number): () => void;
+  /** Where a step with a large answer waits for room before parsing it (see budget.ts). */
+  bodies: BodyBudget;
   signal?: AbortSignal;
 }
 

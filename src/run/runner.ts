@@ -15,12 +15,13 @@ import { getValidator } from '../schemas.js';
 import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/editions.js';
 import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
+import { BodyBudget } from './budget.js';
 import { runCase } from './case.js';
 import { CaseScope, caseScope, ownerOf, SETUP_TAG } from './journal.js';
 import { Services, type ServiceSpec } from './services.js';
 import { Slots } from './slots.js';
 import type { ReceivedExchange } from '../service.js';
-import { parseJson } from './json.js';
+import { parseJson } from '../json.js';
 import type { CaseResult, RunMeta, RunReport, SkipCause, WaitEvent } from './types.js';
 import { stepKinds } from './steps/index.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
@@ -69,6 +70,8 @@ export interface RunOptions {
   redactor?: Redactor;
   /** Services cases may need, by name (the mock push gateway, …). */
   services?: ReadonlyMap<string, ServiceSpec>;
+  /** Bytes of large answers the cases judge at once (see budget.ts). */
+  bodyBudgetBytes?: number;
 }
 
 /**
@@ -248,6 +251,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
   });
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services, { runId });
+  const bodies = new BodyBudget(options.bodyBudgetBytes);
   const received = (name: string) => (x: ReceivedExchange): void => {
     const seq = ownerOf(x, runId);
     const scope = seq === undefined ? undefined : scopes.get(seq);
@@ -316,12 +320,14 @@ export async function run(options: RunOptions): Promise<RunReport> {
           followRedirects: options.followRedirects ?? false,
           timeoutMs: options.timeoutMs ?? 10_000,
           slots,
+          bodies,
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onWait ? { onWait: options.onWait } : {}),
         });
       } finally {
         running--;
         scopes.delete(mine);
+        bodies.changed();
       }
       if (r.error?.code === 'ERR_INTERRUPTED') return;
       (merged[i] as Repeats).add(r);
@@ -332,7 +338,10 @@ export async function run(options: RunOptions): Promise<RunReport> {
     let failure: { error: unknown } | undefined;
     const started: Array<Promise<void>> = [];
     try {
+      const jobs = options.jobs ?? DEFAULT_JOBS;
       for (const i of queue) {
+        // Fewer cases sending at the start and while large answers keep coming (budget.ts); cases only waiting hold no slot.
+        while (slots.busy >= bodies.jobs(jobs) && !options.signal?.aborted && !failure) await bodies.whenChanged();
         await slots.take();
         if (options.signal?.aborted || failure) {
           slots.release();

@@ -9,10 +9,17 @@
  */
 export class Slots {
   #free: number;
+  readonly #count: number;
   readonly #waiting: Array<() => void> = [];
 
   constructor(count: number) {
-    this.#free = Math.max(1, count);
+    this.#count = Math.max(1, count);
+    this.#free = this.#count;
+  }
+
+  /** Slots held now: cases sending requests. */
+  get busy(): number {
+    return this.#count - this.#free;
   }
 
   /** A slot for a new case, in the order asked. */

@@ -179,6 +179,8 @@ export interface RunMeta {
   rateLimitedWallMs?: number;
   /** Accounts registered or logged in for the run. */
   users?: number;
+  /** Set only in the report written before the first request (report/incomplete.ts): why it judges nothing. */
+  incomplete?: string;
 }
 
 export interface RunReport {

@@ -10,7 +10,7 @@ import { TransportError, type HttpResponse } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
 import type { Transport } from '../http/transport.js';
 import { escapeForTerminal } from '../text.js';
-import { jsonDepth, MAX_JSON_DEPTH } from './json.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../json.js';
 
 export interface User {
   alias: string;

@@ -85,7 +85,9 @@ export type Mode =
   /** For GET /pushers: the list holds null, a number and pushers whose ids are objects, besides the real ones. */
   | 'pushers-malformed'
   /** Status 200 or 400 (by turns) with a JSON object of about `exactBytes` (default 1 000 000) bytes: a member holding one long string. */
-  | 'mega-json';
+  | 'mega-json'
+  /** 200 with a JSON array of `items` (default 262 000) empty objects, about 1 MB: hundreds of thousands of values to parse, validate and match. */
+  | 'mega-array';
 
 export interface MisbehavingOptions {
   /** Where it misbehaves: the pushers endpoints (any edition), GET /versions, or POST /register. */
@@ -104,6 +106,7 @@ export interface MisbehavingOptions {
   hugeBytes?: number;
   exactBytes?: number;
   depth?: number;
+  items?: number;
 }
 
 /** A request as the other origin (or the bounce-back path) saw it. */
@@ -133,6 +136,11 @@ export interface MisbehavingServer {
   /** Requests forwarded to the reference server (what really happened). */
   forwarded: Array<{ method: string; path: string; body: string; status: number }>;
   close(): Promise<void>;
+}
+
+/** `[{}, {}, …]`: `items` empty objects, four bytes each. */
+export function megaArray(items: number): string {
+  return `[${'{}, '.repeat(Math.max(0, items - 1))}{}]`;
 }
 
 /** Hard bound on anything that repeats on a timer, whatever the client does. */
@@ -423,6 +431,10 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
         res.end(`{"errcode":"M_UNKNOWN","error":"big","filler":"${'x'.repeat(size - 60)}","pushers":[]}`);
         return true;
       }
+      case 'mega-array':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(megaArray(o.items ?? 262_000));
+        return true;
     }
   };
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { schemasDir } from '../../src/paths.js';
-import { replaceOutsideStrings } from '../../src/run/json.js';
+import { replaceOutsideStrings } from '../../src/json.js';
 import { body, isGet, isSet, json, withJson, type Json, type Mutation, type ProxyRequest, type ProxyResponse } from './proxy-server.js';
 
 export interface Broken extends Mutation {

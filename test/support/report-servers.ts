@@ -47,7 +47,7 @@ export const FLAKY: Mutation = {
 };
 
 /** Everything that must never reach a terminal raw, nor break XML, HTML or TAP. */
-export const HOSTILE = 'A\x1b[2J\x1b]0;pwned-title\x07B\r\nok 99 - forged\nnot ok 98 - forged\r# forged\0C\x08\x0b\x0c\x1f\x7fD\u0085E\u009b31mF\ud800G\udc00H ]]> </script><script>alert(1)</script> <b>bold</b> & "q" \'a\' \u2028\u2029 --> <!-- \ufffe\uffff';
+export const HOSTILE = 'A\x1b[2J\x1b]0;pwned-title\x07B\r\nok 99 - forged\nnot ok 98 - forged\r# forged\0C\x08\x0b\x0c\x1f\x7fD\u0085E\u009b31mF\ud800G\udc00H ]]> </script><script>alert(1)</script> <b>bold</b> & "q" \'a\' \u2028\u2029 --> <!-- \ufffe\uffff I\u202eJ\u2066K\u2069L\u200bM\u200dN\ufeffO\u00adP\u{e0041}Q';
 
 /**
  * What an HTTP header value can carry (Node refuses C0 controls in headers,

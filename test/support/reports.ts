@@ -115,10 +115,10 @@ export function checkJsonReport(text: string, label: string): JsonReport {
   return report as JsonReport;
 }
 
-/** Code points no output may carry raw: C0 controls but tab, LF and CR; DEL; C1 controls. */
-export const RAW_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/u;
+/** Code points no output may carry raw: C0 controls but tab, LF and CR; DEL; C1 controls; format characters (bidi controls, zero-width characters). */
+export const RAW_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\p{Cf}]/u;
 /** The same, CR included: for outputs whose lines a consumer splits (TAP, terminal). */
-export const RAW_CONTROL_OR_CR = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/u;
+export const RAW_CONTROL_OR_CR = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}]/u;
 
 /** Asserts that `text` holds no raw control character (`label` names the output), showing where one is. */
 export function expectNoRawControls(text: string, label: string, pattern: RegExp = RAW_CONTROL_OR_CR): void {

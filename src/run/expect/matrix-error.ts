@@ -1,4 +1,4 @@
-import { describeErrors, getValidator } from '../../schemas.js';
+import { problemsOf } from '../../schemas.js';
 import type { ExpectKind } from '../kinds.js';
 
 /**
@@ -16,7 +16,7 @@ export const matrixErrorKind: ExpectKind = {
   evaluate(_value, o) {
     if (o.status === undefined || o.status < 400) return [];
     if (!o.isJson) return [{ check: 'matrix_error', expected: 'a JSON error object with errcode and error', actual: '(not JSON)', message: `the ${o.status} answer is not JSON, so not a standard error response` }];
-    const validate = getValidator('matrix-error');
-    return validate(o.json) ? [] : [{ check: 'matrix_error', expected: 'a JSON object with string errcode and string error', actual: o.json, message: `the ${o.status} answer is not a standard error response: ${describeErrors(validate.errors).slice(0, 3).join('; ')}` }];
+    const problems = problemsOf('matrix-error', o.json, 3);
+    return problems.length === 0 ? [] : [{ check: 'matrix_error', expected: 'a JSON object with string errcode and string error', actual: o.json, message: `the ${o.status} answer is not a standard error response: ${problems.join('; ')}` }];
   },
 };

@@ -1,4 +1,4 @@
-import { describeErrors, getValidator, hasSchema } from '../../schemas.js';
+import { hasSchema, problemsOf } from '../../schemas.js';
 import type { ExpectKind } from '../kinds.js';
 import { BODY_STEPS, notJson } from './common.js';
 
@@ -15,7 +15,7 @@ export const schemaKind: ExpectKind = {
   evaluate(value, o) {
     const bad = notJson(o);
     if (bad) return bad;
-    const validate = getValidator(value as string);
-    return validate(o.json) ? [] : [{ check: 'schema', expected: `a body valid against ${String(value)}`, actual: o.json, message: `body does not satisfy schema ${String(value)}: ${describeErrors(validate.errors).slice(0, 5).join('; ')}` }];
+    const problems = problemsOf(value as string, o.json, 5);
+    return problems.length === 0 ? [] : [{ check: 'schema', expected: `a body valid against ${String(value)}`, actual: o.json, message: `body does not satisfy schema ${String(value)}: ${problems.join('; ')}` }];
   },
 };

@@ -3,7 +3,7 @@ import { TransportError, type HttpRequest, type HttpResponse } from '../../http/
 import type { EditionInfo } from '../../spec/editions.js';
 import { recordExchange } from '../exchange.js';
 import type { Observed, StepKind, StepRun } from '../kinds.js';
-import { jsonDepth, MAX_JSON_DEPTH, parseJson, replaceOutsideStrings } from '../json.js';
+import { jsonShape, MAX_JSON_DEPTH, parseJson, replaceOutsideStrings } from '../../json.js';
 
 /** A request step as it is written in a case file. */
 interface RequestSpec {
@@ -162,15 +162,20 @@ export const requestKind: StepKind = {
       waitedMs = sent.waitedMs;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
+      ctx.bodies.answered(0);
       return { requests: requests + 1, waitedMs, sent: req, sentJson, problem: { code: err.code, message: err.message, exchange: recordExchange(req, undefined, ctx.redactor, 0) } };
     }
     let shown: ReturnType<typeof recordExchange> | undefined;
     const exchange = (): ReturnType<typeof recordExchange> => (shown ??= recordExchange(req, res, ctx.redactor, res.durationMs));
+    const shape = jsonShape(res.text);
+    const queued = performance.now();
+    const release = await ctx.bodies.acquire(res.text.length, shape.values);
+    waitedMs += performance.now() - queued;
     const parsed = parseJson(res.text);
-    const tooDeep = parsed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
+    const tooDeep = parsed.isJson && shape.depth > MAX_JSON_DEPTH;
     const observed: HttpObserved = { status: res.status, json: tooDeep ? undefined : parsed.json, isJson: parsed.isJson, response: res, tooDeep, cap: ctx.transport.client.options.maxBodyBytes };
     const hint = parsed.isJson ? '' : unreadBodyHint(res);
-    return { observed, requests, waitedMs, exchange, sent: req, sentJson, ...(hint ? { hint } : {}) };
+    return { observed, requests, waitedMs, exchange, sent: req, sentJson, release, ...(hint ? { hint } : {}) };
   },
   /**
    * Answers that give no verdict on the rule a step checks: the server broke

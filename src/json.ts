@@ -9,8 +9,19 @@ export const MAX_JSON_DEPTH = 256;
 
 /** How deeply arrays and objects nest in a JSON text (brackets inside strings do not count). */
 export function jsonDepth(text: string): number {
+  return jsonShape(text).depth;
+}
+
+/**
+ * How deeply a JSON text nests, and about how many values parsing it makes
+ * (arrays, objects and the items and members they hold, counted from the
+ * text's brackets and commas outside strings): what a parse costs in memory
+ * is the count of values far more than the length of the text.
+ */
+export function jsonShape(text: string): { depth: number; values: number } {
   let depth = 0;
   let max = 0;
+  let values = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -18,10 +29,13 @@ export function jsonDepth(text: string): number {
       if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x5b || c === 0x7b) {
+      max = Math.max(max, ++depth);
+      values += 2;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x2c) values++;
   }
-  return max;
+  return { depth: max, values };
 }
 
 export function parseJson(text: string): { json: unknown; isJson: boolean } {

@@ -11,8 +11,9 @@ import { listKind } from './list.js';
 import { matrixErrorKind } from './matrix-error.js';
 import { schemaKind } from './schema.js';
 import { statusKind } from './status.js';
+import { pushRuleKind, rulesetKind } from '../../areas/pushrules/expect.js';
 
-const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind];
+const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind, rulesetKind, pushRuleKind];
 
 export const expectKinds: ExpectRegistry & { all: readonly ExpectKind[] } = {
   all: KINDS,

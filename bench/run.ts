@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { DEFAULT_JOBS, EDITIONS, loadSuite, run, summarize, type CaseResult, type RunOptions, type RunReport, type Suite } from '../src/index.js';
+import { DEFAULT_JOBS, editionIds, loadSuite, run, summarize, type CaseResult, type RunOptions, type RunReport, type Suite } from '../src/index.js';
 import { createServer, type RunningServer } from '../reference-server/index.js';
 import { startLatencyProxy, type ProxyStats } from './latency-proxy.js';
 import { load, startChildServer, type LoadResult } from './load.js';
@@ -115,7 +115,7 @@ async function timedRun(options: Omit<RunOptions, 'onResult'>, boundMs: number, 
 async function embeddedRun(suite: Suite, extra: Partial<RunOptions>, boundMs: number): Promise<Timed> {
   const server: RunningServer = await createServer({ port: 0 });
   try {
-    return await timedRun({ target: server.url, editions: EDITIONS, suite, embedded: true, ...extra }, boundMs, () => server.close());
+    return await timedRun({ target: server.url, editions: editionIds(), suite, embedded: true, ...extra }, boundMs, () => server.close());
   } finally {
     await server.close();
   }
@@ -225,7 +225,7 @@ async function section2(suite: Suite): Promise<Record<string, unknown>> {
     let t: Timed;
     let s: ProxyStats;
     try {
-      t = await timedRun({ target: proxy.url, editions: EDITIONS, suite, jobs }, bound, () => proxy.close());
+      t = await timedRun({ target: proxy.url, editions: editionIds(), suite, jobs }, bound, () => proxy.close());
       s = proxy.stats();
     } finally {
       await proxy.close();

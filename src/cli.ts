@@ -24,7 +24,7 @@ import {
   coverage,
   DEFAULT_JOBS,
   defaultReportName,
-  EDITIONS,
+  editionIds,
   escapeForTerminal,
   exitCode,
   formatCoverage,
@@ -372,7 +372,7 @@ function servicesFor(flags: Flags, target: string, embedded = false): Map<string
 }
 
 function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'auto' {
-  if (flags.edition === 'all' || (embedded && flags.edition === undefined)) return EDITIONS;
+  if (flags.edition === 'all' || (embedded && flags.edition === undefined)) return editionIds();
   if (flags.edition) return [flags.edition];
   return 'auto';
 }
@@ -455,7 +455,7 @@ async function list(flags: Flags): Promise<number> {
   const suite = loadSuite({ ...(flags.cases ? { dir: flags.cases } : {}) });
   const editions = editionsFor(flags, flags.target === undefined);
   if (!flags.target) {
-    const cases = selectCases(suite, editions === 'auto' ? EDITIONS : editions, flags.grep);
+    const cases = selectCases(suite, editions === 'auto' ? editionIds() : editions, flags.grep);
     if (cases.length === 0) throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''}${flags.edition ? ` in --edition ${flags.edition}` : ''}`]);
     for (const c of cases) process.stdout.write(`${c.id}\t${c.title}\t[${c.requirements.join(', ')}]\n`);
     process.stdout.write(`${cases.length} cases\n`);
@@ -480,7 +480,7 @@ async function runSuite(flags: Flags): Promise<number> {
   const editions = editionsFor(flags, embedded);
   const suite = loadSuite({ ...(flags.cases ? { dir: flags.cases } : {}) });
   // Before anything is sent: user filters that select nothing, a bad expectations file, unwritable paths.
-  if (selectCases(suite, editions === 'auto' ? EDITIONS : editions, flags.grep).length === 0) {
+  if (selectCases(suite, editions === 'auto' ? editionIds() : editions, flags.grep).length === 0) {
     throw new UsageError([`no case matches${flags.grep ? ` --grep ${escapeForTerminal(flags.grep)}` : ''}${flags.edition ? ` in --edition ${flags.edition}` : ''}`]);
   }
   const expectations = flags.expectations ? loadExpectations(flags.expectations, new Set(suite.cases.map((c) => c.id))) : undefined;

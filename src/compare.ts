@@ -17,7 +17,7 @@
 import { basename, extname } from 'node:path';
 import { UsageError } from './errors.js';
 import { describeErrors, getValidator } from './schemas.js';
-import { EDITIONS } from './spec/requirements.js';
+import { editionIds } from './spec/requirements.js';
 
 /** One report to compare: `report` is the parsed JSON of a `--reporter json` file. */
 export interface NamedReport {
@@ -170,8 +170,9 @@ export function changesOnly(c: Comparison): Comparison {
 }
 
 function editionRank(edition: string): number {
-  const i = (EDITIONS as readonly string[]).indexOf(edition);
-  return i === -1 ? EDITIONS.length : i;
+  const ids = editionIds();
+  const i = ids.indexOf(edition);
+  return i === -1 ? ids.length : i;
 }
 
 /**

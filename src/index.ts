@@ -1,6 +1,6 @@
 /** The public API of the runner library; the CLI is one user of it. */
 export { loadSuite, type SuiteOptions as LoadOptions } from './run/suite.js';
-export type { Case, Step, Expectation, Suite } from './cases/types.js';
+export { scopeOf, type Case, type Step, type Expectation, type Suite } from './cases/types.js';
 export { run, plan, preflight, selectCases, DEFAULT_JOBS, type RunOptions, type Plan } from './run/runner.js';
 export { summarize, isFailing, type CaseResult, type CheckFailure, type RunReport, type RunMeta, type Summary, type Outcome } from './run/types.js';
 export type { Credential } from './run/users.js';
@@ -12,8 +12,9 @@ export { gatewayService, MockGateway, type DeliveryOptions } from './gateway/ind
 export { REPORTERS, reporter, render } from './report/index.js';
 export type { Reporter, ReporterDef, BeginInfo, Progress } from './report/types.js';
 export { conformanceVerdict, gateVerdict, exitCode } from './report/view.js';
-export { loadSpec, parseRequirements, inForce, linkFor, versionRange, EDITIONS, type Requirement, type Edition, type Level, type Ground } from './spec/requirements.js';
+export { loadSpec, parseRequirements, inForce, linkFor, versionRange, editionIds, readSpec, type Requirement, type Edition, type Level, type Ground } from './spec/requirements.js';
 export { loadEditions, chooseVersion, type EditionInfo } from './spec/editions.js';
+export { loadAreas, type AreaInfo } from './spec/areas.js';
 export { applyExpectations, loadExpectations, withExpectation, writeExpectations, type Expectations } from './expectations.js';
 export { compareReports, comparisonHtml, comparisonMarkdown, changesOnly, regressions, defaultReportName, type NamedReport, type Comparison } from './compare.js';
 export { coverage, formatCoverage, type CoverageRow } from './coverage.js';

@@ -22,8 +22,8 @@ const usersSkipped = (r: Report): Report['conformance']['results'] => r.conforma
 /** The v1 cases that ask for fresh users (counts that sum over every room the user is in): given accounts cannot be fresh. */
 function freshOnly(): string[] {
   const dir = join(process.cwd(), 'cases', 'v1');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.yaml') && !f.split('/').pop()?.startsWith('_'))
     .map((f) => parse(readFileSync(join(dir, f), 'utf8')) as { id: string; fresh_users?: boolean })
     .filter((c) => c.fresh_users === true)
     .map((c) => c.id)

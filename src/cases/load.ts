@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { CaseFileError, type CaseProblem } from '../errors.js';
 import { casesDir, packageRoot } from '../paths.js';
 import { compileSchema, describeErrors, getValidator } from '../schemas.js';
 import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import type { EditionInfo } from '../spec/editions.js';
-import type { Case, CaseKinds, Check, EditionSetup, Expectation, References, Step, Suite } from './types.js';
+import { scopeOf, type Case, type CaseKinds, type Check, type EditionSetup, type Expectation, type References, type Step, type Suite } from './types.js';
 import { checkOperators, isPlainObject, type ValueProblem } from './values.js';
 
 type Path = (string | number)[];
@@ -71,27 +71,35 @@ function pointerToPath(ptr: string): Path {
   });
 }
 
-function loadTemplates(dir: string, edition: Edition, problems: CaseProblem[]): Record<string, unknown> {
-  const file = join(dir, edition, '_templates.yaml');
-  try {
-    statSync(file);
-  } catch {
-    return {};
-  }
-  const pf = parseFile(file, problems);
-  if (!pf) return {};
-  if (!isPlainObject(pf.data)) {
-    problems.push({ file: pf.display, line: 1, message: 'a templates file is a mapping of template name to object' });
+function checkTemplates(data: unknown, pf: ParsedFile, at: Path, problems: CaseProblem[]): Record<string, unknown> {
+  if (!isPlainObject(data)) {
+    problems.push({ file: pf.display, line: lineOf(pf, at), message: 'templates are a mapping of template name to object' });
     return {};
   }
   const out: ValueProblem[] = [];
-  for (const [name, value] of Object.entries(pf.data)) {
-    if (!isPlainObject(value)) out.push([[name], `template ${name} must be an object`]);
-    checkOperators(value, [name], false, out);
+  for (const [name, value] of Object.entries(data)) {
+    if (!isPlainObject(value)) out.push([[...at, name], `template ${name} must be an object`]);
+    checkOperators(value, [...at, name], false, out);
   }
   for (const [path, message] of out) problems.push({ file: pf.display, line: lineOf(pf, path), message });
-  return pf.data;
+  return data;
 }
+
+/** Reads cases/<edition>/_templates.yaml, the named values of every case of the edition. */
+function loadTemplates(dir: string, edition: Edition, problems: CaseProblem[]): Record<string, unknown> {
+  const file = join(dir, edition, '_templates.yaml');
+  if (!isFile(file)) return {};
+  const pf = parseFile(file, problems);
+  return pf ? checkTemplates(pf.data, pf, [], problems) : {};
+}
+
+const isFile = (file: string): boolean => {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+};
 
 export interface LoadOptions {
   /** The step and expectation kinds the cases may use (the runner's registries: see run/suite.ts). */
@@ -102,14 +110,13 @@ export interface LoadOptions {
   spec?: SpecText;
 }
 
-/** Reads cases/<edition>/_edition.yaml: the clean-up rules and the baseline of the edition's cases. */
-function loadSetup(dir: string, edition: EditionInfo, problems: CaseProblem[]): EditionSetup {
-  const file = join(dir, edition.id, '_edition.yaml');
-  try {
-    statSync(file);
-  } catch {
-    return { cleanup: [] };
-  }
+/**
+ * Reads a setup file: cases/<edition>/_edition.yaml (clean-up rules and the
+ * baseline of every case of the edition) or cases/<edition>/<area>/_area.yaml
+ * (those of the area's cases, and its templates).
+ */
+function loadSetup(file: string, edition: EditionInfo, problems: CaseProblem[]): EditionSetup & { templates?: Record<string, unknown> } {
+  if (!isFile(file)) return { cleanup: [] };
   const pf = parseFile(file, problems);
   if (!pf) return { cleanup: [] };
   const validate = getValidator('edition-setup');
@@ -119,20 +126,50 @@ function loadSetup(dir: string, edition: EditionInfo, problems: CaseProblem[]): 
     (validate.errors ?? []).forEach((e, i) => problems.push({ file: pf.display, line: lineOf(pf, pointerToPath(e.instancePath)), message: lines[i] ?? e.keyword }));
     return { cleanup: [] };
   }
-  const setup = data as EditionSetup;
+  const setup = data as EditionSetup & { templates?: Record<string, unknown> };
   const out: ValueProblem[] = [];
+  const abs = (p: string): string => (p.startsWith('/_matrix/') ? p : edition.prefix + p);
   setup.cleanup = (setup.cleanup ?? []).map((rule, i) => {
     checkOperators(rule.after.sent, ['cleanup', i, 'after', 'sent'], true, out);
     checkOperators(rule.send.json, ['cleanup', i, 'send', 'json'], false, out, true);
     checkOperators(rule.send.path, ['cleanup', i, 'send', 'path'], false, out, true);
-    const abs = (p: string): string => (p.startsWith('/_matrix/') ? p : edition.prefix + p);
     const sendPath = typeof rule.send.path === 'string' ? abs(rule.send.path) : Array.isArray(rule.send.path) && typeof rule.send.path[0] === 'string' ? [abs(rule.send.path[0]), ...rule.send.path.slice(1)] : rule.send.path;
     if (sendPath === rule.send.path && typeof rule.send.path !== 'string') out.push([['cleanup', i, 'send', 'path'], 'a path, or a list of parts starting with a literal path']);
+    const stars = rule.after.path.split('/').filter((seg) => seg === '*').length;
+    for (const n of matchedRefs([rule.send.path, rule.send.json])) if (n > stars) out.push([['cleanup', i, 'send'], `{$matched: ${n}}: after.path has ${stars} * segment(s)`]);
     return { ...rule, after: { ...rule.after, path: abs(rule.after.path) }, send: { ...rule.send, path: sendPath } };
   });
-  if (setup.baseline) setup.baseline = { ...setup.baseline, request: { ...setup.baseline.request, path: setup.baseline.request.path.startsWith('/_matrix/') ? setup.baseline.request.path : edition.prefix + setup.baseline.request.path } };
+  if (setup.baseline) setup.baseline = { ...setup.baseline, request: { ...setup.baseline.request, path: abs(setup.baseline.request.path) } };
+  if (setup.templates !== undefined) setup.templates = checkTemplates(setup.templates, pf, ['templates'], problems);
   for (const [path, message] of out) problems.push({ file: pf.display, line: lineOf(pf, path), message });
   return setup;
+}
+
+/** The numbers {$matched: N} reads anywhere in a value. */
+function matchedRefs(value: unknown, out: number[] = []): number[] {
+  if (Array.isArray(value)) for (const v of value) matchedRefs(v, out);
+  else if (isPlainObject(value)) {
+    if (typeof value['$matched'] === 'number') out.push(value['$matched']);
+    for (const v of Object.values(value)) matchedRefs(v, out);
+  }
+  return out;
+}
+
+/** The folders below cases/<edition>/ (its areas), sorted; files there that are not setup files are problems. */
+function areaFolders(dir: string, edition: Edition, problems: CaseProblem[]): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(join(dir, edition)).sort();
+  } catch {
+    return [];
+  }
+  const folders: string[] = [];
+  for (const name of entries) {
+    const full = join(dir, edition, name);
+    if (statSync(full).isDirectory()) folders.push(name);
+    else if (/\.ya?ml$/.test(name) && !name.startsWith('_')) problems.push({ file: display(full), message: `a case lives in the folder of its area, cases/${edition}/<area>/ (areas: spec/areas.yaml)` });
+  }
+  return folders;
 }
 
 /**
@@ -144,13 +181,12 @@ export function readSuite(options: LoadOptions): Suite {
   const { kinds } = options;
   const dir = options.dir ?? casesDir;
   const spec = options.spec ?? loadSpec();
-  const editions = options.editions ?? ([...spec.editions.keys()] as Edition[]);
+  const editions = options.editions ?? [...spec.editions.keys()];
   const problems: CaseProblem[] = [];
-  const templates = {} as Record<Edition, Record<string, unknown>>;
-  const setups = {} as Record<Edition, EditionSetup>;
+  const templates: Suite['templates'] = {};
+  const setups: Suite['setups'] = {};
   const cases: Case[] = [];
   const seen = new Map<string, string>();
-  const validate = getValidator('case');
 
   for (const edition of editions) {
     const info = spec.editions.get(edition);
@@ -158,45 +194,66 @@ export function readSuite(options: LoadOptions): Suite {
       problems.push({ file: join(display(dir), edition), message: `edition ${edition} is not in spec/editions.yaml` });
       continue;
     }
-    templates[edition] = loadTemplates(dir, edition, problems);
-    setups[edition] = loadSetup(dir, info, problems);
-    let files: string[];
-    try {
-      files = readdirSync(join(dir, edition)).filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('_')).sort();
-    } catch {
-      continue;
-    }
-    for (const name of files) {
-      const file = join(dir, edition, name);
-      const pf = parseFile(file, problems);
-      if (!pf) continue;
-      const at = (path: Path, message: string): void => {
-        problems.push({ file: pf.display, line: lineOf(pf, path), message });
-      };
-      if (!validate(pf.data)) {
-        // Report the most specific errors; oneOf/if noise adds nothing for a case author.
-        const all = validate.errors ?? [];
-        const errors = all.filter((e) => !['oneOf', 'if', 'not'].includes(e.keyword) || all.length === 1);
-        const shown = errors.length ? errors : all;
-        const lines = describeErrors(shown);
-        shown.forEach((e, i) => {
-          const extra = e.keyword === 'additionalProperties' ? [(e.params as { additionalProperty: string }).additionalProperty] : [];
-          at([...pointerToPath(e.instancePath), ...extra], lines[i] ?? e.message ?? e.keyword);
-        });
+    const editionTemplates = loadTemplates(dir, edition, problems);
+    const editionSetup = loadSetup(join(dir, edition, '_edition.yaml'), info, problems);
+    for (const area of areaFolders(dir, edition, problems)) {
+      if (!spec.areas.has(area)) {
+        problems.push({ file: join(display(dir), edition, area), message: `${area} is not an area of spec/areas.yaml (${[...spec.areas.keys()].join(', ')})` });
         continue;
       }
-      const raw = pf.data as Record<string, unknown>;
-      const c = toCase(raw, pf, info, at, kinds);
-      if (!c) continue;
-      checkCase(c, edition, spec, templates[edition], at, kinds);
-      const dup = seen.get(c.id);
-      if (dup) at(['id'], `case id ${c.id} is already used by ${dup}`);
-      seen.set(c.id, pf.display);
-      cases.push(c);
+      const areaSetup = loadSetup(join(dir, edition, area, '_area.yaml'), info, problems);
+      const scope = scopeOf({ edition, area });
+      templates[scope] = { ...editionTemplates, ...(areaSetup.templates ?? {}) };
+      const baseline = areaSetup.baseline ?? editionSetup.baseline;
+      setups[scope] = { cleanup: [...editionSetup.cleanup, ...areaSetup.cleanup], ...(baseline ? { baseline } : {}) };
+      for (const c of readArea(join(dir, edition, area), { edition: info, area, spec, templates: templates[scope] as Record<string, unknown>, kinds }, problems)) {
+        const dup = seen.get(c.id);
+        if (dup) problems.push({ file: c.file, line: 1, message: `case id ${c.id} is already used by ${dup}` });
+        seen.set(c.id, c.file);
+        cases.push(c);
+      }
     }
   }
   if (problems.length) throw new CaseFileError(problems);
   return { cases, templates, setups };
+}
+
+interface AreaContext {
+  edition: EditionInfo;
+  area: string;
+  spec: SpecText;
+  templates: Record<string, unknown>;
+  kinds: CaseKinds;
+}
+
+/** Loads and validates the case files of one area folder. */
+function readArea(folder: string, a: AreaContext, problems: CaseProblem[]): Case[] {
+  const validate = getValidator('case');
+  const out: Case[] = [];
+  for (const name of readdirSync(folder).filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('_')).sort()) {
+    const pf = parseFile(join(folder, name), problems);
+    if (!pf) continue;
+    const at = (path: Path, message: string): void => {
+      problems.push({ file: pf.display, line: lineOf(pf, path), message });
+    };
+    if (!validate(pf.data)) {
+      // Report the most specific errors; oneOf/if noise adds nothing for a case author.
+      const all = validate.errors ?? [];
+      const errors = all.filter((e) => !['oneOf', 'if', 'not'].includes(e.keyword) || all.length === 1);
+      const shown = errors.length ? errors : all;
+      const lines = describeErrors(shown);
+      shown.forEach((e, i) => {
+        const extra = e.keyword === 'additionalProperties' ? [(e.params as { additionalProperty: string }).additionalProperty] : [];
+        at([...pointerToPath(e.instancePath), ...extra], lines[i] ?? e.message ?? e.keyword);
+      });
+      continue;
+    }
+    const c = toCase(pf.data as Record<string, unknown>, pf, a, at);
+    if (!c) continue;
+    checkCase(c, a, at);
+    out.push(c);
+  }
+  return out;
 }
 
 /** Validates a kind's value against the kind's own schema, reporting at `path`. */
@@ -214,33 +271,42 @@ function checkKindValue(schema: object, value: unknown, path: Path, what: string
   return false;
 }
 
-function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionInfo, at: (path: Path, message: string) => void, kinds: CaseKinds): Case | undefined {
+function toCase(raw: Record<string, unknown>, pf: ParsedFile, a: AreaContext, at: (path: Path, message: string) => void): Case | undefined {
+  const { kinds, edition } = a;
   const users = (raw['users'] as string[] | undefined) ?? [];
   let ok = true;
-  const steps = (raw['steps'] as Array<Record<string, unknown>>).map((s, i): Step => {
+  const toStep = (where: 'steps' | 'finally') => (s: Record<string, unknown>, i: number): Step => {
     const known = kinds.steps.all.map((k) => k.name);
     const others = Object.keys(s).filter((k) => !['title', 'expect', 'capture', 'setup', 'skip_if'].includes(k));
     const kindKeys = others.filter((k) => kinds.steps.get(k) && !['setup', 'skip_if'].includes(k));
     for (const k of others.filter((x) => !kinds.steps.get(x))) {
-      at(['steps', i, k], `/steps/${i}: must NOT have additional properties '${k}' (a step holds title, expect, capture and one step kind: ${known.join(', ')})`);
+      at([where, i, k], `/${where}/${i}: must NOT have additional properties '${k}' (a step holds title, expect, capture and one step kind: ${known.join(', ')})`);
       ok = false;
     }
     if (kindKeys.length !== 1) {
-      at(['steps', i], kindKeys.length === 0 ? `/steps/${i}: a step needs one step kind (${known.join(', ')})` : `/steps/${i}: a step has one step kind, this one has ${kindKeys.join(', ')}`);
+      at([where, i], kindKeys.length === 0 ? `/${where}/${i}: a step needs one step kind (${known.join(', ')})` : `/${where}/${i}: a step has one step kind, this one has ${kindKeys.join(', ')}`);
       ok = false;
     }
     const kindName = kindKeys[0] ?? '';
     const kind = kinds.steps.get(kindName);
     let spec = s[kindName];
     if (kind) {
-      if (!checkKindValue(kind.schema, spec, ['steps', i, kindName], kindName, at)) ok = false;
+      if (where === 'finally' && kind.name !== 'request') {
+        at([where, i, kindName], `/finally/${i}: a finally step is a request`);
+        ok = false;
+      }
+      if (!checkKindValue(kind.schema, spec, [where, i, kindName], kindName, at)) ok = false;
       else {
         // The request's default user: the case's first.
         if (isPlainObject(spec) && kind.name === 'request' && spec['auth'] === undefined) spec = { ...spec, auth: users[0] ?? 'none' };
         spec = kind.prepare ? kind.prepare(spec, edition) : spec;
       }
     }
-    if (s['expect'] === undefined && s['setup'] === undefined) {
+    if (where === 'finally' && (s['expect'] !== undefined || s['setup'] !== undefined || s['skip_if'] !== undefined || s['capture'] !== undefined)) {
+      at([where, i], `/finally/${i}: a finally step holds a title and its request only: it judges nothing`);
+      ok = false;
+    }
+    if (where === 'steps' && s['expect'] === undefined && s['setup'] === undefined) {
       at(['steps', i], `/steps/${i}: a step needs expectations (expect), or setup: {status} for a step that only sets the scene`);
       ok = false;
     }
@@ -250,7 +316,20 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
     }
     const statuses = (v: unknown): number[] => (Array.isArray(v) ? (v as number[]) : [v as number]);
     const setup = isPlainObject(s['setup']) ? { status: statuses(s['setup']['status']) } : undefined;
-    const skipIf = isPlainObject(s['skip_if']) ? { status: statuses(s['skip_if']['status']), ...(s['skip_if']['errcode'] !== undefined ? { errcode: Array.isArray(s['skip_if']['errcode']) ? (s['skip_if']['errcode'] as string[]) : [s['skip_if']['errcode'] as string] } : {}), reason: s['skip_if']['reason'] as string } : undefined;
+    const rawSkip = s['skip_if'];
+    const skipIf = isPlainObject(rawSkip)
+      ? {
+          ...(rawSkip['status'] !== undefined ? { status: statuses(rawSkip['status']) } : {}),
+          ...(rawSkip['errcode'] !== undefined ? { errcode: Array.isArray(rawSkip['errcode']) ? (rawSkip['errcode'] as string[]) : [rawSkip['errcode'] as string] } : {}),
+          ...(rawSkip['body'] !== undefined ? { body: rawSkip['body'] } : {}),
+          reason: rawSkip['reason'] as string,
+        }
+      : undefined;
+    if (skipIf?.body !== undefined) {
+      const ops: ValueProblem[] = [];
+      checkOperators(skipIf.body, [where, i, 'skip_if', 'body'], true, ops);
+      for (const [path, message] of ops) at(path, message);
+    }
     const expect = ((s['expect'] as Array<Record<string, unknown>> | undefined) ?? []).map((e, j): Expectation => {
       const checks: Check[] = [];
       for (const [key, value] of Object.entries(e)) {
@@ -270,53 +349,59 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, edition: EditionIn
       }
       return { requirement: e['requirement'] as string, checks, line: lineOf(pf, ['steps', i, 'expect', j]) };
     });
-    return { kind: kindName, title: s['title'] as string, spec, expect, ...(setup ? { setup } : {}), ...(skipIf ? { skipIf } : {}), capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, ['steps', i]) };
-  });
+    return { kind: kindName, title: s['title'] as string, spec, expect, ...(setup ? { setup } : {}), ...(skipIf ? { skipIf } : {}), capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, [where, i]) };
+  };
+  const steps = (raw['steps'] as Array<Record<string, unknown>>).map(toStep('steps'));
+  const final = ((raw['finally'] as Array<Record<string, unknown>> | undefined) ?? []).map(toStep('finally'));
   if (!ok) return undefined;
   return {
     id: raw['id'] as string,
     title: raw['title'] as string,
     edition: raw['edition'] as Edition,
+    area: a.area,
     requirements: raw['requirements'] as string[],
     tags: (raw['tags'] as string[] | undefined) ?? [],
     users,
     freshUsers: raw['fresh_users'] === true,
     needs: (raw['needs'] as string[] | undefined) ?? [],
     steps,
+    finally: final,
     file: pf.display,
     line: 1,
   };
 }
 
-function checkCase(c: Case, dirEdition: Edition, spec: SpecText, templates: Record<string, unknown>, at: (path: Path, message: string) => void, kinds: CaseKinds): void {
-  if (c.edition !== dirEdition) at(['edition'], `edition is ${c.edition} but the file is under cases/${dirEdition}/`);
+function checkCase(c: Case, a: AreaContext, at: (path: Path, message: string) => void): void {
+  const { spec, templates, kinds } = a;
+  if (c.edition !== a.edition.id) at(['edition'], `edition is ${c.edition} but the file is under cases/${a.edition.id}/`);
   if (!c.id.startsWith(c.edition + '.')) at(['id'], `case id must start with "${c.edition}."`);
   c.requirements.forEach((id, i) => {
     const r = spec.requirements.get(id);
-    if (!r) at(['requirements', i], `unknown requirement ${id}: not defined in spec/${basename(spec.file)}`);
+    if (!r) at(['requirements', i], `unknown requirement ${id}: not defined in ${[...spec.areas.values()].map((x) => `spec/${x.requirements}`).join(', ')}`);
     else if (r.edition !== c.edition) at(['requirements', i], `requirement ${id} belongs to edition ${r.edition}, not ${c.edition}`);
   });
   const cited = new Set<string>();
   const captured = new Set<string>();
-  c.steps.forEach((step, i) => {
+  const checkStep = (where: 'steps' | 'finally') => (step: Step, i: number): void => {
     const kind = kinds.steps.get(step.kind);
     const ops: ValueProblem[] = [];
     const refs: References = { auth: new Set<string>(), vars: new Set<string>(), users: new Set<string>(), templates: new Set<string>(), services: new Set<string>() };
-    kind?.check?.(step.spec, ['steps', i, step.kind], ops, refs);
-    for (const u of refs.auth) if (!c.users.includes(u)) at(['steps', i, step.kind, 'auth'], `auth "${u}" is not one of the case's users (${c.users.join(', ') || 'none declared'}), "none" or "invalid"`);
-    const stepRefs: References = { auth: refs.auth, vars: refs.vars, users: refs.users, templates: refs.templates, services: refs.services };
+    kind?.check?.(step.spec, [where, i, step.kind], ops, refs);
+    for (const u of refs.auth) if (!c.users.includes(u)) at([where, i, step.kind, 'auth'], `auth "${u}" is not one of the case's users (${c.users.join(', ') || 'none declared'}), "none" or "invalid"`);
     step.expect.forEach((e, j) => {
       cited.add(e.requirement);
-      if (!c.requirements.includes(e.requirement)) at(['steps', i, 'expect', j, 'requirement'], `requirement ${e.requirement} is not listed in the case's requirements`);
-      for (const check of e.checks) kinds.expects.get(check.kind)?.check?.(check.value, ['steps', i, 'expect', j, check.kind], ops, stepRefs);
+      if (!c.requirements.includes(e.requirement)) at([where, i, 'expect', j, 'requirement'], `requirement ${e.requirement} is not listed in the case's requirements`);
+      for (const check of e.checks) kinds.expects.get(check.kind)?.check?.(check.value, [where, i, 'expect', j, check.kind], ops, refs);
     });
     for (const [path, message] of ops) at(path, message);
-    for (const v of refs.vars) if (!captured.has(v)) at(['steps', i], `{$var: ${v}} is used before any earlier step captures it`);
-    for (const u of stepRefs.users) if (!c.users.includes(u)) at(['steps', i], `{$user_id: ${u}} names no user of this case`);
-    for (const t of refs.templates) if (!(t in templates)) at(['steps', i], `{$template: ${t}}: no such template in cases/${c.edition}/_templates.yaml`);
-    for (const svc of refs.services) if (!c.needs.includes(svc)) at(['steps', i], `{$service: ${svc}.…} names a service the case does not list in needs`);
+    for (const v of refs.vars) if (!captured.has(v)) at([where, i], where === 'steps' ? `{$var: ${v}} is used before any earlier step captures it` : `{$var: ${v}}: no step captures it`);
+    for (const u of refs.users) if (!c.users.includes(u)) at([where, i], `{$user_id: ${u}} names no user of this case`);
+    for (const t of refs.templates) if (!(t in templates)) at([where, i], `{$template: ${t}}: no such template in cases/${c.edition}/_templates.yaml or cases/${c.edition}/${c.area}/_area.yaml`);
+    for (const svc of refs.services) if (!c.needs.includes(svc)) at([where, i], `{$service: ${svc}.…} names a service the case does not list in needs`);
     for (const name of Object.keys(step.capture)) captured.add(name);
-  });
+  };
+  c.steps.forEach(checkStep('steps'));
+  c.finally.forEach(checkStep('finally'));
   c.requirements.forEach((id, i) => {
     if (!cited.has(id)) at(['requirements', i], `requirement ${id} is listed but no expectation checks it`);
   });

@@ -28,8 +28,8 @@ export interface Step {
   expect: Expectation[];
   /** A step that only sets the scene: another status makes the case an error. */
   setup?: { status: number[] };
-  /** When the answer matches, the case is skipped with the reason: the target cannot take part. */
-  skipIf?: { status: number[]; errcode?: string[]; reason: string };
+  /** When the answer matches (status, and errcode and body if given), the case is skipped with the reason: the target cannot take part. */
+  skipIf?: { status?: number[]; errcode?: string[]; body?: unknown; reason: string };
   /** Variable name → JSON pointer into what the step observed. */
   capture: Record<string, string>;
   line: number;
@@ -39,6 +39,8 @@ export interface Case {
   id: string;
   title: string;
   edition: Edition;
+  /** The area the case belongs to: the folder it lives in, cases/<edition>/<area>/ (spec/areas.yaml). */
+  area: string;
   requirements: string[];
   tags: string[];
   users: string[];
@@ -47,6 +49,12 @@ export interface Case {
   /** Services of the run the case needs (e.g. the mock push gateway). */
   needs: string[];
   steps: Step[];
+  /**
+   * Request steps sent when the case ends, before the clean-up rules, each only
+   * if every variable it reads was captured: they put back what the case changed
+   * of state it found (a default push rule's `enabled`, say).
+   */
+  finally: Step[];
   /** Path relative to the package root (or as given), for reports. */
   file: string;
   line: number;
@@ -59,7 +67,11 @@ export interface Case {
  */
 export interface CleanupRule {
   after: { method: string; path: string; status?: number | number[]; sent?: unknown };
-  /** The request to send; values may read the request sent with {$sent: POINTER} and its answer with {$received: POINTER}. */
+  /**
+   * The request to send; values may read the request sent with {$sent: POINTER},
+   * its answer with {$received: POINTER}, and the path segments the `*`s of
+   * `after.path` matched with {$matched: N} (1-based).
+   */
   send: { method: string; path: unknown; json?: unknown };
   /** Pointers into the sent body: two matches with equal values there are cleaned up once. */
   key?: string[];
@@ -83,10 +95,15 @@ export interface EditionSetup {
   baseline?: Baseline;
 }
 
+/** The key of what cases of one edition and area share (templates, clean-up, baseline): `v1/pushers`. */
+export const scopeOf = (c: { edition: string; area: string }): string => `${c.edition}/${c.area}`;
+
 export interface Suite {
   cases: Case[];
-  templates: Record<Edition, Record<string, unknown>>;
-  setups: Record<Edition, EditionSetup>;
+  /** By scope (scopeOf): the edition's templates with the area's over them. */
+  templates: Record<string, Record<string, unknown>>;
+  /** By scope (scopeOf): the edition's clean-up rules and the area's; the area's baseline, or else the edition's. */
+  setups: Record<string, EditionSetup>;
 }
 
 /** What a step's or an expectation's static check records: the names a case refers to. */

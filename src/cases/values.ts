@@ -14,6 +14,7 @@
  *   {$service: NAME.KEY}       a value of a service of the run the case needs, e.g. {$service: gateway.url}
  *   {$sent: POINTER, with?, without?}   (clean-up rules only) the body of the request being cleaned up after
  *   {$received: POINTER}       (clean-up rules only) its answer
+ *   {$matched: N}              (clean-up rules only) the path segment the N-th `*` of the rule's `after.path` matched, decoded
  * Matchers (expectations only):
  *   {$absent: true}            as an object member: the member must not be present
  *   {$anyOf: [A, B, ...]}      the value matches any alternative ($absent allowed among them)
@@ -22,7 +23,7 @@
 
 import { cutUnits } from '../text.js';
 
-export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received', '$service'] as const;
+export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received', '$matched', '$service'] as const;
 export const MATCHERS = ['$absent', '$anyOf', '$type'] as const;
 const JSON_TYPES = ['null', 'boolean', 'number', 'integer', 'string', 'array', 'object'];
 
@@ -42,6 +43,8 @@ export interface ValueContext {
   sent?(ptr: string): unknown;
   /** For clean-up rules: a value of its answer. */
   received?(ptr: string): unknown;
+  /** For clean-up rules: the path segment the n-th `*` of the rule's path matched (1-based). */
+  matched?(n: number): string | undefined;
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -140,6 +143,11 @@ export function resolve(value: unknown, ctx: ValueContext): unknown {
     case '$received':
       if (!ctx.received) throw new ValueError('$received is only known in clean-up rules');
       return ctx.received(String(value['$received']));
+    case '$matched': {
+      const seg = ctx.matched?.(Number(value['$matched']));
+      if (seg === undefined) throw new ValueError(`{$matched: ${String(value['$matched'])}}: the rule's path has no such * segment`);
+      return seg;
+    }
     case '$absent':
     case '$type':
       return value;
@@ -202,6 +210,11 @@ export function checkOperators(value: unknown, path: (string | number)[], allowM
       if (!allowSent) out.push([path, `${op} is only known in clean-up rules`]);
       only(...(op === '$sent' ? ['$sent', 'with', 'without'] : [op]));
       if (typeof value[op] !== 'string' || !/^(\/.*)?$/.test(value[op] as string)) out.push([[...path, op], `${op} takes a JSON pointer ("" for the whole body)`]);
+      return;
+    case '$matched':
+      if (!allowSent) out.push([path, `${op} is only known in clean-up rules`]);
+      only(op);
+      if (!Number.isInteger(value[op]) || (value[op] as number) < 1 || (value[op] as number) > 16) out.push([[...path, op], '$matched takes the number of a * of the path, from 1']);
       return;
     case '$type': {
       if (!allowMatchers) out.push([path, '$type is a matcher: it belongs in an expectation']);

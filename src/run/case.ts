@@ -4,7 +4,7 @@
  * level its requirement has in the version judged, and cleans up what the
  * case created by the edition's declared rules. Knows no endpoint.
  */
-import type { Case, Check, CleanupRule, EditionSetup, Suite } from '../cases/types.js';
+import { scopeOf, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
 import { TransportError, type HttpRequest } from '../http/client.js';
@@ -81,15 +81,35 @@ function queryToken(url: string): string | undefined {
   }
 }
 
-function pathMatches(pattern: string, url: string): boolean {
+/** The segments the `*`s of `pattern` matched in the URL's path (decoded), or undefined when it does not match. */
+function pathMatch(pattern: string, url: string): string[] | undefined {
   let path: string[];
   try {
     path = new URL(url).pathname.split('/');
   } catch {
-    return false;
+    return undefined;
   }
   const want = pattern.split('/');
-  return want.length === path.length && want.every((seg, i) => seg === '*' || seg === path[i]);
+  if (want.length !== path.length || !want.every((seg, i) => seg === '*' || seg === path[i])) return undefined;
+  return want.flatMap((seg, i) => {
+    if (seg !== '*') return [];
+    const raw = path[i] as string;
+    try {
+      return [decodeURIComponent(raw)];
+    } catch {
+      return [raw];
+    }
+  });
+}
+
+const pathMatches = (pattern: string, url: string): boolean => pathMatch(pattern, url) !== undefined;
+
+/** Whether a step's answer is one the case cannot be judged from (skip_if): status, errcode and body all as given. */
+function skips(skipIf: NonNullable<Step['skipIf']>, observed: Observed, errcode: unknown): boolean {
+  if (skipIf.status && (observed.status === undefined || !skipIf.status.includes(observed.status))) return false;
+  if (skipIf.errcode && !skipIf.errcode.includes(typeof errcode === 'string' ? errcode : '')) return false;
+  if (skipIf.body !== undefined && (!observed.isJson || match(skipIf.body, observed.json, 'includes').length > 0)) return false;
+  return true;
 }
 
 interface Pending {
@@ -97,6 +117,8 @@ interface Pending {
   user: User;
   sent: unknown;
   received: unknown;
+  /** The segments the rule's `*`s matched in the request's path. */
+  matched: string[];
 }
 
 export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
@@ -150,7 +172,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
 
 /** Runs the steps; returns whether the clean-up removed everything the case created. */
 async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult, started: number): Promise<boolean> {
-  const setup: EditionSetup = env.suite.setups[c.edition] ?? { cleanup: [] };
+  const setup: EditionSetup = env.suite.setups[scopeOf(c)] ?? { cleanup: [] };
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
@@ -165,7 +187,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     },
     variable: (name) => vars.get(name),
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
-    template: (name) => env.suite.templates[c.edition][name],
+    template: (name) => env.suite.templates[scopeOf(c)]?.[name],
     service: (name, key) => env.services.value(name, key),
   };
   const pending: Pending[] = [];
@@ -174,6 +196,22 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
   const earlier: HttpRequest[] = [];
+  const stepContext = (index: number, title: string): StepContext => ({
+    caseId: c.id,
+    edition: env.edition,
+    index,
+    title,
+    transport: env.client,
+    base: env.base,
+    redactor: env.redactor,
+    followRedirects: env.followRedirects,
+    timeoutMs: env.timeoutMs,
+    resolve: (v) => resolve(v, ctx),
+    user: (alias) => byAlias.get(alias),
+    earlier,
+    services: env.services,
+    ...(env.signal ? { signal: env.signal } : {}),
+  });
   const body = async (): Promise<void> => {
     await readBaselines(c, users, setup, env);
     for (const [i, step] of c.steps.entries()) {
@@ -189,23 +227,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(deadline - started)} ms`, step: i + 1 };
         return;
       }
-      const stepCtx: StepContext = {
-        caseId: c.id,
-        edition: env.edition,
-        index: i + 1,
-        title: step.title,
-        transport: env.client,
-        base: env.base,
-        redactor: env.redactor,
-        followRedirects: env.followRedirects,
-        timeoutMs: env.timeoutMs,
-        resolve: (v) => resolve(v, ctx),
-        user: (alias) => byAlias.get(alias),
-        earlier,
-        services: env.services,
-        ...(env.signal ? { signal: env.signal } : {}),
-      };
-      const ran: StepRun = await kind.run(step.spec, stepCtx);
+      const ran: StepRun = await kind.run(step.spec, stepContext(i + 1, step.title));
       result.requests += ran.requests;
       deadline += ran.waitedMs;
       if (ran.skip !== undefined) {
@@ -236,7 +258,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       const observed = withoutBaseline(ran, setup, users);
       const errcodeOf = (): unknown => (typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined);
-      if (step.skipIf && observed.status !== undefined && step.skipIf.status.includes(observed.status) && (!step.skipIf.errcode || step.skipIf.errcode.includes(typeof errcodeOf() === 'string' ? (errcodeOf() as string) : ''))) {
+      if (step.skipIf && skips(step.skipIf, observed, errcodeOf())) {
         result.outcome = 'skipped';
         result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${errcodeOf() as string}` : ''})`;
         result.skipCode = 'target';
@@ -290,28 +312,60 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         const token = ran.sent.headers['authorization']?.replace(/^Bearer /, '') ?? queryToken(ran.sent.url);
         const user = users.find((u) => token === u.accessToken);
         for (const rule of setup.cleanup) {
-          if (!user || rule.after.method !== ran.sent.method || !pathMatches(rule.after.path, ran.sent.url)) continue;
+          const matched = user && rule.after.method === ran.sent.method ? pathMatch(rule.after.path, ran.sent.url) : undefined;
+          if (!user || !matched) continue;
           if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;
           if (rule.after.sent !== undefined && match(rule.after.sent, ran.sentJson, 'includes').length > 0) continue;
-          pending.push({ rule, user, sent: ran.sentJson, received: observed.json });
+          pending.push({ rule, user, sent: ran.sentJson, received: observed.json, matched });
         }
       }
       if (ran.sent) earlier.push(ran.sent);
       if (mustFailures.length) break;
     }
   };
+  // What the case found and changed is put back first (finally), then what it created is removed (clean-up rules).
+  const putBack = async (): Promise<boolean> => {
+    let clean = true;
+    for (const [i, step] of c.finally.entries()) {
+      if (!env.cleanup) break;
+      if (readsVars(step.spec).some((v) => vars.get(v) === undefined)) continue;
+      try {
+        const ran = await (stepKinds.get(step.kind) as NonNullable<ReturnType<typeof stepKinds.get>>).run(step.spec, stepContext(c.steps.length + i + 1, step.title));
+        result.requests += ran.requests;
+        const status = ran.observed?.status;
+        if (ran.problem || status === undefined || status < 200 || status > 299) clean = false;
+      } catch (err) {
+        if (!(err instanceof ValueError)) throw err;
+        clean = false;
+      }
+    }
+    return clean;
+  };
   try {
     await body();
   } catch (err) {
     if (!(err instanceof ValueError)) {
       // A bug: still clean up, so the target is left as it was, then let it surface.
+      await putBack().catch(() => false);
       await cleanup(pending, env);
       throw err;
     }
     result.outcome = 'errored';
     result.error = { code: 'ERR_CASE_VALUE', message: err.message };
   }
-  return cleanup(pending, env);
+  const restored = await putBack();
+  return (await cleanup(pending, env)) && restored;
+}
+
+/** The variables a value reads with {$var: NAME}. */
+function readsVars(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) readsVars(v, out);
+  else if (typeof value === 'object' && value !== null) {
+    const v = (value as Record<string, unknown>)['$var'];
+    if (typeof v === 'string') out.push(v);
+    for (const x of Object.values(value)) readsVars(x, out);
+  }
+  return out;
 }
 
 /**
@@ -385,7 +439,7 @@ async function cleanup(pending: readonly Pending[], env: CaseEnv): Promise<boole
       seen.add(key);
     }
     try {
-      const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(p.sent, ptr), received: (ptr) => pointer(p.received, ptr) };
+      const vctx: ValueContext = { unique: () => '', variable: () => undefined, userId: () => '', template: () => undefined, sent: (ptr) => pointer(p.sent, ptr), received: (ptr) => pointer(p.received, ptr), matched: (n) => p.matched[n - 1] };
       const path = typeof p.rule.send.path === 'string' ? p.rule.send.path : (p.rule.send.path as unknown[]).map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(resolve(part, vctx), segmentName(part, i))))).join('');
       const json = p.rule.send.json === undefined ? undefined : resolve(p.rule.send.json, vctx);
       const { res } = await env.client.send(

@@ -2,11 +2,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpecError } from '../errors.js';
 import { specDir } from '../paths.js';
+import { loadAreas, type Areas } from './areas.js';
 import { loadEditions, versionIndex, type EditionInfo, type Editions } from './editions.js';
 
 export type Level = 'MUST' | 'SHOULD';
-export type Edition = 'v1' | 'draft';
-export const EDITIONS: readonly Edition[] = ['v1', 'draft'];
+/** An edition id of spec/editions.yaml ("v1", "draft"): data, not a fixed list. */
+export type Edition = string;
+
+/** The editions the suite knows, in the order of spec/editions.yaml. */
+export function editionIds(): Edition[] {
+  return [...loadEditions().keys()];
+}
 
 /**
  * What a requirement rests on:
@@ -20,6 +26,8 @@ export const GROUNDS: readonly Ground[] = ['server-rule', 'request-constraint', 
 export interface Requirement {
   id: string;
   edition: Edition;
+  /** The area whose requirements file defines it (spec/areas.yaml). */
+  area: string;
   level: Level;
   /** The first version of the edition's spec in which the requirement holds. */
   since: string;
@@ -37,12 +45,14 @@ export interface Requirement {
 }
 
 export interface SpecText {
-  file: string;
+  /** The requirements files read, one per area. */
+  files: string[];
   editions: Editions;
+  areas: Areas;
   requirements: ReadonlyMap<string, Requirement>;
 }
 
-const HEADING = /^#{4} `((v1|draft)\.[a-z0-9]+(?:[.-][a-z0-9]+)*)` · (MUST|SHOULD)\s*$/;
+const HEADING = /^#{4} `(([a-z][a-z0-9]*)\.[a-z0-9]+(?:[.-][a-z0-9]+)*)` · (MUST|SHOULD)\s*$/;
 const SECTION = /^#{2} (.+?)\s*$/;
 /** `since v1.6 · until v1.13 · server-rule · [POST /pushers/set](client-server-api/#post_matrixclientv3pushersset)` */
 const META = /^since (\S+)(?: · until (\S+))? · (server-rule|request-constraint|reading) · \[([^\]]+)\]\(([^)\s]+)\)\s*$/;
@@ -52,9 +62,8 @@ const META = /^since (\S+)(?: · until (\S+))? · (server-rule|request-constrain
  * single source: each `#### \`id\` · LEVEL` heading is followed by one line
  * of data (versions, ground, source section) and the statement.
  */
-export function parseRequirements(markdown: string, file: string, editions: Editions = loadEditions()): SpecText {
+export function parseRequirements(markdown: string, file: string, editions: Editions = loadEditions(), area = 'pushers', requirements = new Map<string, Requirement>()): Map<string, Requirement> {
   const lines = markdown.split(/\r?\n/);
-  const requirements = new Map<string, Requirement>();
   let section = '';
   let current: Requirement | undefined;
   let needMeta = false;
@@ -80,7 +89,8 @@ export function parseRequirements(markdown: string, file: string, editions: Edit
       finish();
       const id = heading[1] as string;
       if (requirements.has(id)) throw new SpecError(`${file}:${i + 1}: requirement ${id} is defined twice`);
-      current = { id, edition: heading[2] as Edition, level: heading[3] as Level, since: '', ground: 'reading', source: { title: '', path: '' }, section, text: '', line: i + 1 };
+      if (!editions.has(heading[2] as string)) throw new SpecError(`${file}:${i + 1}: requirement ${id}: ${heading[2] as string} is not an edition of spec/editions.yaml`);
+      current = { id, edition: heading[2] as Edition, area, level: heading[3] as Level, since: '', ground: 'reading', source: { title: '', path: '' }, section, text: '', line: i + 1 };
       needMeta = true;
       requirements.set(id, current);
       return;
@@ -113,7 +123,7 @@ export function parseRequirements(markdown: string, file: string, editions: Edit
     else if (line.trim() !== '') body.push(line.trim());
   });
   finish();
-  return { file, editions, requirements };
+  return requirements;
 }
 
 /** Whether the requirement holds in `version` of its edition. */
@@ -146,12 +156,21 @@ export function versionRange(r: Requirement, editions: Editions): string {
   return `${r.since}–${e.versions[versionIndex(e, r.until) - 1] as string}`;
 }
 
+/** Every area's requirements, read from the files spec/areas.yaml names; an id is defined once in all of them. */
+export function readSpec(editions: Editions = loadEditions(), areas: Areas = loadAreas(), dir = specDir): SpecText {
+  const requirements = new Map<string, Requirement>();
+  const files: string[] = [];
+  for (const a of areas.values()) {
+    const file = join(dir, a.requirements);
+    files.push(file);
+    parseRequirements(readFileSync(file, 'utf8'), file, editions, a.id, requirements);
+  }
+  return { files, editions, areas, requirements };
+}
+
 let cached: SpecText | undefined;
 
 export function loadSpec(): SpecText {
-  if (!cached) {
-    const file = join(specDir, 'pushers.md');
-    cached = parseRequirements(readFileSync(file, 'utf8'), file);
-  }
+  if (!cached) cached = readSpec();
   return cached;
 }

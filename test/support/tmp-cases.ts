@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Writes a throw-away cases folder: { 'v1/x.yaml': '...' } → its path. */
+/** Writes a throw-away cases folder: { 'v1/pushers/x.yaml': '...' } → its path. */
 export function tmpCases(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'conformance-cases-'));
   for (const [name, text] of Object.entries(files)) {

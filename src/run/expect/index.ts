@@ -3,6 +3,7 @@
  * notifications, push rules, …) is a new file and one line here; the core
  * finds it by its name in the case file.
  */
+import { AREA_EXPECT_KINDS } from '../../areas/index.js';
 import type { ExpectKind, ExpectRegistry } from '../kinds.js';
 import { arrivedKind } from './arrived.js';
 import { bodyIncludesKind, bodyKind } from './body.js';
@@ -11,9 +12,8 @@ import { listKind } from './list.js';
 import { matrixErrorKind } from './matrix-error.js';
 import { schemaKind } from './schema.js';
 import { statusKind } from './status.js';
-import { pushRuleKind, rulesetKind } from '../../areas/pushrules/expect.js';
 
-const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind, rulesetKind, pushRuleKind];
+const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind, ...AREA_EXPECT_KINDS];
 
 export const expectKinds: ExpectRegistry & { all: readonly ExpectKind[] } = {
   all: KINDS,

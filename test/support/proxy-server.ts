@@ -39,6 +39,11 @@ export interface Mutation {
    * that `onPush` sees every notification. Without it, delivery cases are skipped.
    */
   delivery?: boolean;
+  /**
+   * The versions the reference server advertises, and follows where versions
+   * differ (push rules): a server of an older version, not one that only says so.
+   */
+  versions?: readonly string[];
   /** Per-server state the mutation may keep (e.g. every pusher it has seen). */
   onRequest?(req: ProxyRequest, state: Map<string, unknown>, forward: (req: ProxyRequest) => Promise<ProxyResponse>, push: PushApi): ProxyResponse | ProxyRequest | undefined | Promise<ProxyResponse | ProxyRequest | undefined>;
   onResponse?(req: ProxyRequest, res: ProxyResponse, state: Map<string, unknown>, push: PushApi): ProxyResponse | undefined | Promise<ProxyResponse | undefined>;
@@ -105,7 +110,7 @@ export function withJson(req: ProxyRequest, value: unknown): ProxyRequest {
 /** Starts the reference server and, in front of it, a server that applies `mutation`. Both on loopback, port 0. */
 export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
   // With delivery, the reference server is told not to verify the relay's certificate, made for the test.
-  const inner: RunningServer = await createServer({ port: 0, ...(mutation.delivery ? { pushTlsVerify: false } : {}) });
+  const inner: RunningServer = await createServer({ port: 0, ...(mutation.delivery ? { pushTlsVerify: false } : {}), ...(mutation.versions ? { versions: mutation.versions } : {}) });
   const state = new Map<string, unknown>();
   let relay: PushRelay | undefined;
   if (mutation.delivery) relay = await PushRelay.start(async (call): Promise<RelayAnswer> => (await mutation.onPush?.(call, state, relay ?? NO_PUSH)) ?? call.forward());

@@ -67,6 +67,11 @@ const rulesOf = (state: Map<string, unknown>, token: string): Map<string, UserRu
   return mine;
 };
 const ruleKey = (kind: string, id: string): string => `${kind}\n${id}`;
+/** The request names a rule the user created (and has not deleted). */
+const isOwnRule = (state: Map<string, unknown>, req: ProxyRequest): boolean => {
+  const p = rulePath(req);
+  return p !== undefined && req.token !== undefined && rulesOf(state, req.token).has(ruleKey(p.kind, p.id));
+};
 
 /**
  * Remembers the rules each user sets (as sent, before any rewriting), their
@@ -225,7 +230,7 @@ const rewriteActions = (fn: (actions: unknown[]) => unknown[]): Part[] =>
  * never reach the server: what it does is unchanged. For the rules `which`
  * names.
  */
-const enabledNotApplied = (which: (p: RulePath) => boolean): Part => {
+const enabledNotApplied = (which: (p: RulePath, req: ProxyRequest, state: Map<string, unknown>) => boolean): Part => {
   const fake = (state: Map<string, unknown>): Map<string, boolean> => {
     const m = (state.get('fake-enabled') as Map<string, boolean> | undefined) ?? new Map<string, boolean>();
     state.set('fake-enabled', m);
@@ -235,7 +240,7 @@ const enabledNotApplied = (which: (p: RulePath) => boolean): Part => {
   return {
     onRequest: (req, state) => {
       const p = rulePath(req);
-      if (!p || !req.token || !which(p)) return undefined;
+      if (!p || !req.token || !which(p, req, state)) return undefined;
       const k = key(req.token, p.kind, p.id);
       if (req.method === 'PUT' && p.attr === 'enabled' && typeof body(req)['enabled'] === 'boolean') {
         fake(state).set(k, body(req)['enabled'] as boolean);
@@ -355,7 +360,7 @@ const broken = (b: Omit<Broken, 'onRequest' | 'onResponse' | 'onPush'> & { parts
   return { ...join(rest.name, remember, ...parts), ...rest };
 };
 /** A server of an older version: the reference server advertises and follows it. */
-const older = (version: string): Part => ({ versions: versionsUpTo(version) });
+const older = (version: string): Part => ({ versions: versionsUpTo(version), delivery: true });
 const ignored = (req: ProxyRequest): ProxyResponse | undefined => (isRulePut(req) ? json(200, {}) : undefined);
 const strip = (param: string, when: (q: URLSearchParams, req: ProxyRequest, state: Map<string, unknown>) => boolean = () => true): Part => ({
   onRequest: (req, state) => {
@@ -369,7 +374,7 @@ const strip = (param: string, when: (q: URLSearchParams, req: ProxyRequest, stat
 export const BROKEN_RULES: Broken[] = [
   // ---- authentication ----
   broken({ name: 'push rules: no token answers 401 M_UNKNOWN_TOKEN', violates: 'v1.rules.auth-missing-token', fails: r('auth-no-token'), parts: [{ onRequest: (req) => (req.path.startsWith(PREFIX) && !req.token ? json(401, { errcode: 'M_UNKNOWN_TOKEN', error: 'Unknown token' }) : undefined) }] }),
-  broken({ name: 'push rules: an unknown token answers 403 M_FORBIDDEN', violates: 'v1.rules.auth-unknown-token', fails: r('auth-unknown-token'), parts: [{ onResponse: (req, res) => (req.path.startsWith(PREFIX) && res.status === 401 ? json(403, { errcode: 'M_FORBIDDEN', error: 'no' }) : undefined) }] }),
+  broken({ name: 'push rules: an unknown token answers 403 M_FORBIDDEN', violates: 'v1.rules.auth-unknown-token', fails: r('auth-unknown-token'), parts: [{ onResponse: (req, res) => (req.path.startsWith(PREFIX) && res.status === 401 && /M_UNKNOWN_TOKEN/.test(res.body) ? json(403, { errcode: 'M_FORBIDDEN', error: 'no' }) : undefined) }] }),
   // ---- reading ----
   broken({ name: 'push rules: GET /pushrules/ lists a rule without default, enabled or actions', violates: 'v1.rules.get-ruleset', fails: r('get-ruleset'), parts: [{ onResponse: (req, res, state, push) => (isRulesetGet(req) === 'all' ? withRule('override', { rule_id: '.org.example.half' })?.(req, res, state, push) : undefined) }] }),
   broken({ name: 'push rules: GET /pushrules/global/ is not served (404 M_UNRECOGNIZED)', violates: 'v1.rules.get-global', fails: r('get-global'), parts: [{ onRequest: (req) => (isRulesetGet(req) === 'global' ? json(404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' }) : undefined) }] }),
@@ -385,7 +390,7 @@ export const BROKEN_RULES: Broken[] = [
       return json(res.status, rest);
     } }],
   }),
-  broken({ name: 'push rules: GET of a rule the user does not have answers 200 {}', violates: 'v1.rules.get-missing', fails: r('get-missing-rule', 'delete-rule'), parts: [{ onResponse: (req, res) => (req.method === 'GET' && rulePath(req)?.attr === undefined && res.status === 404 ? json(200, {}) : undefined) }] }),
+  broken({ name: 'push rules: GET of a rule the user does not have answers 200 {}', violates: 'v1.rules.get-missing', fails: r('get-missing-rule', 'delete-rule', 'isolation'), alsoCites: r('isolation'), parts: [{ onResponse: (req, res) => (req.method === 'GET' && rulePath(req)?.attr === undefined && res.status === 404 ? json(200, {}) : undefined) }] }),
   broken({ name: 'push rules: 404s carry M_UNKNOWN', violates: 'v1.rules.not-found-errcode', fails: r('get-missing-rule', 'delete-rule', 'delete-missing-rule', 'attributes-of-missing-rule'), parts: [{ onResponse: (req, res) => (rulePath(req) && res.status === 404 ? json(404, { errcode: 'M_UNKNOWN', error: 'no such rule' }) : undefined) }] }),
   // ---- server-default rules ----
   broken({ name: 'push rules: .m.rule.call is missing', violates: 'v1.rules.defaults', fails: r('defaults-base'), parts: [{ onResponse: withoutDefault('.m.rule.call') }] }),
@@ -450,7 +455,7 @@ export const BROKEN_RULES: Broken[] = [
   broken({ name: 'push rules: DELETE of a rule the user does not have answers 200', violates: 'v1.rules.delete-missing', fails: r('delete-missing-rule'), parts: [{ onResponse: (req, res) => (req.method === 'DELETE' && rulePath(req) && res.status === 404 ? json(200, {}) : undefined) }] }),
   // ---- enabled and actions ----
   broken({ name: 'push rules: …/enabled of a user rule never switched answers 404', violates: 'v1.rules.enabled-get', fails: r('enabled-round-trip'), parts: [untouched('enabled')] }),
-  broken({ name: 'push rules: PUT …/enabled of a user rule answers 200 and changes nothing', violates: 'v1.rules.enabled-set', fails: r('enabled-round-trip', 'push-disabled-rule'), alsoCites: r('disabled'), delivery: true, parts: [{ onRequest: (req) => (req.method === 'PUT' && rulePath(req)?.attr === 'enabled' && !rulePath(req)?.id.startsWith('.') ? json(200, {}) : undefined) }] }),
+  broken({ name: 'push rules: PUT …/enabled of a user rule answers 200 and changes nothing', violates: 'v1.rules.enabled-set', fails: r('enabled-round-trip', 'push-disabled-rule'), alsoCites: r('disabled'), delivery: true, parts: [{ onRequest: (req, state) => (req.method === 'PUT' && rulePath(req)?.attr === 'enabled' && isOwnRule(state, req) ? json(200, {}) : undefined) }] }),
   broken({ name: 'push rules: …/actions of a rule whose actions were never set that way answers 404', violates: 'v1.rules.actions-get', fails: r('actions-round-trip', 'actions-of-default-rule'), parts: [untouched('actions')] }),
   broken({ name: 'push rules: PUT …/actions of a server-default rule answers 200 and changes nothing', violates: 'v1.rules.actions-set', fails: r('actions-of-default-rule'), parts: [{ onRequest: (req) => (req.method === 'PUT' && rulePath(req)?.attr === 'actions' && rulePath(req)?.id.startsWith('.') ? json(200, {}) : undefined) }] }),
   broken({ name: 'push rules: …/enabled and …/actions of a rule the user does not have answer 200', violates: 'v1.rules.attr-missing', fails: r('attributes-of-missing-rule'), parts: [{ onResponse: (req, res) => {
@@ -486,7 +491,7 @@ export const BROKEN_RULES: Broken[] = [
     })],
   }),
   broken({ name: 'push rules: a room rule without notify does not stop the push', violates: 'v1.rules.no-notify', fails: r('push-room-no-notify'), delivery: true, parts: [afterSend((e, rules) => (rules.some((x) => x.kind === 'room' && x.id === e.roomId && !hasNotify(x)) ? {} : undefined))] }),
-  broken({ name: 'push rules: a disabled user rule still matches (the API shows it disabled)', violates: 'v1.rules.disabled', fails: r('push-disabled-rule'), delivery: true, parts: [enabledNotApplied((p) => !p.id.startsWith('.'))] }),
+  broken({ name: 'push rules: a disabled user rule still matches (the API shows it disabled)', violates: 'v1.rules.disabled', fails: r('push-disabled-rule'), delivery: true, parts: [enabledNotApplied((_p, req, state) => isOwnRule(state, req))] }),
   broken({
     name: 'push rules: no tweaks reach the gateway',
     violates: 'v1.rules.tweaks',
@@ -530,7 +535,7 @@ export const BROKEN_RULES: Broken[] = [
     parts: rewritePatterns((p) => [...p].map((c) => ({ '.': '?', '+': '*', '?': '*' })[c] ?? c).join('')),
   }),
   broken({ name: 'push rules: content rules match case-sensitively', violates: 'v1.rules.glob-case', fails: r('push-glob-case'), delivery: true, parts: [tweaksOf((t, e, rules) => {
-    const hit = rules.find((x) => plainPattern(x) !== undefined && t['sound'] === tweaksOfRule(x)['sound']);
+    const hit = rules.find((x) => plainPattern(x) !== undefined && t['sound'] === tweaksOfRule(x)['sound'] && bodyOf(e).toLowerCase().includes((plainPattern(x) as string).toLowerCase()));
     return hit && !bodyOf(e).includes(plainPattern(hit) as string) ? { ...t, sound: 'default' } : t;
   })] }),
   broken({ name: 'push rules: content rules match inside words', violates: 'v1.rules.body-words', fails: r('push-body-words'), delivery: true, parts: [tweaksOf((t, e, rules) => {
@@ -633,6 +638,8 @@ function untouched(attr: 'enabled' | 'actions'): Part {
   };
 }
 
+/** Correct servers are judged on what they deliver too. */
+const WITH_DELIVERY: Part = { delivery: true };
 const SYNAPSE_EXTRA = { rule_id: '.org.matrix.msc3930.rule.poll_response', default: true, enabled: true, conditions: [{ kind: 'event_match', key: 'type', pattern: 'org.matrix.msc3381.poll.response' }], actions: [] };
 
 /** Correct servers that differ from the reference server where the spec lets them: they must pass with --strict. */
@@ -640,6 +647,7 @@ export const ALLOWED_RULES: Mutation[] = [
   join(
     'push rules: server-default rules written as Synapse writes them (conditions in another order, highlight false, tweaks reordered, rules of its own)',
     remember,
+    WITH_DELIVERY,
     {
       onResponse: rewriteRulesets((rs) => {
         const out = eachRule(rs, (rule) => {
@@ -652,10 +660,11 @@ export const ALLOWED_RULES: Mutation[] = [
       }),
     },
   ),
-  join('push rules: server-default rules without actions listed with ["dont_notify"] (as before v1.7)', remember, { onResponse: rewriteRulesets((rs) => eachRule(rs, (rule) => (rule['default'] === true && Array.isArray(rule['actions']) && rule['actions'].length === 0 ? { ...rule, actions: ['dont_notify'] } : rule))) }),
+  join('push rules: server-default rules without actions listed with ["dont_notify"] (as before v1.7)', remember, WITH_DELIVERY, { onResponse: rewriteRulesets((rs) => eachRule(rs, (rule) => (rule['default'] === true && Array.isArray(rule['actions']) && rule['actions'].length === 0 ? { ...rule, actions: ['dont_notify'] } : rule))) }),
   join(
     'push rules: Dendrite\'s answers (404 for before/after naming a server-default rule, unknown condition kinds refused, 404 for an unknown kind or a slash in a rule id)',
     remember,
+    WITH_DELIVERY,
     {
       onRequest: (req) => {
         const p = rulePath(req);
@@ -688,7 +697,7 @@ export const ALLOWED_RULES: Mutation[] = [
 /** Correct servers that do not follow a SHOULD of push rules: the default run passes, --strict fails exactly these cases. */
 export const ALLOWED_RULES_AT_MUST: AllowedAtMust[] = [
   {
-    ...join('push rules: the ruleset lists a kind\'s user rules least important first', remember, { onResponse: rewriteRulesets((rs) => Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, Array.isArray(v) ? [...v.filter((x) => !(isObject(x) && x['default'] === false)).reverse(), ...v.filter((x) => isObject(x) && x['default'] !== false)] : v]))) }),
+    ...join('push rules: the ruleset lists a kind\'s user rules least important first', remember, WITH_DELIVERY, { onResponse: rewriteRulesets((rs) => Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, Array.isArray(v) ? [...v.filter((x) => isObject(x) && x['default'] === false).reverse(), ...v.filter((x) => !(isObject(x) && x['default'] === false))] : v]))) }),
     skips: ['v1.rules.list-order'],
     failsStrict: r('push-before'),
   },

@@ -7,8 +7,9 @@
  *   at `at` lists these rules in their kinds, lacks those, lists some in an
  *   order, and gives server-default rules ids that start with a dot.
  */
-import { checkOperators, isPlainObject, pointer, references } from '../../cases/values.js';
-import { BODY_STEPS, mismatchText, notJson } from '../../run/expect/common.js';
+import { isPlainObject, pointer } from '../../cases/values.js';
+import { bodyKind } from '../../run/expect/body.js';
+import { mismatchText, notJson } from '../../run/expect/common.js';
 import type { CheckOutcome, ExpectKind } from '../../run/kinds.js';
 import { ruleMismatches } from './compare.js';
 
@@ -76,7 +77,9 @@ function dottedOutcomes(ruleset: Record<string, unknown>): CheckOutcome[] {
   return bad.length ? [{ check: 'ruleset', expected: 'server-default rules with ids starting with "."', actual: bad, message: `${bad.length} server-default rule(s) have an id that does not start with ".": ${short(bad.map(idOf))}` }] : [];
 }
 
+// Both read a body and take matchers and generators in their values, as body_includes does.
 export const rulesetKind: ExpectKind = {
+  ...bodyKind,
   name: 'ruleset',
   schema: {
     type: 'object',
@@ -90,13 +93,7 @@ export const rulesetKind: ExpectKind = {
       defaults_dotted: { const: true, description: 'Every rule with default true has an id starting with ".".' },
     },
   },
-  readsBody: true,
-  resolves: true,
   steps: ['request'],
-  check(value, path, out, refs) {
-    checkOperators(value, path, true, out);
-    references(value, refs);
-  },
   evaluate(value, o) {
     const bad = notJson(o);
     if (bad) return bad;
@@ -113,15 +110,9 @@ export const rulesetKind: ExpectKind = {
 };
 
 export const pushRuleKind: ExpectKind = {
+  ...bodyKind,
   name: 'push_rule',
   schema: { type: 'object', minProperties: 1, description: 'The body is a push rule (or part of one) doing what this one does.' },
-  readsBody: true,
-  resolves: true,
-  steps: BODY_STEPS,
-  check(value, path, out, refs) {
-    checkOperators(value, path, true, out);
-    references(value, refs);
-  },
   evaluate(value, o) {
     const bad = notJson(o);
     if (bad) return bad;

@@ -4,10 +4,11 @@
  * stdout/stderr, handles signals and sets the exit code. Everything else
  * is the public API in index.ts, which returns data.
  *
- * Exit codes: 0 conforms (or, with --expectations, the gate passes); 1 some
- * case fails or errors (or the gate fails); 2 usage error, invalid case or
- * expectations file, unwritable report path; 3 target unreachable, not
- * Matrix, or no users before any case ran; 130 interrupted (SIGINT, SIGTERM).
+ * Exit codes: 0 what was judged conforms (or, with --expectations, the gate
+ * passes); 1 some case fails or errors (or the gate fails); 2 usage error,
+ * invalid case or expectations file, unwritable report path, nothing left to
+ * judge after the user's filters; 3 target unreachable, not Matrix, no users
+ * before any case ran, or no selected case could be judged; 130 interrupted.
  */
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -101,8 +102,9 @@ Environment (keeps secrets out of the process list):
   CONFORMANCE_USERS                as --user, one NAME:PASSWORD per line
   CONFORMANCE_ACCESS_TOKENS        as --access-token, one token per line
 
-Exit codes: 0 conforms (or the gate passes), 1 some case fails (or the gate fails),
-2 usage, case file or report path error, 3 target unusable, 130 interrupted.`;
+Exit codes: 0 what was judged conforms (or the gate passes), 1 some case fails (or the gate fails),
+2 usage, case file or report path error, or nothing left to judge after your filters,
+3 target unusable, or no selected case could be judged, 130 interrupted.`;
 
 type Command = 'run' | 'serve' | 'coverage' | 'compare' | 'help' | 'version';
 

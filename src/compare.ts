@@ -66,6 +66,8 @@ export interface ComparisonRow {
   title: string;
   /** One cell per implementation, in the order of `Comparison.implementations`. */
   cells: Cell[];
+  /** Per implementation, the skip code of a skipped cell (`version`: outside the version that report judged by). */
+  skips: Array<string | undefined>;
 }
 
 export interface Comparison {
@@ -85,6 +87,8 @@ interface ParsedCase {
   edition: string;
   title: string;
   cell: Exclude<Cell, '—'>;
+  /** For a skipped cell: the skip code the report gives (`version`: outside the version that report judged by). */
+  skipCode?: string;
 }
 
 interface ParsedReport {
@@ -128,7 +132,8 @@ function parseReport(label: string, report: unknown): ParsedReport | string[] {
   for (const r of conf['results'] as Json[]) {
     const id = r['id'] as string;
     if (cases.has(id)) problems.push(bad(`case ${id} appears twice in conformance.results`));
-    cases.set(id, { id, edition: r['edition'] as string, title: r['title'] as string, cell: CELL_OF[r['outcome'] as string] ?? 'error' });
+    const skip = isObject(r['skip']) && typeof r['skip']['code'] === 'string' ? r['skip']['code'] : undefined;
+    cases.set(id, { id, edition: r['edition'] as string, title: r['title'] as string, cell: CELL_OF[r['outcome'] as string] ?? 'error', ...(skip ? { skipCode: skip } : {}) });
   }
   if (problems.length) return problems;
   const sum = conf['summary'] as Json;
@@ -149,7 +154,13 @@ export interface Regression {
   to: Cell;
 }
 
-/** Cases whose cell got worse from the first implementation of the comparison to the last (skipped and absent cases aside). */
+/**
+ * Cases whose cell got worse from the first implementation of the comparison
+ * to the last. A case that reached a verdict and is skipped now got worse (it
+ * is no longer judged), except when the last report left it out for the
+ * version it judged by: reports judged at different versions differ there by
+ * design. Cases absent from either report, or skipped in the first, are aside.
+ */
 export function regressions(c: Comparison): Regression[] {
   if (c.implementations.length < 2) return [];
   const out: Regression[] = [];
@@ -158,7 +169,8 @@ export function regressions(c: Comparison): Regression[] {
     const to = r.cells[r.cells.length - 1] as Cell;
     const a = RANK[from];
     const b = RANK[to];
-    if (a !== undefined && b !== undefined && b < a) out.push({ id: r.id, title: r.title, from, to });
+    const unjudged = to === 'skipped' && a !== undefined && r.skips[r.skips.length - 1] !== 'version';
+    if (unjudged || (a !== undefined && b !== undefined && b < a)) out.push({ id: r.id, title: r.title, from, to });
   }
   return out;
 }
@@ -200,7 +212,7 @@ export function compareReports(reports: NamedReport[]): Comparison {
   const all = new Map<string, { id: string; edition: string; title: string }>();
   for (const p of parsed) for (const c of p.cases.values()) if (!all.has(c.id)) all.set(c.id, { id: c.id, edition: c.edition, title: c.title });
   const ordered = [...all.values()].sort((a, b) => editionRank(a.edition) - editionRank(b.edition) || (a.edition < b.edition ? -1 : a.edition > b.edition ? 1 : 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const rows: ComparisonRow[] = ordered.map((c) => ({ ...c, cells: parsed.map((p) => p.cases.get(c.id)?.cell ?? '—') }));
+  const rows: ComparisonRow[] = ordered.map((c) => ({ ...c, cells: parsed.map((p) => p.cases.get(c.id)?.cell ?? '—'), skips: parsed.map((p) => p.cases.get(c.id)?.skipCode) }));
 
   const implementations: Implementation[] = reports.map((r, i) => {
     const p = parsed[i] as ParsedReport;

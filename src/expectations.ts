@@ -12,6 +12,8 @@ export interface Expectation {
   requirements?: string[];
   /** The error code, for a case known to reach no verdict. */
   error?: string;
+  /** The skip code, for a case the target is known not to take part in (it refuses http:// gateways, it has no rooms). */
+  skipped?: string;
 }
 
 export interface Expectations {
@@ -72,15 +74,32 @@ export function applyExpectations(report: RunReport, expectations: Expectations,
  */
 export function withExpectation(result: CaseResult, expectations: Expectations, strict: boolean): CaseResult {
   const e = expectations.entries.get(result.id);
-  if (!e || result.outcome === 'skipped' || result.outcome === 'notrun' || result.expectation) return result;
+  if (!e || result.outcome === 'notrun' || result.expectation) return result;
   const r: CaseResult = { ...result };
+  const entry = { ...e, file: expectations.file };
+  if (result.outcome === 'skipped') {
+    // A case left out by the user's own choice says nothing of its entry.
+    if (result.skipCause === 'choice') return result;
+    if (result.skipCause === 'version') {
+      const version = /^not in (\S+):/.exec(result.skipReason ?? '')?.[1];
+      r.expectation = { ...entry, unused: `not run${version ? ` at ${version}` : ' at the version judged'}: the entry says nothing here (--update-expectations drops it)` };
+      return r;
+    }
+    const listed = e.skipped !== undefined;
+    r.expectation = { ...entry, matched: listed, ...(listed ? {} : { mismatch: `not judged: ${result.skipReason ?? 'skipped'}, where the entry records ${e.error ? `the error ${e.error}` : 'a failure'}` }) };
+    return r;
+  }
+  if (e.skipped !== undefined) {
+    r.expectation = { ...entry, matched: false, mismatch: `listed as not judged (${e.skipped}), but judged now (${r.outcome}): update the expectations file` };
+    return r;
+  }
   if (!isFailing(r, strict)) {
-    r.expectation = { ...e, file: expectations.file };
+    r.expectation = entry;
     r.outcome = 'xpassed';
     return r;
   }
   const mismatch = howItDiffers(r, e, strict);
-  r.expectation = { ...e, file: expectations.file, matched: mismatch === undefined, ...(mismatch ? { mismatch } : {}) };
+  r.expectation = { ...entry, matched: mismatch === undefined, ...(mismatch ? { mismatch } : {}) };
   // A case failing as recorded is an expected failure; one failing otherwise keeps its outcome and fails the gate.
   if (mismatch === undefined) r.outcome = 'xfailed';
   return r;
@@ -122,14 +141,18 @@ export function writeExpectations(file: string, report: RunReport, strict: boole
   const out: Record<string, Expectation> = {};
   for (const r of report.results) {
     const failing = r.outcome === 'xfailed' || (r.outcome !== 'xpassed' && isFailing(r, strict));
-    // A case that is not run here keeps its entry: this run says nothing about it.
-    const kept = (r.outcome === 'skipped' || r.outcome === 'notrun') && previous?.entries.get(r.id);
-    if (kept) {
-      out[r.id] = kept;
+    const old = previous?.entries.get(r.id);
+    // A case not judged for a reason of the target's is recorded as such, with the reason.
+    if (r.outcome === 'skipped' && (r.skipCause === 'target' || r.skipCause === 'not-served')) {
+      out[r.id] = { reason: old?.skipped !== undefined ? old.reason : cutUnits(r.skipReason ?? 'not judged', 300).text, ...(old?.link ? { link: old.link } : {}), skipped: r.skipCode ?? 'target' };
+      continue;
+    }
+    // A case left out by choice, or not reached, keeps its entry: this run says nothing about it. One outside the version judged loses it.
+    if ((r.outcome === 'skipped' && r.skipCause !== 'version') || r.outcome === 'notrun') {
+      if (old) out[r.id] = old;
       continue;
     }
     if (!failing) continue;
-    const old = previous?.entries.get(r.id);
     const recorded: Omit<Expectation, 'reason'> = r.error ? { error: r.error.code } : { requirements: failedRequirements(r, strict) };
     out[r.id] = { reason: old?.reason ?? cutUnits(`TODO describe the behaviour — ${firstProblem(r)}`, 300).text, ...(old?.link ? { link: old.link } : {}), ...recorded };
   }

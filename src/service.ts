@@ -13,5 +13,7 @@ export interface ServiceSpec {
   start(): Promise<Service>;
   /** Why the run cannot offer the service (the target is on another machine, --no-delivery, …). */
   unavailable?: string;
+  /** The user turned the service off (--no-delivery): its cases are left out by choice, not for want of a judgement. */
+  declined?: boolean;
 }
 

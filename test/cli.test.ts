@@ -146,7 +146,7 @@ describe('CLI', function () {
     const dir = tmpCases({ 'v1/pushers/broken.yaml': 'id: v1.broken\ntitle: x\nedition: v1\nrequirements: [v1.set.success]\nsteps: 7\n' });
     const r = await cli(['--cases', dir]);
     expect(r.code).to.equal(2);
-    expect(r.stderr).to.match(/v1\/broken\.yaml:5: \/steps: must be array/);
+    expect(r.stderr).to.match(/v1\/pushers\/broken\.yaml:5: \/steps: must be array/);
     expect(r.stdout).to.equal('');
   });
 

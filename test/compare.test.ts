@@ -28,6 +28,8 @@ interface FakeCase {
   /** MUST check failures (failed) and SHOULD check failures (warned). */
   must?: number;
   should?: number;
+  /** For a skipped case: its skip code (default users, a reason of the target's). */
+  skip?: 'users' | 'version';
 }
 
 interface FakeOptions {
@@ -50,9 +52,9 @@ function fakeRun(cases: FakeCase[], o: FakeOptions = {}): RunReport {
     const edition = c.id.split('.')[0] as string;
     const must = c.must ?? (c.outcome === 'failed' || c.outcome === 'xfailed' ? 1 : 0);
     const should = c.should ?? (c.outcome === 'warned' ? 1 : 0);
-    const r: CaseResult = { id: c.id, title: c.title ?? `title of ${c.id}`, edition, file: `cases/${edition}/${c.id}.yaml`, requirements: [], tags: [], outcome: c.outcome, failures: Array.from({ length: must }, (_, i) => check('MUST', i)), warnings: Array.from({ length: should }, (_, i) => check('SHOULD', i)), durationMs: 1, requests: 1 };
+    const r: CaseResult = { id: c.id, title: c.title ?? `title of ${c.id}`, edition, area: 'pushers', file: `cases/${edition}/${c.id}.yaml`, requirements: [], tags: [], outcome: c.outcome, failures: Array.from({ length: must }, (_, i) => check('MUST', i)), warnings: Array.from({ length: should }, (_, i) => check('SHOULD', i)), durationMs: 1, requests: 1 };
     if (c.outcome === 'errored') r.error = { code: 'ERR_HTTP_RESET', message: 'connection reset', step: 1 };
-    if (c.outcome === 'skipped') Object.assign(r, { skipReason: 'needs 2 users, 1 given', skipCode: 'users' });
+    if (c.outcome === 'skipped') Object.assign(r, c.skip === 'version' ? { skipReason: 'not in v1.2: v1.x holds from v1.6', skipCode: 'version', skipCause: 'version' } : { skipReason: 'needs 2 users, 1 given', skipCode: 'users', skipCause: 'target' });
     if (c.outcome === 'xfailed' || c.outcome === 'xpassed') r.expectation = { reason: 'known', file: 'known.yaml', ...(c.outcome === 'xfailed' ? { matched: true } : {}) };
     return r;
   });
@@ -238,16 +240,18 @@ describe('compare: regressions and --changes-only', () => {
   const pair = (from: Outcome, to: Outcome): Comparison => compareReports([{ name: 'old', report: fakeReport([{ id: 'v1.a.case', outcome: from }, { id: 'v1.a.same', outcome: 'passed' }]) }, { name: 'new', report: fakeReport([{ id: 'v1.a.case', outcome: to }, { id: 'v1.a.same', outcome: 'passed' }]) }]);
 
   it('a case that got worse from the first report to the last is a regression', () => {
-    const worse: Array<[Outcome, Outcome]> = [['passed', 'failed'], ['passed', 'warned'], ['warned', 'failed'], ['passed', 'errored'], ['warned', 'errored'], ['failed', 'errored'], ['xfailed', 'failed'], ['xfailed', 'errored'], ['xpassed', 'failed']];
+    const worse: Array<[Outcome, Outcome]> = [['passed', 'failed'], ['passed', 'warned'], ['warned', 'failed'], ['passed', 'errored'], ['warned', 'errored'], ['failed', 'errored'], ['xfailed', 'failed'], ['xfailed', 'errored'], ['xpassed', 'failed'], ['passed', 'skipped'], ['failed', 'skipped'], ['errored', 'skipped'], ['xfailed', 'skipped']];
     for (const [from, to] of worse) {
       const r = regressions(pair(from, to));
       expect(r.map((x) => x.id), `${from} → ${to}`).to.deep.equal(['v1.a.case']);
     }
   });
 
-  it('a case that stayed or got better, or was skipped or absent on either side, is none', () => {
-    const notWorse: Array<[Outcome, Outcome]> = [['failed', 'passed'], ['errored', 'failed'], ['errored', 'passed'], ['warned', 'passed'], ['failed', 'failed'], ['errored', 'errored'], ['passed', 'passed'], ['skipped', 'failed'], ['passed', 'skipped'], ['failed', 'xfailed']];
+  it('a case that stayed or got better, was skipped in the first report, left out for the version the last judged by, or absent, is none', () => {
+    const notWorse: Array<[Outcome, Outcome]> = [['failed', 'passed'], ['errored', 'failed'], ['errored', 'passed'], ['warned', 'passed'], ['failed', 'failed'], ['errored', 'errored'], ['passed', 'passed'], ['skipped', 'failed'], ['skipped', 'skipped'], ['failed', 'xfailed']];
     for (const [from, to] of notWorse) expect(regressions(pair(from, to)), `${from} → ${to}`).to.deep.equal([]);
+    const versioned = compareReports([{ name: 'v1.15', report: fakeReport([{ id: 'v1.a.case', outcome: 'passed' }]) }, { name: 'v1.2', report: fakeReport([{ id: 'v1.a.case', outcome: 'skipped', skip: 'version' }]) }]);
+    expect(regressions(versioned), 'left out for the version judged').to.deep.equal([]);
     const absent = compareReports([{ name: 'old', report: fakeReport([{ id: 'v1.a.other', outcome: 'passed' }]) }, { name: 'new', report: fakeReport([{ id: 'v1.a.case', outcome: 'failed' }, { id: 'v1.a.other', outcome: 'passed' }]) }]);
     expect(regressions(absent), 'a case new in the last report').to.deep.equal([]);
   });

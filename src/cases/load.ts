@@ -196,7 +196,10 @@ export function readSuite(options: LoadOptions): Suite {
     }
     const editionTemplates = loadTemplates(dir, edition, problems);
     const editionSetup = loadSetup(join(dir, edition, '_edition.yaml'), info, problems);
-    for (const area of areaFolders(dir, edition, problems)) {
+    // Areas in the order of spec/areas.yaml: the suite's order, which reports keep.
+    const order = [...spec.areas.keys()];
+    const folders = areaFolders(dir, edition, problems).sort((a, b) => (order.indexOf(a) + 1 || order.length + 1) - (order.indexOf(b) + 1 || order.length + 1));
+    for (const area of folders) {
       if (!spec.areas.has(area)) {
         problems.push({ file: join(display(dir), edition, area), message: `${area} is not an area of spec/areas.yaml (${[...spec.areas.keys()].join(', ')})` });
         continue;

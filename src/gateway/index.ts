@@ -28,5 +28,5 @@ export function gatewayService(target: string, options: DeliveryOptions = {}): S
     : !LOOPBACK.test(host) && options.url === undefined
       ? `the target is not on this machine, so it cannot reach the mock push gateway on loopback: give the address it can reach with --gateway-url URL (and --gateway-listen HOST:PORT to listen there)`
       : undefined;
-  return { start: () => MockGateway.start(options), ...(unavailable ? { unavailable } : {}) };
+  return { start: () => MockGateway.start(options), ...(unavailable ? { unavailable } : {}), ...(options.off ? { declined: true } : {}) };
 }

@@ -52,7 +52,7 @@ function caseDetails(r: CaseResult, strict: boolean): string {
 export function htmlPage(report: RunReport): string {
   const m = report.meta;
   const strict = m.strict;
-  const verdict = conformanceVerdict(report.results, strict);
+  const verdict = conformanceVerdict(report.results, strict, report.meta.areas);
   const gate = gateVerdict(report, strict);
   const rows = report.results
     .map((r) => {

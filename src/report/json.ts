@@ -22,6 +22,7 @@ export function resultJson(r: CaseResult): Record<string, unknown> {
     id: r.id,
     title: r.title,
     edition: r.edition,
+    area: r.area,
     file: r.file,
     outcome: r.outcome,
     requirements: r.requirements,
@@ -31,7 +32,7 @@ export function resultJson(r: CaseResult): Record<string, unknown> {
     failures: r.failures.map(failureJson),
     warnings: r.warnings.map(failureJson),
     ...(r.error ? { error: { code: r.error.code, message: r.error.message, ...(r.error.step !== undefined ? { step: r.error.step } : {}) } } : {}),
-    ...(r.outcome === 'skipped' || r.outcome === 'notrun' ? { skip: { code: r.skipCode ?? 'other', reason: r.skipReason ?? '' } } : {}),
+    ...(r.outcome === 'skipped' || r.outcome === 'notrun' ? { skip: { code: r.skipCode ?? 'other', reason: r.skipReason ?? '', ...(r.skipCause ? { cause: r.skipCause } : {}) } } : {}),
     ...(r.expectation ? { expectation: r.expectation } : {}),
     ...(r.flaky ? { flaky: r.flaky } : {}),
     exchanges: exchangesOf(r).map((x) => ({ step: x.step, ...x.exchange })),
@@ -60,7 +61,7 @@ export function reportJson(report: RunReport): Record<string, unknown> {
   const pending = report.results.map((r, i) => [r, tests[i]] as const).filter(([r]) => pendingOutcome(r) && !isFailing(r, strict)).map(([, t]) => t);
   const passes = report.results.map((r, i) => [r, tests[i]] as const).filter(([r]) => !pendingOutcome(r) && !isFailing(r, strict)).map(([, t]) => t);
   const gate = gateVerdict(report, strict);
-  const verdict = conformanceVerdict(report.results, strict);
+  const verdict = conformanceVerdict(report.results, strict, report.meta.areas);
   return {
     stats: { suites: report.meta.editions.length, tests: tests.length, passes: passes.length, pending: pending.length, failures: failures.length, start: report.meta.startedAt, end: report.meta.finishedAt, duration: report.meta.durationMs },
     tests,
@@ -71,8 +72,9 @@ export function reportJson(report: RunReport): Record<string, unknown> {
       format: REPORT_FORMAT,
       meta: report.meta,
       summary: summarize(report.results),
-      verdict: { conforms: verdict.conforms, text: verdict.text, must: verdict.must, should: verdict.should, errored: verdict.errored },
-      ...(gate ? { gate: { passed: gate.passed, text: gate.text, why: gate.why } } : {}),
+      verdict: { conforms: verdict.conforms, judged: verdict.judged, text: verdict.text, must: verdict.must, should: verdict.should, errored: verdict.errored },
+      areas: verdict.areas,
+      ...(gate ? { gate: { passed: gate.passed, text: gate.text, why: gate.why, notes: gate.notes } } : {}),
       results: report.results.map(resultJson),
     },
   };

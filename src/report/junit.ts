@@ -104,7 +104,7 @@ export function junitXml(report: RunReport): string {
       `  <testsuite name="${attr(`pushers ${edition}`)}" tests="${n.tests}" failures="${n.failures}" errors="${n.errors}" skipped="${n.skipped}" time="${seconds(time)}" timestamp="${attr(m.startedAt)}" hostname="${attr(hostname())}" package="pushers.${attr(edition)}">\n    <properties>\n${props.map(([k, val]) => `      <property name="${attr(k)}" value="${attr(val)}"/>`).join('\n')}\n    </properties>\n${cases.map((c) => c.xml).join('\n')}\n  </testsuite>`,
     );
   }
-  const verdict = conformanceVerdict(report.results, strict);
+  const verdict = conformanceVerdict(report.results, strict, report.meta.areas);
   const gate = gateVerdict(report, strict);
   const summary = [verdict.text, ...(gate ? [gate.text] : []), versionsLine(report)].join('\n');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<!-- ${commentText(summary)} -->\n<testsuites name="Matrix pushers conformance" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${seconds(m.durationMs)}">\n${suites.join('\n')}\n</testsuites>\n`;

@@ -75,7 +75,7 @@ export function tapText(report: RunReport): string {
     if (b) lines.push(b);
   });
   const gate = gateVerdict(report, strict);
-  lines.push(`# ${countsLine(report)}`, `# ${conformanceVerdict(report.results, strict).text}`, ...(gate ? [`# ${oneLine(gate.text, 400)}`] : []), ...(m.interrupted ? ['# interrupted: the cases not finished are listed as skipped'] : []));
+  lines.push(`# ${countsLine(report)}`, `# ${conformanceVerdict(report.results, strict, report.meta.areas).text}`, ...(gate ? [`# ${oneLine(gate.text, 400)}`] : []), ...(m.interrupted ? ['# interrupted: the cases not finished are listed as skipped'] : []));
   return lines.join('\n') + '\n';
 }
 

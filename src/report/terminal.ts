@@ -202,12 +202,13 @@ class TerminalReporter implements Reporter {
     }
     out.push('', countsLine(report), `judged:   ${escapeForTerminal(versionsLine(report))}`, `duration: ${(report.meta.durationMs / 1000).toFixed(1)} s${report.meta.rateLimitedMs ? ` (requests waited out rate limits during ${((report.meta.rateLimitedWallMs ?? report.meta.rateLimitedMs) / 1000).toFixed(1)} s of it)` : ''}`);
     if (report.meta.interrupted) out.push('interrupted: the run was stopped; the cases not finished are listed as not run');
-    const verdict = conformanceVerdict(report.results, strict);
-    out.push(this.paint(verdict.conforms ? '32' : '31', verdict.text));
+    const verdict = conformanceVerdict(report.results, strict, report.meta.areas);
+    out.push(this.paint(verdict.conforms ? (verdict.areas.some((a) => a.notJudged > 0) ? '33' : '32') : '31', escapeForTerminal(verdict.text)));
     const gate = gateVerdict(report, strict);
     if (gate) {
       out.push(this.paint(gate.passed ? '32' : '31', escapeForTerminal(gate.text)));
       for (const w of gate.why) out.push(`  - ${w.id}: ${oneLine(w.reason, 400)}`);
+      for (const n of gate.notes) out.push(`  · ${n.id}: ${oneLine(n.note, 400)}`);
     }
     out.push('');
     const text = out.join('\n');

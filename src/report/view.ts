@@ -6,22 +6,102 @@
  */
 import { isFailing, summarize, type CaseResult, type CheckFailure, type Exchange, type RunReport } from '../run/types.js';
 
+
 export interface ConformanceVerdict {
+  /** Every case judged passed at the chosen level, and at least one case was judged. */
   conforms: boolean;
+  /** At least one selected case was judged (ran to a verdict). */
+  judged: boolean;
   /** Cases with a MUST check failing. */
   must: number;
   /** Cases with only SHOULD checks failing. */
   should: number;
   errored: number;
+  /** Per edition and area: how many cases were judged, and what could not be, with why. */
+  areas: AreaVerdict[];
   /** The line reporters print: `conformance: …`. */
   text: string;
 }
 
+/** What a run judged of one area of one edition. */
+export interface AreaVerdict {
+  edition: string;
+  area: string;
+  /** "the pushers API", from the run's data (the id when the report does not name it). */
+  title: string;
+  /** Cases of the area in the report. */
+  cases: number;
+  /** Cases that ran to a verdict (passed, failed, warned, errored, known or stale failures). */
+  judged: number;
+  /** Cases left out by the user's choice (--no-delivery) or for the version judged: never counted against the run. */
+  leftOut: number;
+  /** Cases not judged for a reason of the target's (or of what the run could offer it), or because the edition is not served. */
+  notJudged: number;
+  /** Of those, the ones whose edition the target does not serve. */
+  notServed: number;
+  /** The commonest reason among the cases not judged, in one sentence. */
+  reason?: string;
+  /** Cases not run: the run was interrupted. */
+  notRun: number;
+}
+
+const LEFT_OUT = new Set(['choice', 'version']);
+
+/** A skip reason as one clause: without the step it came from (the report lists that per case). */
+const clause = (reason: string): string => reason.replace(/\s*\(step \d+ "[^]*$/, '').replace(/[.;\s]+$/, '');
+
+/** Per edition and area, in the order the report holds them: what was judged and what was not. */
+export function areaVerdicts(results: readonly CaseResult[], titles: Record<string, { title: string }> = {}): AreaVerdict[] {
+  const out = new Map<string, AreaVerdict & { reasons: Map<string, number> }>();
+  for (const r of results) {
+    const area = r.area ?? 'pushers';
+    const key = `${r.edition}/${area}`;
+    let a = out.get(key);
+    if (!a) out.set(key, (a = { edition: r.edition, area, title: titles[area]?.title ?? area, cases: 0, judged: 0, leftOut: 0, notJudged: 0, notServed: 0, notRun: 0, reasons: new Map() }));
+    a.cases++;
+    if (r.outcome === 'notrun') a.notRun++;
+    else if (r.outcome !== 'skipped') a.judged++;
+    else if (LEFT_OUT.has(r.skipCause ?? '')) a.leftOut++;
+    else {
+      a.notJudged++;
+      if (r.skipCause === 'not-served') a.notServed++;
+      const why = clause(r.skipReason ?? 'skipped');
+      a.reasons.set(why, (a.reasons.get(why) ?? 0) + 1);
+    }
+  }
+  return [...out.values()].map(({ reasons, ...a }) => {
+    const top = [...reasons].sort((x, y) => y[1] - x[1])[0];
+    return { ...a, ...(top ? { reason: top[0] } : {}) };
+  });
+}
+
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+const areaName = (a: AreaVerdict): string => `${a.title} (${a.edition})`;
+
 /**
- * Whether the target conforms at the chosen level, whatever an expectations
- * file says: known failures are still failures of the target.
+ * "push delivery (v1) NOT JUDGED: 9 of 9 cases skipped, the target refused …";
+ * an edition the target does not serve is one clause for all its areas.
  */
-export function conformanceVerdict(results: readonly CaseResult[], strict: boolean): ConformanceVerdict {
+function notJudgedTexts(areas: readonly AreaVerdict[]): string[] {
+  const out: string[] = [];
+  const unserved = new Set<string>();
+  for (const a of areas) {
+    if (a.notJudged === 0) continue;
+    if (a.notServed === a.notJudged) {
+      if (!unserved.has(a.edition)) out.push(`edition ${a.edition} NOT JUDGED: the target does not serve it`);
+      unserved.add(a.edition);
+    } else out.push(`${areaName(a)} NOT JUDGED: ${a.notJudged} of ${plural(a.cases - a.leftOut, 'case')} skipped, ${a.reason ?? 'for a reason of the target'}`);
+  }
+  return out;
+}
+
+/**
+ * Whether the target conforms at the chosen level, on what was judged,
+ * whatever an expectations file says: known failures are still failures of
+ * the target. The text names each area judged and each area, or part of
+ * one, that could not be, with why: a run is never greener than what it judged.
+ */
+export function conformanceVerdict(results: readonly CaseResult[], strict: boolean, titles?: Record<string, { title: string }>): ConformanceVerdict {
   let must = 0;
   let should = 0;
   let errored = 0;
@@ -30,35 +110,53 @@ export function conformanceVerdict(results: readonly CaseResult[], strict: boole
     else if (r.failures.length) must++;
     else if (r.warnings.length) should++;
   }
-  const conforms = must === 0 && errored === 0 && (!strict || should === 0);
-  const parts = [`${must} case${must === 1 ? '' : 's'} failing at MUST`, `${should} at SHOULD only${strict ? '' : ' (warnings)'}`, `${errored} errored`];
-  return { conforms, must, should, errored, text: `conformance: ${conforms ? 'conforms' : 'DOES NOT CONFORM'} at level ${strict ? 'SHOULD (--strict)' : 'MUST'}: ${parts.join(', ')}` };
+  const areas = areaVerdicts(results, titles);
+  const judged = areas.some((a) => a.judged > 0);
+  const conforms = judged && must === 0 && errored === 0 && (!strict || should === 0);
+  const level = strict ? 'SHOULD (--strict)' : 'MUST';
+  const judgedText = areas.filter((a) => a.judged > 0).map((a) => `${a.title} (${a.edition}, ${plural(a.judged, 'case')})`).join(', ');
+  const missing = notJudgedTexts(areas);
+  let text: string;
+  if (!judged) text = `conformance: NOT JUDGED: no selected case could be judged${missing.length ? `: ${missing.join('; ')}` : ' (every one was left out: see Skipped)'}`;
+  else {
+    const parts = [`${plural(must, 'case')} failing at MUST`, `${should} at SHOULD only${strict ? '' : ' (warnings)'}`, `${errored} errored`];
+    text = `conformance: ${conforms ? 'conforms' : 'DOES NOT CONFORM'} at level ${level}: ${parts.join(', ')} — judged: ${judgedText}${missing.length ? `; ${missing.join('; ')}` : ''}`;
+  }
+  return { conforms, judged, must, should, errored, areas, text };
 }
 
 export interface GateVerdict {
   passed: boolean;
   /** Why it failed: one entry per case that fails the gate. */
   why: Array<{ id: string; reason: string }>;
+  /** Entries the run could say nothing about at the version judged: reported, never failing (--update-expectations drops them). */
+  notes: Array<{ id: string; note: string }>;
   text: string;
 }
 
-/** The gate of an expectations file: every listed case fails exactly as recorded, and nothing else fails. */
+/**
+ * The gate of an expectations file: every listed case fails (or is not
+ * judged) exactly as recorded, and nothing else fails or goes unjudged.
+ */
 export function gateVerdict(report: RunReport, strict: boolean): GateVerdict | undefined {
   if (!report.meta.expectations) return undefined;
   const why: Array<{ id: string; reason: string }> = [];
+  const notes: Array<{ id: string; note: string }> = [];
   for (const r of report.results) {
+    if (r.expectation?.unused) notes.push({ id: r.id, note: r.expectation.unused });
     if (r.outcome === 'xpassed') why.push({ id: r.id, reason: 'listed as a known failure, but passes now: remove it from the expectations file' });
-    else if (r.expectation && r.expectation.matched === false) why.push({ id: r.id, reason: `fails differently than expected: ${r.expectation.mismatch ?? ''}` });
+    else if (r.expectation && r.expectation.matched === false) why.push({ id: r.id, reason: r.outcome === 'skipped' || r.expectation.skipped !== undefined ? (r.expectation.mismatch ?? 'differs from its entry') : `fails differently than expected: ${r.expectation.mismatch ?? ''}` });
+    else if (r.outcome === 'skipped' && r.skipCause === 'target' && r.expectation?.matched !== true) why.push({ id: r.id, reason: `not judged: ${r.skipReason ?? 'skipped'} (if the target cannot take part, record it with --update-expectations)` });
     else if (isFailing(r, strict)) why.push({ id: r.id, reason: r.error ? `errored (${r.error.code})` : 'a new failure' });
   }
   const passed = why.length === 0;
-  return { passed, why, text: `gate: ${passed ? 'passed' : `failed (${why.length} case${why.length === 1 ? '' : 's'}: ${summarizeWhy(why)})`} — ${report.meta.expectations}` };
+  return { passed, why, notes, text: `gate: ${passed ? 'passed' : `failed (${why.length} case${why.length === 1 ? '' : 's'}: ${summarizeWhy(why)})`}${notes.length ? `, ${notes.length} entr${notes.length === 1 ? 'y' : 'ies'} not run at the version judged` : ''} — ${report.meta.expectations}` };
 }
 
 function summarizeWhy(why: ReadonlyArray<{ reason: string }>): string {
   const kinds = new Map<string, number>();
   for (const w of why) {
-    const k = w.reason.startsWith('listed') ? 'unexpectedly passing' : w.reason.startsWith('fails differently') ? 'failing differently' : w.reason.startsWith('errored') ? 'errored' : 'new failures';
+    const k = w.reason.startsWith('listed as a known') ? 'unexpectedly passing' : w.reason.startsWith('not judged') ? 'not judged' : w.reason.startsWith('listed as not judged') ? 'judged now' : w.reason.startsWith('errored') ? 'errored' : w.reason === 'a new failure' ? 'new failures' : 'failing differently';
     kinds.set(k, (kinds.get(k) ?? 0) + 1);
   }
   return [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
@@ -67,9 +165,12 @@ function summarizeWhy(why: ReadonlyArray<{ reason: string }>): string {
 /** The exit code the results call for: 0 conforms (or the gate passes), 1 otherwise, 130 when interrupted. */
 export function exitCode(report: RunReport, strict: boolean): number {
   if (report.meta.interrupted) return 130;
+  const verdict = conformanceVerdict(report.results, strict, report.meta.areas);
+  // Nothing judged is never a pass: 3 when the target (or what the run could offer it) stood in the way, 2 when every case was left out.
+  if (!verdict.judged) return verdict.areas.some((a) => a.notJudged > 0) ? 3 : 2;
   const gate = gateVerdict(report, strict);
   if (gate) return gate.passed ? 0 : 1;
-  return conformanceVerdict(report.results, strict).conforms ? 0 : 1;
+  return verdict.conforms ? 0 : 1;
 }
 
 export interface RequirementGroup {

@@ -123,7 +123,7 @@ interface Pending {
 
 export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   const started = performance.now();
-  const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
+  const result: CaseResult = { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'passed', failures: [], warnings: [], durationMs: 0, requests: 0 };
   const finish = (): CaseResult => {
     result.durationMs = performance.now() - started;
     // Targets may repeat a secret back (in an error text, a Location, a body): nothing the reports show keeps it.
@@ -157,6 +157,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
       result.outcome = 'skipped';
       result.skipReason = got.skip;
       result.skipCode = 'users';
+      result.skipCause = 'target';
       return finish();
     }
     users = got;
@@ -234,6 +235,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         result.outcome = 'skipped';
         result.skipReason = ran.skip;
         result.skipCode = 'step';
+        result.skipCause = 'target';
         return;
       }
       if (ran.problem) {
@@ -262,6 +264,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         result.outcome = 'skipped';
         result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${errcodeOf() as string}` : ''})`;
         result.skipCode = 'target';
+        result.skipCause = 'target';
         return;
       }
       if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {

@@ -17,7 +17,7 @@ import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
 import { Services, type ServiceSpec } from './services.js';
 import { parseJson } from './json.js';
-import type { CaseResult, RunMeta, RunReport } from './types.js';
+import type { CaseResult, RunMeta, RunReport, SkipCause } from './types.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 
 export interface RunOptions {
@@ -139,8 +139,8 @@ export interface Plan {
   notServed: Record<string, string>;
   /** Every case of the chosen editions that --grep selects, in suite order. */
   cases: Case[];
-  /** Of those, the ones left out, by id: why (not in force in the version judged, edition not served). */
-  left: Map<string, { code: string; reason: string }>;
+  /** Of those, the ones left out, by id: why (not in force in the version judged, edition not served), and what that means. */
+  left: Map<string, { code: string; reason: string; cause: SkipCause }>;
 }
 
 export async function planRun(options: RunOptions, client: Transport, spec: SpecText, redactor: Redactor, services = new Services(options.services)): Promise<Plan> {
@@ -162,20 +162,26 @@ export async function planRun(options: RunOptions, client: Transport, spec: Spec
     }
   }
   const cases = selectCases(options.suite, editions, options.grep);
-  const left = new Map<string, { code: string; reason: string }>();
+  const left: Plan['left'] = new Map();
   for (const c of cases) {
-    if (notServed[c.edition]) {
-      left.set(c.id, { code: 'not-served', reason: `the target does not serve edition ${c.edition}: ${notServed[c.edition]}` });
+    const version = (versions[c.edition] as VersionChoice).version;
+    const out = c.requirements.map((id) => spec.requirements.get(id)).filter((r) => r && !inForce(r, version, spec.editions));
+    // The version first: a case outside it is left out whatever else the run could or could not offer.
+    if (out.length) {
+      left.set(c.id, { code: 'version', cause: 'version', reason: `not in ${version}: ${out.map((r) => `${r?.id} holds ${r?.until ? `from ${r.since} until ${r.until}` : `from ${r?.since}`}`).join('; ')}` });
       continue;
     }
     const missing = c.needs.map((n) => [n, services.unavailable(n)] as const).find(([, why]) => why !== undefined);
-    if (missing) {
-      left.set(c.id, { code: `needs-${missing[0]}`, reason: missing[1] as string });
+    // The user's own choice (--no-delivery) next: it is what left the case out, whatever the target serves.
+    if (missing && services.declined(missing[0])) {
+      left.set(c.id, { code: `needs-${missing[0]}`, cause: 'choice', reason: missing[1] as string });
       continue;
     }
-    const version = (versions[c.edition] as VersionChoice).version;
-    const out = c.requirements.map((id) => spec.requirements.get(id)).filter((r) => r && !inForce(r, version, spec.editions));
-    if (out.length) left.set(c.id, { code: 'version', reason: `not in ${version}: ${out.map((r) => `${r?.id} holds ${r?.until ? `from ${r.since} until ${r.until}` : `from ${r?.since}`}`).join('; ')}` });
+    if (notServed[c.edition]) {
+      left.set(c.id, { code: 'not-served', cause: 'not-served', reason: `the target does not serve edition ${c.edition}: ${notServed[c.edition]}` });
+      continue;
+    }
+    if (missing) left.set(c.id, { code: `needs-${missing[0]}`, cause: 'target', reason: missing[1] as string });
   }
   return { target: base, preflight: pre, editions, versions, notServed, cases, left };
 }
@@ -253,7 +259,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     // Cases left out are results at once, in suite order with the rest.
     plan.cases.forEach((c, i) => {
       const why = plan.left.get(c.id);
-      if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, failures: [], warnings: [], durationMs: 0, requests: 0 });
+      if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, skipCause: why.cause, failures: [], warnings: [], durationMs: 0, requests: 0 });
     });
     const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i)));
     let next = 0;
@@ -303,6 +309,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       target: redactor.apply(base),
       embedded: options.embedded ?? false,
       editions: plan.editions,
+      areas: Object.fromEntries([...spec.areas.values()].map((a) => [a.id, { title: a.title }])),
       strict: options.strict ?? false,
       // Asked before any token was issued: redacted again now, for a target that named a token it was going to issue.
       versions: redactedJson(plan.preflight.versions, redactor),
@@ -319,7 +326,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     };
     return {
       meta,
-      results: plan.cases.map((c, i) => results[i] ?? { id: c.id, title: c.title, edition: c.edition, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'notrun', skipReason: 'the run was interrupted before this case finished', skipCode: 'interrupted', failures: [], warnings: [], durationMs: 0, requests: 0 }),
+      results: plan.cases.map((c, i) => results[i] ?? { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'notrun', skipReason: 'the run was interrupted before this case finished', skipCode: 'interrupted', failures: [], warnings: [], durationMs: 0, requests: 0 }),
     };
   } finally {
     await services.close();

@@ -21,6 +21,11 @@ export class Services {
     return spec.unavailable;
   }
 
+  /** Whether the user turned the service off on purpose. */
+  declined(name: string): boolean {
+    return this.specs.get(name)?.declined === true;
+  }
+
   /** Starts a service (once, however many ask at the same time). */
   async start(name: string): Promise<Service> {
     const running = this.started.get(name);

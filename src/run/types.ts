@@ -43,10 +43,24 @@ export interface CheckFailure {
  */
 export type Outcome = 'passed' | 'failed' | 'warned' | 'errored' | 'skipped' | 'notrun' | 'xfailed' | 'xpassed';
 
+/**
+ * Why a case was not judged, which decides what its skip means:
+ * - choice: the user's own setting left it out (--no-delivery); never counts against a run;
+ * - version: its requirements do not hold in the version judged; never counts;
+ * - not-served: the target neither serves nor advertises its edition; the area is reported
+ *   as not judged, but the run is not failed for it;
+ * - target: the target (or what the run could offer it) could not take part: a setting it
+ *   refused, a feature it lacks, accounts too few, a service that could not start. The
+ *   verdict says the area was not judged, and a gate fails unless the skip is listed.
+ */
+export type SkipCause = 'choice' | 'version' | 'not-served' | 'target';
+
 export interface CaseResult {
   id: string;
   title: string;
   edition: string;
+  /** The area of the case (spec/areas.yaml). */
+  area: string;
   file: string;
   requirements: string[];
   tags: string[];
@@ -57,8 +71,21 @@ export interface CaseResult {
   skipReason?: string;
   /** Why the case was skipped, as a code reporters and summaries group by. */
   skipCode?: string;
+  /** What the skip means for the verdict and the gate (see SkipCause). */
+  skipCause?: SkipCause;
   /** The expectations-file entry that lists this case, and whether the case failed the way it records. */
-  expectation?: { reason: string; link?: string; file: string; requirements?: string[]; matched?: boolean; mismatch?: string };
+  expectation?: {
+    reason: string;
+    link?: string;
+    file: string;
+    requirements?: string[];
+    /** The entry records the case as not judged (the skip code it had). */
+    skipped?: string;
+    matched?: boolean;
+    mismatch?: string;
+    /** The case did not run at the version judged: the entry says nothing here ("not run at v1.2"). */
+    unused?: string;
+  };
   /** With --repeat: the outcome of every repetition, when they differ. */
   flaky?: Outcome[];
   durationMs: number;
@@ -70,6 +97,8 @@ export interface RunMeta {
   target: string;
   embedded: boolean;
   editions: string[];
+  /** The areas of the suite by id, with the title reports name them by. */
+  areas?: Record<string, { title: string }>;
   strict: boolean;
   versions: unknown;
   /** Per edition: the version of its specification the run judged by, and why. */

@@ -88,8 +88,9 @@ export interface JsonReport {
     format: string;
     meta: Record<string, unknown> & { editions: string[]; strict: boolean; expectations?: string; repeat?: number };
     summary: Record<string, number>;
-    verdict: { conforms: boolean; text: string };
-    gate?: { passed: boolean; text: string; why: Array<{ id: string; reason: string }> };
+    verdict: { conforms: boolean; judged?: boolean; text: string };
+    areas?: Array<{ edition: string; area: string; title: string; cases: number; judged: number; leftOut: number; notJudged: number; notServed: number; reason?: string }>;
+    gate?: { passed: boolean; text: string; why: Array<{ id: string; reason: string }>; notes?: Array<{ id: string; note: string }> };
     results: JsonResult[];
   };
 }

@@ -7,10 +7,12 @@ import type { JsonObject } from './json.js';
 import { checkCap, DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS, resolveDeliveryLimits, resolveLimits, resolveRoomLimits } from './limits.js';
 import { packageInfo } from './paths.js';
 import { PushDelivery } from './push/delivery.js';
+import { createPushRules, type PushRuleOptions } from './pushrules/index.js';
 import { JsonText, matrixError, type HandlerResult } from './result.js';
 import { Rooms } from './rooms/rooms.js';
 import { roomRoutes } from './rooms/routes.js';
 import { accountRoutes } from './routes/account.js';
+import { profileRoutes, Profiles } from './routes/profile.js';
 import { draftPusherRoutes } from './routes/pushers-draft.js';
 import { v1PusherRoutes } from './routes/pushers-v1.js';
 import type { Route, RouteContext } from './routes/types.js';
@@ -33,9 +35,10 @@ import { defaultVersions } from './versions.js';
  *
  * The defaults (DEFAULT_LIMITS in limits.ts, where each is justified) leave room for
  * hundreds of full conformance runs in one `npx conformance serve` session; see
- * reference-server/README.md for the worst case they allow.
+ * reference-server/README.md for the worst case they allow. The push rules' own
+ * options and caps are described in pushrules/limits.ts.
  */
-export interface AppOptions {
+export interface AppOptions extends PushRuleOptions {
   /** Largest request body read, in bytes; larger ones get 413 M_TOO_LARGE. Default 64 KiB. */
   maxBodyBytes?: number;
   /** The server name in user ids (`@name:<serverName>`). Default "localhost". */
@@ -45,8 +48,9 @@ export interface AppOptions {
   /**
    * The versions GET /_matrix/client/versions advertises. Default: the last r0
    * and every v1 version listed in spec/editions.yaml, the newest the suite
-   * models. The server behaves the same whatever it advertises: what it does
-   * conforms to every version.
+   * models. The server behaves the same whatever it advertises, except for
+   * the few push-rule behaviours no single reading satisfies in every version:
+   * those follow the newest v1 version advertised (see pushRulesVersion).
    */
   versions?: readonly string[];
   /** Registered users. Default 10 000 (a full run registers about 20). */
@@ -121,8 +125,9 @@ export function createApp(options: AppOptions = {}): RequestListener {
  * calls it). Without it, delivery's timers do not keep a process alive, and an
  * open request to a gateway lasts at most its 10 s deadline.
  *
- * Rooms exist only for delivery: a message from one member notifies the
- * others, whose http pushers of both editions are sent a notification each.
+ * Rooms exist only for delivery: an event in a room is evaluated against the
+ * push rules of each other member, and those it notifies are sent a
+ * notification at each of their http pushers of both editions.
  */
 export function buildApp(options: AppOptions = {}): App {
   const limits = resolveLimits(options);
@@ -138,7 +143,11 @@ export function buildApp(options: AppOptions = {}): App {
   const v1Store = store();
   const draftStore = store();
   const log = safeLog(options.log);
+  const versions = options.versions ?? defaultVersions();
+  const profiles = new Profiles();
+  const pushRules = createPushRules(options, { advertised: versions, limits, displayName: (userId) => profiles.displayName(userId) });
   const delivery = new PushDelivery({
+    policy: pushRules.policy,
     sources: [
       { name: 'v1', store: v1Store },
       { name: 'draft', store: draftStore },
@@ -151,10 +160,12 @@ export function buildApp(options: AppOptions = {}): App {
   });
   const rooms = new Rooms(serverName, roomLimits);
   const routes: Route[] = [
-    ...accountRoutes(accounts, options.versions ?? defaultVersions(), limits),
+    ...accountRoutes(accounts, versions, limits),
+    ...profileRoutes(profiles, accounts),
+    ...pushRules.routes,
     ...v1PusherRoutes(v1Store, validators, limits),
     ...draftPusherRoutes(draftStore, validators, limits),
-    ...roomRoutes(rooms, accounts, limits, roomLimits, (event, recipients) => delivery.notify(event, recipients)),
+    ...roomRoutes(rooms, accounts, limits, roomLimits, (event, recipients, facts) => delivery.notify(event, recipients, facts)),
   ];
   const listener = createHandler(routes, accounts, {
     maxBodyBytes,

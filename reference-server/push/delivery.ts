@@ -1,8 +1,8 @@
 /**
- * Push delivery: every message that notifies a user becomes one notification for
- * each of that user's `http` pushers (in the v1 store and the draft store alike),
- * sent to the pusher's `data.url` after the request that sent the message has been
- * answered.
+ * Push delivery: every event the user's push rules say notifies them (the
+ * policy decides, with which tweaks) becomes one notification for each of that
+ * user's `http` pushers (in the v1 store and the draft store alike), sent to the
+ * pusher's `data.url` after the request that sent the event has been answered.
  *
  * Each pusher has a queue of its own, sent in order, one request at a time. A
  * notification the gateway answers with a 5xx (or 429, 408), that gets no answer
@@ -20,7 +20,7 @@
  */
 import { Agent } from 'node:https';
 import type { DeliveryLimits } from '../limits.js';
-import type { MessageEvent, Recipient } from '../rooms/routes.js';
+import type { EventFacts, MessageEvent, Recipient } from '../rooms/routes.js';
 import type { PusherKey, PusherRecord, PusherStore } from '../store/types.js';
 import { HostPolicy } from './hosts.js';
 import { notificationBody } from './notification.js';
@@ -32,8 +32,19 @@ export interface PusherSource {
   readonly store: PusherStore;
 }
 
+/** A notification to send: the `tweaks` of its devices, as the JSON text of an object. */
+export interface PushDecision {
+  readonly tweaks: string;
+}
+
+/** Whether an event notifies a user, and how: the user's push rules. */
+export interface NotificationPolicy {
+  decide(userId: string, event: MessageEvent, facts: EventFacts): PushDecision | undefined;
+}
+
 export interface DeliveryOptions {
   readonly sources: readonly PusherSource[];
+  readonly policy: NotificationPolicy;
   readonly limits: DeliveryLimits;
   /** Verify gateways' certificates (AppOptions.pushTlsVerify). */
   readonly tlsVerify: boolean;
@@ -57,6 +68,7 @@ export const PUSH_ENTRY_OVERHEAD_BYTES = 512;
 interface Entry {
   readonly event: MessageEvent;
   readonly unread: number;
+  readonly tweaks: string;
   readonly cost: number;
   tries: number;
 }
@@ -100,15 +112,19 @@ export class PushDelivery {
     this.#agent = new Agent({ keepAlive: false, maxSockets: MAX_OPEN_PUSH_REQUESTS, rejectUnauthorized: options.tlsVerify });
   }
 
-  /** Queues a notification of `event` for every http pusher of every recipient. Returns at once. */
-  notify(event: MessageEvent, recipients: readonly Recipient[]): void {
+  /**
+   * Queues a notification of `event` for every http pusher of every recipient
+   * the policy says it notifies. Returns at once. Users without an http pusher
+   * are not evaluated: nothing would be sent to them.
+   */
+  notify(event: MessageEvent, recipients: readonly Recipient[], facts: EventFacts): void {
     if (this.#closed) return;
     for (const { userId, unread } of recipients) {
-      for (const source of this.#options.sources) {
-        for (const record of source.store.list(userId)) {
-          if (record.kind === 'http') this.#enqueue(source, record, event, unread);
-        }
-      }
+      const pushers = this.#options.sources.flatMap((source) => source.store.list(userId).filter((record) => record.kind === 'http').map((record) => ({ source, record })));
+      if (pushers.length === 0) continue;
+      const decision = this.#options.policy.decide(userId, event, facts);
+      if (decision === undefined) continue;
+      for (const { source, record } of pushers) this.#enqueue(source, record, event, unread, decision.tweaks);
     }
   }
 
@@ -127,9 +143,9 @@ export class PushDelivery {
     this.#agent.destroy();
   }
 
-  #enqueue(source: PusherSource, record: PusherRecord, event: MessageEvent, unread: number): void {
+  #enqueue(source: PusherSource, record: PusherRecord, event: MessageEvent, unread: number, tweaks: string): void {
     const { limits, log } = this.#options;
-    const cost = event.contentBytes + PUSH_ENTRY_OVERHEAD_BYTES;
+    const cost = event.contentBytes + tweaks.length + PUSH_ENTRY_OVERHEAD_BYTES;
     if (this.#bytes + cost > limits.maxPushQueueBytes) {
       log(`push: dropped a notification of ${event.eventId}: ${this.#bytes} bytes already wait (maxPushQueueBytes)`);
       return;
@@ -147,7 +163,7 @@ export class PushDelivery {
         log(`push: dropped the notification of ${oldest.event.eventId}: ${limits.maxPushQueuePerPusher} newer ones wait for the same pusher (maxPushQueuePerPusher)`);
       }
     }
-    queue.pending.push({ event, unread, cost, tries: 0 });
+    queue.pending.push({ event, unread, tweaks, cost, tries: 0 });
     this.#bytes += cost;
     if (queue.state === 'idle') this.#schedule(queue);
   }
@@ -189,7 +205,7 @@ export class PushDelivery {
     // Read afresh: a pusher deleted (or rejected) since the notification was queued gets nothing.
     const record = queue.source.store.get(queue.key);
     if (record === undefined || record.kind !== 'http') return this.#drop(queue);
-    const built = notificationBody(record, entry.event, entry.unread);
+    const built = notificationBody(record, entry.event, entry.unread, entry.tweaks);
     const target = built.ok ? this.#target(built.url) : built;
     if (!built.ok || !target.ok) {
       // The same for every notification of the pusher: none of them can be sent.

@@ -2,7 +2,7 @@
  * The body of POST /_matrix/push/v1/notify for one pusher, as the Push Gateway
  * API describes it: the event (only its ids for `format: event_id_only`), the
  * priority, the counts, and the one device, whose `data` is the pusher's
- * without `url`.
+ * without `url` and whose `tweaks` are those the matching push rule set.
  */
 import { isJsonObject, type JsonObject } from '../json.js';
 import type { MessageEvent } from '../rooms/routes.js';
@@ -10,7 +10,7 @@ import type { PusherRecord } from '../store/types.js';
 
 export type Built = { ok: true; url: string; body: string } | { ok: false; problem: string };
 
-export function notificationBody(record: PusherRecord, event: MessageEvent, unread: number): Built {
+export function notificationBody(record: PusherRecord, event: MessageEvent, unread: number, tweaksJson = '{}'): Built {
   let pusher: unknown;
   try {
     pusher = JSON.parse(record.json);
@@ -29,7 +29,7 @@ export function notificationBody(record: PusherRecord, event: MessageEvent, unre
     // The Push Gateway API: "The unix timestamp (in seconds) when the pushkey was last updated" (an integer from v1.3).
     pushkey_ts: Math.floor(record.updatedAtMs / 1000),
     data: forwarded,
-    tweaks: {},
+    tweaks: JSON.parse(tweaksJson) as JsonObject,
   };
   // Counts whose value is zero "should be omitted"; the object itself stays (event_id_only needs it).
   const counts = unread > 0 ? { unread } : {};

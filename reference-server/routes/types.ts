@@ -22,7 +22,7 @@ export interface AuthedContext extends RouteContext {
 }
 
 interface RouteBase {
-  readonly method: 'GET' | 'POST' | 'PUT';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /**
    * The path, matched as sent (no normalisation). A segment written `{name}`
    * matches any one non-empty segment, whose percent-decoded value the handler

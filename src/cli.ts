@@ -545,7 +545,7 @@ async function runSuite(flags: Flags): Promise<number> {
         const text = rateLimitText(w);
         if (text) process.stderr.write(text + '\n');
       },
-      ...(trace ? { onExchange: (req, res, started, ms, error) => trace.record(req, res, started, ms, error) } : {}),
+      ...(trace ? { onExchange: (x) => trace.record(x) } : {}),
       ...(flags.specVersion ? { specVersion: flags.specVersion } : {}),
       ...(flags.registrationToken ? { registrationToken: flags.registrationToken } : {}),
       ...(flags.grep ? { grep: flags.grep } : {}),

@@ -19,7 +19,7 @@ export { applyExpectations, loadExpectations, withExpectation, writeExpectations
 export { compareReports, comparisonHtml, comparisonMarkdown, changesOnly, regressions, defaultReportName, type NamedReport, type Comparison } from './compare.js';
 export { coverage, formatCoverage, type CoverageRow } from './coverage.js';
 export { Redactor } from './http/redact.js';
-export { HarWriter } from './http/har.js';
+export { HarWriter, type TraceEntry } from './http/har.js';
 export type { RateLimitWait } from './http/transport.js';
 export { escapeForTerminal } from './text.js';
 export { suiteInfo } from './version.js';

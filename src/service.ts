@@ -3,9 +3,24 @@
  * run that hosts it: the areas that offer services and the core that starts
  * them both depend on this, and on nothing of each other.
  */
+import type { HttpRequest, HttpResponse } from './http/client.js';
+
+/** A request the target sent to a service of the run (a poke to the mock gateway), and the service's answer. */
+export interface ReceivedExchange {
+  req: HttpRequest;
+  res: HttpResponse;
+  started: Date;
+  /** performance.now() when the request began to arrive. */
+  at: number;
+  /** Values in it that tell whose it is (the pushkeys a poke is for). */
+  keys: string[];
+}
+
 export interface Service {
   /** A value cases read with {$service: NAME.KEY} (gateway.url, …). */
   value?(key: string): unknown;
+  /** Calls `listener` with every request the service answers; returns the call that stops it. */
+  observe?(listener: (x: ReceivedExchange) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -96,14 +96,77 @@ export function oneLine(s: string, max = 500): string {
   return escapeForTerminal(cutText(s, max).text);
 }
 
-/** A JSON value as short text for a message (never raw control characters). */
+/**
+ * A JSON value as short text for a message, well-formed however short:
+ * members and items that do not fit are left out as a whole (shown as "…"
+ * inside their object or array), a long string is shortened inside its
+ * quotes, and no key, operator or escape is ever cut in two. `max` counts
+ * UTF-16 code units, roughly.
+ */
 export function shortJson(v: unknown, max = 200): string {
-  let s: string;
   try {
-    s = JSON.stringify(v) ?? typeof v;
+    return compact(v, Math.max(8, max), 0);
   } catch {
-    // Too deep to write, or an object no JSON or String() can render.
-    s = '(a value too deep to show)';
+    // An object no JSON can render (a cycle), or one too deep for the stack.
+    return '(a value too deep to show)';
   }
-  return cutText(s, max).text + (Buffer.byteLength(s) > max ? '…' : '');
+}
+
+const ELLIPSIS = '…';
+
+function compact(v: unknown, room: number, depth: number): string {
+  if (typeof v === 'string') {
+    const whole = JSON.stringify(v);
+    if (whole.length <= room) return whole;
+    // Shortened inside the quotes, at a character boundary; the escapes are made after the cut, so none is split.
+    let keep = Math.max(0, room - 3);
+    let text = JSON.stringify(cutUnits(v, keep).text);
+    while (text.length + 2 > room && keep > 0) text = JSON.stringify(cutUnits(v, (keep = Math.floor(keep * 0.8))).text);
+    return `${text.slice(0, -1)}${ELLIPSIS}"`;
+  }
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? String(v);
+  if (depth > 32) return Array.isArray(v) ? `[${ELLIPSIS}]` : `{${ELLIPSIS}}`;
+  const array = Array.isArray(v);
+  const entries: Array<[string, unknown]> = array ? (v as unknown[]).map((x) => ['', x]) : Object.entries(v as Record<string, unknown>);
+  const [open, close] = array ? ['[', ']'] : ['{', '}'];
+  let out = open;
+  for (const [n, [k, x]] of entries.entries()) {
+    const sep = n === 0 ? '' : ',';
+    const key = array ? '' : `${JSON.stringify(k)}:`;
+    // What must still fit after this member: the closing bracket, and "…" when members follow.
+    const tail = close.length + (n < entries.length - 1 ? sep.length + 1 + ELLIPSIS.length : 0);
+    const left = room - out.length - sep.length - key.length - tail;
+    if (left < 4) return `${out}${sep}${ELLIPSIS}${close}`;
+    const shown = compact(x, left, depth + 1);
+    if (shown.length > left) return `${out}${sep}${ELLIPSIS}${close}`;
+    out += sep + key + shown;
+  }
+  return out + close;
+}
+
+/**
+ * Cuts a message to about `max` UTF-8 bytes where the cut breaks no JSON
+ * value it quotes: at a space outside any quoted string, object or array,
+ * and marks the cut with "…". A message without such a place is cut at a
+ * character boundary.
+ */
+export function cutMessage(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  const head = cutText(s, max - 4).text;
+  let depth = 0;
+  let inString = false;
+  let best = -1;
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '{' || c === '[') depth++;
+    else if ((c === '}' || c === ']') && depth > 0) depth--;
+    else if (c === ' ' && depth === 0) best = i;
+  }
+  return `${best > 0 ? head.slice(0, best) : head} …`;
 }

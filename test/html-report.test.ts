@@ -7,24 +7,30 @@
  * Policy violation or a script error would be logged there). One screenshot
  * is kept for a person to look at.
  *
- * Chromium is driven by its command line alone (--dump-dom, --screenshot);
- * each run has its own profile and is killed, with its children, if it does
- * not end within its bound.
+ * Chromium is driven by its command line (--dump-dom) to read the DOM the
+ * page builds, and over the DevTools protocol (support/cdp.ts) to click the
+ * count tiles, type into the filter and count the rows left visible; each run
+ * has its own profile and is killed, with its children, if it does not end
+ * within its bound. The screenshot is written to test-artifacts/ at the root
+ * of the checkout (ignored by git).
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SCRIPT_HASH } from '../src/report/html.js';
+import { openPage, type Page } from './support/cdp.js';
 import { BROKEN_ASTRAL, HOSTILE_SERVER, MIXED, MIXED_EXPECTATIONS } from './support/report-servers.js';
 import { startProxy, type ProxyServer } from './support/proxy-server.js';
 import { cliPool, readJsonReport, type JsonReport } from './support/reports.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 const NO_CHROMIUM = 'Chromium is not installed (apt-get install chromium): the HTML report was not opened in a browser';
-/** Where the screenshot is kept after the run, for a person to look at. */
-export const SCREENSHOT = join(tmpdir(), 'conformance-html-report.png');
+/** Where the screenshot is kept after the run, for a person to look at: test-artifacts/ at the root of the checkout. */
+export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+export const SCREENSHOT = join(ARTIFACTS, 'html-report.png');
 
 interface Browsed {
   code: number | null;
@@ -35,7 +41,7 @@ interface Browsed {
 }
 
 /** Runs headless Chromium once on a page; kills its whole process group after `timeoutMs`. */
-function chromium(page: string, mode: { dumpDom: true } | { screenshot: string }, timeoutMs = 60_000): Promise<Browsed> {
+function chromium(page: string, timeoutMs = 60_000): Promise<Browsed> {
   const profile = mkdtempSync(join(tmpdir(), 'conformance-chromium-'));
   const args = [
     '--headless=new',
@@ -49,7 +55,7 @@ function chromium(page: string, mode: { dumpDom: true } | { screenshot: string }
     `--user-data-dir=${profile}`,
     '--enable-logging=stderr',
     '--v=0',
-    ...('dumpDom' in mode ? ['--dump-dom'] : [`--screenshot=${mode.screenshot}`, '--window-size=1280,2000', '--hide-scrollbars']),
+    '--dump-dom',
     pathToFileURL(page).href,
   ];
   return new Promise((resolve, reject) => {
@@ -119,7 +125,7 @@ describe('the HTML report in headless Chromium', function () {
   it('the console check can fail: a page with a script error and a blocked image is caught', async function () {
     const page = join(dir, 'control.html');
     writeFileSync(page, `<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'"></head><body><p>control</p><img src="https://example.invalid/x.png"><script>console.error('boom'); throw new Error('uncaught-x')</script></body></html>`);
-    const b = await chromium(page, { dumpDom: true });
+    const b = await chromium(page);
     expect(b.code, b.stderr.slice(-2000)).to.equal(0);
     expect(b.stdout).to.include('<p>control</p>');
     const logged = b.console.join('\n');
@@ -132,12 +138,12 @@ describe('the HTML report in headless Chromium', function () {
     for (const name of ['broken', 'mixed'] as const) {
       const report: JsonReport = readJsonReport(pages[name].json);
       expect(pages[name].code, name).to.equal(1);
-      const b = await chromium(pages[name].html, { dumpDom: true });
+      const b = await chromium(pages[name].html);
       expect(b.code, b.stderr.slice(-2000)).to.equal(0);
       expect(b.console, `${name}: console lines`).to.deep.equal([]);
       const dom = b.stdout;
       expect(dom, `${name}: the page rendered`).to.include('<h1>Matrix pushers conformance</h1>');
-      expect(tagCount(dom, 'script'), 'no script in the page').to.equal(0);
+      expect(tagCount(dom, 'script'), 'one script in the page, its own').to.equal(1);
       expect(dom).to.include(report.conformance.verdict.text).and.include('DOES NOT CONFORM');
       const problems = report.conformance.results.filter((r) => r.failures.length || r.warnings.length || r.error || r.outcome === 'xfailed');
       expect(problems.length, `${name}: the run has failures to show`).to.be.greaterThan(1);
@@ -155,35 +161,106 @@ describe('the HTML report in headless Chromium', function () {
       }
       for (const r of report.conformance.results.filter((x) => x.outcome === 'skipped')) expect(dom, `${name} ${r.id}: the skip reason`).to.include(r.skip?.reason as string);
       const count = (o: string): number => report.conformance.results.filter((r) => r.outcome === o).length;
-      for (const o of ['passed', 'failed', 'warned', 'errored', 'skipped', 'xfailed']) expect(dom, `${name}: the ${o} total`).to.include(`<div><b>${count(o)}</b>${o}</div>`);
+      for (const o of ['passed', 'failed', 'warned', 'errored', 'skipped', 'xfailed']) expect(dom, `${name}: the ${o} total`).to.match(new RegExp(`<button [^>]*data-outcome="${o}"[^>]*><b>${count(o)}</b>${o}</button>`));
     }
   });
 
   it('runs nothing the target sent: its markup stays text', async function () {
     readJsonReport(pages.hostile.json);
-    const b = await chromium(pages.hostile.html, { dumpDom: true });
+    const b = await chromium(pages.hostile.html);
     expect(b.code, b.stderr.slice(-2000)).to.equal(0);
     expect(b.console, 'console lines (a script or a blocked resource would log one)').to.deep.equal([]);
     const dom = b.stdout;
-    expect(tagCount(dom, 'script')).to.equal(0);
+    expect(tagCount(dom, 'script'), "the page's own script alone").to.equal(1);
     expect(dom).to.not.match(/<b>bold<\/b>/);
     expect(dom).to.include('&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(dom).to.include('\\x1b]0;pwned-title\\x07');
     expect(dom).to.include('<code>v1.set.valid-pusher</code>');
   });
 
-  it('takes a screenshot of the page (kept for a person to look at)', async function () {
-    const shot = join(dir, 'report.png');
-    const b = await chromium(pages.mixed.html, { screenshot: shot });
-    expect(b.code, b.stderr.slice(-2000)).to.equal(0);
-    expect(existsSync(shot), 'the screenshot was written').to.equal(true);
-    const png = readFileSync(shot);
-    expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'a PNG').to.equal(true);
-    expect(png.readUInt32BE(16), 'width').to.equal(1280);
-    expect(png.readUInt32BE(20), 'height').to.equal(2000);
-    // A blank page compresses to a few KB; a rendered report does not.
-    expect(statSync(shot).size, 'the page has content').to.be.greaterThan(30_000);
-    copyFileSync(shot, SCREENSHOT);
-    if (this.test) this.test.title += ` → ${SCREENSHOT}`;
+  describe('worked in, in the browser', function () {
+    let page: Page | undefined;
+    let report: JsonReport;
+    const visible = (): Promise<Array<{ id: string; outcome: string }>> => (page as Page).evaluate(`[...document.querySelectorAll('tr[data-outcome]')].filter((r) => r.offsetParent !== null).map((r) => ({ id: r.querySelector('code').textContent, outcome: r.dataset.outcome }))`);
+    const tiles = (): Promise<Record<string, number>> => (page as Page).evaluate(`Object.fromEntries([...document.querySelectorAll('button[data-outcome]')].map((b) => [b.dataset.outcome, Number(b.querySelector('b').textContent)]))`);
+
+    before(async function () {
+      if (!CHROMIUM) return;
+      report = readJsonReport(pages.mixed.json);
+      page = await openPage(CHROMIUM, pages.mixed.html);
+    });
+    after(async function () {
+      await page?.close();
+    });
+
+    it('lists failures first, grouped by requirement, backticks set as code, across the full width', async function () {
+      const p = page as Page;
+      const order = (await visible()).map((r) => r.outcome);
+      expect(order.length).to.equal(report.conformance.results.length);
+      expect(order.indexOf('passed'), 'passes come last').to.be.greaterThan(Math.max(order.lastIndexOf('failed'), order.lastIndexOf('errored'), order.lastIndexOf('warned')));
+      const groups = await p.evaluate<string[]>(`[...document.querySelectorAll('h2 + .req, .req')].filter((d) => !d.closest('tr')).map((d) => d.querySelector('code').textContent)`);
+      const failing = new Set(report.conformance.results.filter((r) => r.outcome !== 'xfailed').flatMap((r) => [...r.failures, ...r.warnings].map((f) => f.requirement)));
+      expect(new Set(groups), 'one group per requirement failed').to.deep.equal(failing);
+      expect(await p.evaluate<number>(`document.querySelectorAll('blockquote code').length`), 'inline code in the statements').to.be.greaterThan(0);
+      expect(await p.evaluate<boolean>(`[...document.querySelectorAll('blockquote')].every((b) => !b.textContent.includes('\`'))`), 'no backtick left raw in a statement').to.equal(true);
+      expect(await p.evaluate<number>(`document.querySelector('table').getBoundingClientRect().width / innerWidth`), 'the table spans the page').to.be.greaterThan(0.9);
+      expect(p.logged, 'console lines').to.deep.equal([]);
+    });
+
+    it('a click on a count tile shows that outcome alone, a second click all; typed text leaves the rows that hold it and the tiles count them', async function () {
+      const p = page as Page;
+      const all = report.conformance.results;
+      const count = (o: string): number => all.filter((r) => r.outcome === o).length;
+      expect((await visible()).length).to.equal(all.length);
+      const outcomes = [...new Set(all.map((r) => r.outcome))];
+      expect(outcomes.length, 'the run has cases of several outcomes').to.be.at.least(4);
+      for (const o of outcomes) {
+        await p.click(`button[data-outcome=${o}]`);
+        const rows = await visible();
+        expect(rows.length, `after a click on ${o}`).to.equal(count(o));
+        expect(rows.every((r) => r.outcome === o)).to.equal(true);
+        await p.click(`button[data-outcome=${o}]`);
+        expect((await visible()).length, `after a second click on ${o}`).to.equal(all.length);
+      }
+      const target = all.find((r) => r.outcome === 'errored') as (typeof all)[number];
+      await p.click('#filter-text');
+      await p.type(target.id);
+      expect((await visible()).map((r) => r.id), `the text ${target.id}`).to.deep.equal([target.id]);
+      expect(await tiles(), 'the tiles count what the text leaves').to.deep.include({ errored: 1, failed: 0, warned: 0, passed: 0, skipped: 0 });
+      expect(await p.evaluate<string>(`document.getElementById('shown').textContent`)).to.equal(`1 of ${all.length} cases shown`);
+      await p.click('button[data-outcome=passed]');
+      expect(await visible(), 'outcome and text together').to.deep.equal([]);
+      expect(p.logged, 'console lines').to.deep.equal([]);
+    });
+
+    it('runs its script only by the hash in its policy: the same page with the script changed runs nothing, and says so', async function () {
+      const html = readFileSync(pages.mixed.html, 'utf8');
+      expect(html).to.include(`script-src '${SCRIPT_HASH}'`);
+      const changed = join(dir, 'changed-script.html');
+      writeFileSync(changed, html.replace('<script>(() => {', '<script>(() => { ;'));
+      const other = await openPage(CHROMIUM as string, changed);
+      try {
+        expect(await other.evaluate<string>(`document.getElementById('shown').textContent`), 'the script did not run').to.equal(`${report.conformance.results.length} cases`);
+        expect(other.logged.join('\n')).to.match(/Content Security Policy/);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('takes a screenshot of the page, kept in test-artifacts/ for a person to look at', async function () {
+      const p = page as Page;
+      // Every row again: the filters the tests before set are cleared.
+      await p.evaluate(`(() => { document.querySelector('button[aria-pressed=true]')?.click(); const box = document.getElementById('filter-text'); box.value = ''; box.dispatchEvent(new Event('input')); })()`);
+      expect((await visible()).length).to.equal(report.conformance.results.length);
+      const png = await p.screenshot();
+      expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'a PNG').to.equal(true);
+      expect(png.readUInt32BE(16), 'width').to.equal(1280);
+      expect(png.readUInt32BE(20), 'height').to.equal(2000);
+      // A blank page compresses to a few KB; a rendered report does not.
+      expect(png.length, 'the page has content').to.be.greaterThan(30_000);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      writeFileSync(SCREENSHOT, png);
+      if (this.test) this.test.title += ` → ${SCREENSHOT}`;
+    });
   });
 });

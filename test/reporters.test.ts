@@ -13,12 +13,14 @@
  * each test then judges the runs it names.
  */
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSuite, selectCases } from '../src/index.js';
+import { SCRIPT_HASH } from '../src/report/html.js';
 import { ASTRAL, ASTRAL_SERVER, BROKEN_ASTRAL, FLAKY, HOSTILE, HOSTILE_HEADER, HOSTILE_SERVER, MIXED, MIXED_EXPECTATIONS, NEVER_LISTS } from './support/report-servers.js';
 import { startMisbehaving, type MisbehavingServer } from './support/misbehaving-server.js';
 import { startProxy, type ProxyServer } from './support/proxy-server.js';
@@ -192,8 +194,9 @@ describe('reporters, as the CLI writes them', function () {
           }
           if (x.warnings.length && !strict) expect(c?.systemOut, `${label}: warnings in system-out`).to.include('Warnings (SHOULD').and.include(x.warnings[0]?.requirement as string);
           for (const e of x.exchanges) {
-            expect(c?.systemOut, `${label}: the exchange of step ${e.step}`).to.include(`step ${e.step}`).and.include(`request:   ${e.request.method} ${e.request.url}`).and.include('reproduce: ');
-            if (e.response) expect(c?.systemOut, label).to.include(`response:  ${e.response.status}`);
+            expect(c?.systemOut, `${label}: the exchange of step ${e.step}`).to.include(e.step === 0 ? 'before the first step' : `step ${e.step}`).and.include(`${e.request.method} ${e.request.url}`);
+            if (e.curl) expect(c?.systemOut, label).to.include('reproduce: ');
+            if (e.response) expect(c?.systemOut, label).to.include(`← ${e.direction === 'from-target' ? 'the gateway answered ' : ''}${e.response.status}`);
           }
         }
       }
@@ -318,9 +321,13 @@ describe('reporters, as the CLI writes them', function () {
             const version = r.conformance.meta['specVersions'] as Record<string, { version: string }>;
             expect(f.link, `${label}: the link names the version judged`).to.include(`/${version['v1']?.version}/`);
           }
+          // Every exchange of the steps up to the last failing one, in order; each failing step that sent a request among them.
           const steps = new Set([...x.failures, ...x.warnings].map((f) => f.step));
-          if (x.error?.step !== undefined && x.exchanges.some((e) => e.step === x.error?.step)) steps.add(x.error.step);
-          expect(new Set(x.exchanges.map((e) => e.step)), `${label}: one exchange per failing step`).to.deep.equal(steps);
+          if (x.error?.step !== undefined) steps.add(x.error.step);
+          const shown = x.exchanges.map((e) => e.step);
+          if (shown.length) expect(Math.max(...shown), `${label}: up to the last failing step`).to.equal(Math.max(...steps));
+          expect(x.exchanges.map((e) => e.atMs), `${label}: in order`).to.deep.equal([...x.exchanges.map((e) => e.atMs)].sort((a, b) => a - b));
+          for (const st of steps) if (x.failures.some((f) => f.step === st && f.check !== 'await_notification')) expect(shown, `${label}: the exchange of failing step ${st}`).to.include(st);
           if (x.outcome === 'passed') expect(x.exchanges, label).to.deep.equal([]);
           // A case that errored on an answer shows that answer.
           if (x.error && ['ERR_SERVER_ERROR', 'ERR_NOT_JSON'].includes(x.error.code)) expect(x.exchanges.find((e) => e.step === x.error?.step)?.response?.status, `${label}: the answer it errored on`).to.be.a('number');
@@ -328,7 +335,7 @@ describe('reporters, as the CLI writes them', function () {
       }
       const failed = report('broken').conformance.results.filter((x) => x.outcome === 'failed');
       expect(failed.map((x) => x.id).sort()).to.deep.equal(['v1.get.astral-characters', 'v1.set.app-id-64-chars']);
-      expect(failed.every((x) => x.exchanges.length > 0 && x.exchanges.every((e) => e.curl.startsWith('curl ')))).to.equal(true);
+      expect(failed.every((x) => x.exchanges.length > 0 && x.exchanges.every((e) => e.direction === 'from-target' || e.curl?.startsWith('curl ')))).to.equal(true);
     });
 
     it('objects two failures share are written whole, never as [object Object]', function () {
@@ -388,9 +395,14 @@ describe('reporters, as the CLI writes them', function () {
       expect(xml).to.not.include(']]>').and.not.include('<b>').and.not.include('</script>');
       const html = text('hostile-spec', 'html');
       const tags = [...html.matchAll(/<\/?([a-zA-Z][a-zA-Z0-9]*)/g)].map((m) => (m[1] as string).toLowerCase());
-      const allowed = new Set(['html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'p', 'br', 'div', 'b', 'code', 'table', 'tbody', 'tr', 'td', 'details', 'summary', 'pre', 'blockquote', 'ul', 'li', 'span', 'a']);
+      const allowed = new Set(['html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'h2', 'p', 'br', 'div', 'b', 'code', 'table', 'tbody', 'tr', 'td', 'details', 'summary', 'pre', 'blockquote', 'ul', 'li', 'span', 'a', 'button', 'input', 'script']);
       for (const t of tags) expect(allowed.has(t), `an element the report does not write: <${t}>`).to.equal(true);
-      expect(html).to.not.match(/<script|<\/script|<b>bold/i);
+      // One script, the page's own: its text hashes to what the policy allows.
+      const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/gi)].map((m) => m[1] as string);
+      expect(scripts.length, 'one script').to.equal(1);
+      expect((html.match(/<script/gi) ?? []).length).to.equal(1);
+      expect(`sha256-${createHash('sha256').update(scripts[0] as string, 'utf8').digest('base64')}`).to.equal(SCRIPT_HASH);
+      expect(html).to.include(`script-src '${SCRIPT_HASH}'`).and.not.match(/<b>bold/i);
       expect(html).to.include('&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;').and.include('&lt;b&gt;bold&lt;/b&gt;');
     });
 
@@ -417,7 +429,9 @@ describe('reporters, as the CLI writes them', function () {
       }
       const astral = run('astral');
       expect(astral.stdout, 'the terminal cut the body').to.match(/… \(\d+ more characters\)/);
-      const body = report('astral').conformance.results[0]?.exchanges[0]?.response?.body ?? '';
+      const astralResult = report('astral').conformance.results[0];
+      const failingStep = astralResult?.error?.step ?? astralResult?.failures[0]?.step;
+      const body = astralResult?.exchanges.find((e) => e.step === failingStep)?.response?.body ?? '';
       expect(Buffer.byteLength(body), 'the results kept (nearly) 64 KiB of the body').to.be.within(60_000, 64 * 1024);
       expect(body).to.include(ASTRAL.slice(0, 200));
       const broken = text('broken', 'xml');

@@ -5,8 +5,10 @@
  */
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { HttpClient } from '../src/http/client.js';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { makeCertificate } from '../src/gateway/cert.js';
+import { HttpClient, type Timings } from '../src/http/client.js';
 import { Transport, type RateLimitWait } from '../src/http/transport.js';
 
 interface Limiter {
@@ -116,6 +118,66 @@ describe('rate limits', function () {
       await t.close();
       await forever.close();
       await hour.close();
+    }
+  });
+});
+
+describe('timings of an exchange', function () {
+  this.timeout(20_000);
+  const sum = (t: Timings): number => t.blocked + Math.max(0, t.connect) + t.send + t.wait + t.receive;
+
+  it('a request that opened its connection has a connect time, one that reused a connection -1; plain HTTP has no TLS time', async function () {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    let connections = 0;
+    server.on('connection', () => connections++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const client = new HttpClient({ timeoutMs: 2000, maxBodyBytes: 1 << 16 });
+    try {
+      const all: Timings[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await client.send(i === 0 ? { method: 'POST', url, headers: { 'content-type': 'application/json' }, body: '{}' } : { method: 'GET', url, headers: {} });
+        expect(Math.abs(sum(r.timings) - r.durationMs), 'the phases add up to the whole').to.be.below(1);
+        all.push(r.timings);
+      }
+      expect(all[0]?.connect, 'the first request opened a connection').to.be.at.least(0);
+      expect(all.filter((t) => t.connect >= 0).length, 'one connect time per connection the server saw').to.equal(connections);
+      expect(all.some((t) => t.connect === -1), 'sequential requests reuse a kept-alive connection').to.equal(true);
+      for (const t of all) expect(t.ssl).to.equal(-1);
+    } finally {
+      await client.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('a server slow to take up a connection (a stalled accept, the TLS handshake waits 400 ms) shows as connect and TLS time, not as wait', async function () {
+    const cert = makeCertificate();
+    const tls = createTlsServer({ key: cert.key, cert: cert.cert }, (socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}'));
+    });
+    const held: Socket[] = [];
+    const front = createNetServer((socket) => {
+      held.push(socket);
+      // The connection is only handed to the TLS server after 400 ms: no handshake answer before then.
+      setTimeout(() => tls.emit('connection', socket), 400);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const client = new HttpClient({ timeoutMs: 5000, maxBodyBytes: 1 << 16, ca: cert.cert });
+    try {
+      const res = await client.send({ method: 'GET', url: `https://127.0.0.1:${(front.address() as AddressInfo).port}/`, headers: {} });
+      expect(res.status).to.equal(200);
+      expect(res.timings.connect, JSON.stringify(res.timings)).to.be.at.least(390);
+      expect(res.timings.ssl, JSON.stringify(res.timings)).to.be.at.least(390);
+      expect(res.timings.wait, JSON.stringify(res.timings)).to.be.below(300);
+    } finally {
+      await client.close();
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => front.close(() => r()));
     }
   });
 });

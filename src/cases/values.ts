@@ -21,7 +21,7 @@
  *   {$type: T | [T, ...]}      any value of that JSON type (null, boolean, number, integer, string, array, object)
  */
 
-import { cutUnits } from '../text.js';
+import { shortJson } from '../text.js';
 
 export const GENERATORS = ['$unique', '$string', '$var', '$user_id', '$template', '$sent', '$received', '$matched', '$service'] as const;
 export const MATCHERS = ['$absent', '$anyOf', '$type'] as const;
@@ -278,7 +278,7 @@ function show(v: unknown): string {
   } catch {
     return '(a value too deep to show)';
   }
-  return s === undefined ? typeof v : s.length > 120 ? cutUnits(s, 117).text + '...' : s;
+  return s === undefined ? typeof v : s.length > 120 ? shortJson(v, 120) : s;
 }
 
 /**

@@ -12,7 +12,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Service } from '../service.js';
+import type { ReceivedExchange, Service } from '../service.js';
 import { makeCertificate } from './cert.js';
 
 export const NOTIFY_PATH = '/_matrix/push/v1/notify';
@@ -50,6 +50,24 @@ export interface GatewayOptions {
   /** Serve HTTPS with a certificate made for the run. */
   tls?: boolean;
 }
+
+/** What the gateway answered a poke. */
+export interface PokeAnswer {
+  status: number;
+  body: string;
+}
+
+/** The request a poke came in. */
+export interface PokeRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  started: Date;
+  /** performance.now() when it began to arrive. */
+  startedAt: number;
+}
+
+export type PokeObserver = (poke: Poke, answer: PokeAnswer, request: PokeRequest) => void;
 
 interface Waiter {
   pushkey: string;
@@ -98,6 +116,7 @@ export class MockGateway implements Service {
   readonly pokes: Poke[] = [];
   private readonly answers = new Map<string, Answer>();
   private readonly waiters = new Set<Waiter>();
+  private readonly observers = new Set<PokeObserver>();
 
   private constructor(
     private readonly server: Server,
@@ -144,6 +163,25 @@ export class MockGateway implements Service {
     return key === 'url' ? this.url : undefined;
   }
 
+  /** Calls `listener` with each poke kept, once it is answered (for the trace and the exchanges of a case). */
+  onPoke(listener: PokeObserver): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
+  }
+
+  observe(listener: (x: ReceivedExchange) => void): () => void {
+    return this.onPoke((poke, answer, request) => {
+      const ms = poke.answeredAt - request.startedAt;
+      listener({
+        req: { method: request.method, url: request.url, headers: request.headers, body: poke.text },
+        res: { status: answer.status, headers: { 'content-type': 'application/json' }, text: answer.body, truncated: false, durationMs: ms, timings: { blocked: -1, connect: -1, ssl: -1, send: 0, wait: Math.max(0, ms), receive: 0 } },
+        started: request.started,
+        at: request.startedAt,
+        keys: poke.pushkeys,
+      });
+    });
+  }
+
   /** How to answer pokes for a pushkey from now on. */
   answer(pushkey: string, a: Answer): void {
     this.answers.set(pushkey, { ...a });
@@ -174,6 +212,8 @@ export class MockGateway implements Service {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const request: PokeRequest = { method: req.method ?? '', url: this.url, headers: headersOf(req), started: new Date(), startedAt: performance.now() };
+    let answered = '';
     // The target may be in origin form (/path) or absolute form (http://host/path), which a server must accept (RFC 9112 3.2.2).
     let path: string;
     try {
@@ -182,8 +222,9 @@ export class MockGateway implements Service {
       path = '';
     }
     const send = (status: number, body: unknown): void => {
+      answered = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      res.end(answered);
     };
     if (path !== NOTIFY_PATH) {
       req.resume();
@@ -232,6 +273,7 @@ export class MockGateway implements Service {
       if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
       else send(200, { rejected });
       poke.answeredAt = performance.now();
+      for (const o of this.observers) o(poke, { status, body: answered }, request);
       for (const w of [...this.waiters]) if (isFor(poke, w.pushkey) && w.match(poke)) w.resolve(poke);
     });
   }
@@ -242,6 +284,13 @@ export class MockGateway implements Service {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** A request's headers as one string each (repeated ones joined). */
+function headersOf(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
 }
 
 function parseListen(listen: string | undefined): [string, number] {

@@ -1,4 +1,7 @@
-import { Agent, errors as undiciErrors, request } from 'undici';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe } from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
+import { Agent, buildConnector, errors as undiciErrors, request } from 'undici';
 
 /**
  * The only user of undici. One Agent per run; every request has a deadline
@@ -11,6 +14,8 @@ export interface HttpOptions {
   timeoutMs: number;
   /** Bytes of response body kept; the rest is abandoned. */
   maxBodyBytes: number;
+  /** Certificates (PEM) to trust instead of the system's, for a target with a private certificate authority. */
+  ca?: string;
 }
 
 export interface HttpRequest {
@@ -28,6 +33,109 @@ export interface HttpResponse {
   text: string;
   truncated: boolean;
   durationMs: number;
+  /** Where the time went, in the phases of a HAR entry. */
+  timings: Timings;
+  /**
+   * The start of the body of the request sent before this one on the same
+   * connection, when it had one: a server that leaves a body unread reads
+   * it as the start of the next request.
+   */
+  previousBody?: string;
+}
+
+/**
+ * The phases of one exchange in ms, as HAR 1.2 names them. `connect` is the
+ * time to open the connection the request went out on, TLS handshake
+ * included; `ssl` is the handshake alone. Both are -1 when the request
+ * reused a connection (and `ssl` over plain HTTP). A server slow to accept
+ * or to finish the handshake shows here, not in `wait` (over plain HTTP, a
+ * connection the kernel completed counts as open, accepted by the server
+ * process or not).
+ */
+export interface Timings {
+  blocked: number;
+  connect: number;
+  ssl: number;
+  send: number;
+  wait: number;
+  receive: number;
+}
+
+/** When a connection was opened: its start, its TCP handshake done, its TLS handshake done (= ready). */
+interface SocketClock {
+  start: number;
+  tcp?: number;
+  ready: number;
+  tls: boolean;
+  /** The first request sent on it has taken its connect time; later ones reused it. */
+  claimed: boolean;
+}
+
+/** The moments of one request, filled by undici's diagnostics channels. */
+interface RequestClock {
+  start: number;
+  /** The start of the request's body, for the request sent after it on its connection. */
+  body?: string;
+  previousBody?: string;
+  socket?: SocketClock;
+  sent?: number;
+  bodySent?: number;
+  headers?: number;
+}
+
+const socketClocks = new WeakMap<Socket, SocketClock>();
+/** The start of the body of the last request sent on each connection. */
+const lastBodies = new WeakMap<Socket, string | undefined>();
+const BODY_REMEMBERED = 4096;
+const requestClocks = new WeakMap<object, RequestClock>();
+/** The clock of the send() under way: undici creates its request object synchronously inside request(), in this context. */
+const currentClock = new AsyncLocalStorage<RequestClock>();
+
+subscribe('undici:request:create', (m) => {
+  const clock = currentClock.getStore();
+  if (clock) requestClocks.set((m as { request: object }).request, clock);
+});
+subscribe('undici:client:sendHeaders', (m) => {
+  const { request: r, socket } = m as { request: object; socket: Socket };
+  const clock = requestClocks.get(r);
+  if (!clock) return;
+  clock.sent = performance.now();
+  const previous = lastBodies.get(socket);
+  if (previous !== undefined) clock.previousBody = previous;
+  lastBodies.set(socket, clock.body);
+  const s = socketClocks.get(socket);
+  if (s && !s.claimed) {
+    s.claimed = true;
+    clock.socket = s;
+  }
+});
+subscribe('undici:request:bodySent', (m) => {
+  const clock = requestClocks.get((m as { request: object }).request);
+  if (clock) clock.bodySent = performance.now();
+});
+subscribe('undici:request:headers', (m) => {
+  const clock = requestClocks.get((m as { request: object }).request);
+  if (clock) clock.headers = performance.now();
+});
+
+const r1 = (n: number): number => Math.round(n * 10) / 10;
+
+/**
+ * The phases of a finished (or failed) request. A request that never went
+ * out spent its time without a connection to send on: that is `connect`.
+ */
+function timingsOf(c: RequestClock, end: number): Timings {
+  if (c.sent === undefined) return { blocked: 0, connect: r1(end - c.start), ssl: -1, send: 0, wait: 0, receive: 0 };
+  const bodySent = c.bodySent ?? c.sent;
+  const headers = c.headers ?? end;
+  const send = Math.max(0, bodySent - c.sent);
+  const wait = Math.max(0, headers - bodySent);
+  const receive = Math.max(0, end - headers);
+  const connect = c.socket ? Math.max(0, c.socket.ready - c.socket.start) : -1;
+  const ssl = c.socket?.tls && c.socket.tcp !== undefined ? Math.max(0, c.socket.ready - c.socket.tcp) : -1;
+  // What is left of the whole is time spent waiting for a connection or a turn on one.
+  const blocked = Math.max(0, end - c.start - send - wait - receive - Math.max(0, connect));
+  return { blocked: r1(blocked), connect: connect < 0 ? -1 : r1(connect), ssl: ssl < 0 ? -1 : r1(ssl), send: r1(send), wait: r1(wait), receive: r1(receive) };
 }
 
 export type TransportErrorCode = 'ERR_HTTP_TIMEOUT' | 'ERR_HTTP_CONNECT' | 'ERR_HTTP_RESET' | 'ERR_HTTP_PROTOCOL' | 'ERR_HTTP_CLOSED';
@@ -35,6 +143,8 @@ export type TransportErrorCode = 'ERR_HTTP_TIMEOUT' | 'ERR_HTTP_CONNECT' | 'ERR_
 /** The target did not produce a usable HTTP exchange. Never a conformance verdict by itself. */
 export class TransportError extends Error {
   readonly code: TransportErrorCode;
+  /** Where the time went before it failed, when the request was sent by HttpClient. */
+  timings?: Timings;
   constructor(code: TransportErrorCode, message: string) {
     super(message);
     this.name = 'TransportError';
@@ -48,8 +158,22 @@ export class HttpClient {
 
   constructor(options: HttpOptions) {
     this.options = options;
+    const connector = buildConnector({ timeout: options.timeoutMs, ...(options.ca ? { ca: options.ca } : {}) });
     this.agent = new Agent({
-      connectTimeout: options.timeoutMs,
+      // Each connection's handshakes are timed, so that the first request sent on it can say how long opening it took.
+      connect: (opts, callback) => {
+        const clock: SocketClock = { start: performance.now(), ready: 0, tls: opts.protocol === 'https:', claimed: false };
+        // undici's connector returns the socket it opens (its types say void): its TCP handshake is timed apart from TLS.
+        const socket = connector(opts, (err, s) => {
+          if (s) {
+            clock.ready = performance.now();
+            socketClocks.set(s as Socket, clock);
+          }
+          callback(err, s as never);
+        });
+        (socket as unknown as Socket | undefined)?.once?.('connect', () => (clock.tcp = performance.now()));
+        return socket;
+      },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 4_000,
@@ -59,18 +183,27 @@ export class HttpClient {
 
   async send(req: HttpRequest): Promise<HttpResponse> {
     const started = performance.now();
+    const body = req.body === undefined ? undefined : typeof req.body === 'string' ? req.body.slice(0, BODY_REMEMBERED) : Buffer.from(req.body.subarray(0, BODY_REMEMBERED)).toString('utf8');
+    const clock: RequestClock = { start: started, ...(body ? { body } : {}) };
     const signal = AbortSignal.timeout(this.options.timeoutMs);
+    const failed = (err: unknown): TransportError => {
+      const e = classify(err, this.options.timeoutMs);
+      e.timings = timingsOf(clock, performance.now());
+      return e;
+    };
     let res;
     try {
-      res = await request(req.url, {
-        method: req.method as 'GET',
-        headers: req.headers,
-        body: req.body,
-        dispatcher: this.agent,
-        signal,
-      });
+      res = await currentClock.run(clock, () =>
+        request(req.url, {
+          method: req.method as 'GET',
+          headers: req.headers,
+          body: req.body,
+          dispatcher: this.agent,
+          signal,
+        }),
+      );
     } catch (err) {
-      throw classify(err, this.options.timeoutMs);
+      throw failed(err);
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -90,13 +223,14 @@ export class HttpClient {
       }
     } catch (err) {
       res.body.destroy();
-      throw classify(err, this.options.timeoutMs);
+      throw failed(err);
     }
     // Leaving the loop early does not consume the rest: destroy frees the socket.
     if (truncated) res.body.destroy();
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    return { status: res.statusCode, headers, text: Buffer.concat(chunks).toString('utf8'), truncated, durationMs: performance.now() - started };
+    const end = performance.now();
+    return { status: res.statusCode, headers, text: Buffer.concat(chunks).toString('utf8'), truncated, durationMs: end - started, timings: timingsOf(clock, end), ...(clock.previousBody !== undefined ? { previousBody: clock.previousBody } : {}) };
   }
 
   async close(): Promise<void> {

@@ -102,6 +102,8 @@ export class Redactor {
   private readonly whole: Array<{ form: string; placeholder: string }> = [];
   private readonly hex: Array<{ hex: string; placeholder: string }> = [];
   private partial: Map<string, Array<{ secret: string; at: number }>> | undefined;
+  private readonly variables = new Map<string, string>();
+  private variablePattern: RegExp | undefined;
 
   /** Registers a secret with the placeholder that replaces it. */
   add(secret: string, placeholder: string): void {
@@ -119,6 +121,36 @@ export class Redactor {
   }
 
   /** The placeholder of a registered secret, found by exact value (for header values, however short the secret). */
+  /**
+   * Names a value that is no secret but belongs to this run (a user id made
+   * for it): reports show it as it is, and reproduction commands name it by
+   * this shell variable, so that they run against the user's own accounts.
+   */
+  addVariable(value: string, variable: string): void {
+    if (value === '' || this.variables.has(value)) return;
+    this.variables.set(value, variable);
+    this.variablePattern = undefined;
+  }
+
+  /** A text split at the run's named values (as they are, or percent-encoded as a path segment): text, then variable, alternately. */
+  splitVariables(text: string): Array<string | { variable: string }> {
+    if (this.variables.size === 0) return [text];
+    const forms = new Map<string, string>();
+    for (const [value, name] of this.variables) {
+      forms.set(value, name);
+      forms.set(encodeURIComponent(value), name);
+    }
+    this.variablePattern ??= new RegExp([...forms.keys()].sort((a, b) => b.length - a.length).map(escapeRe).join('|'), 'g');
+    const out: Array<string | { variable: string }> = [];
+    let last = 0;
+    for (const m of text.matchAll(this.variablePattern)) {
+      out.push(text.slice(last, m.index), { variable: forms.get(m[0]) ?? forms.get(encodeURIComponent(m[0])) ?? '' });
+      last = (m.index ?? 0) + m[0].length;
+    }
+    out.push(text.slice(last));
+    return out;
+  }
+
   placeholderFor(secret: string): string | undefined {
     return this.secrets.get(secret);
   }

@@ -1,5 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TransportError, type HttpClient, type HttpRequest, type HttpResponse } from './client.js';
+import { TransportError, type HttpClient, type HttpRequest, type HttpResponse, type Timings } from './client.js';
+
+/** One request sent and what came of it: an answer, or the error that ended it. */
+export interface SentExchange {
+  req: HttpRequest;
+  /** Undefined when no answer came. */
+  res?: HttpResponse;
+  started: Date;
+  /** performance.now() when it was sent. */
+  at: number;
+  ms: number;
+  error?: string;
+  timings?: Timings;
+}
 
 /** What the runner is told each time it waits out a rate limit, so the terminal can say so. */
 export interface RateLimitWait {
@@ -21,7 +34,7 @@ export interface TransportOptions {
   rateLimitBudgetMs?: number;
   onRateLimit?: (wait: RateLimitWait) => void;
   /** Sees every exchange, each rate-limited try included (for --trace); `res` is undefined when no answer came. */
-  onExchange?: (req: HttpRequest, res: HttpResponse | undefined, started: Date, ms: number, error?: string) => void;
+  onExchange?: (x: SentExchange) => void;
   /** The first back-off when a 429 names no wait (default 200 ms); it doubles with each further 429, up to 10 s. */
   backoffBaseMs?: number;
   /** For tests: the source of jitter (default Math.random). */
@@ -133,10 +146,11 @@ export class Transport {
         try {
           res = await this.client.send(current);
         } catch (err) {
-          this.options.onExchange?.(current, undefined, started, performance.now() - t0, err instanceof Error ? err.message : String(err));
+          const timings = err instanceof TransportError ? err.timings : undefined;
+          this.options.onExchange?.({ req: current, started, at: t0, ms: performance.now() - t0, error: err instanceof Error ? err.message : String(err), ...(timings ? { timings } : {}) });
           throw err;
         }
-        this.options.onExchange?.(current, res, started, res.durationMs);
+        this.options.onExchange?.({ req: current, res, started, at: t0, ms: res.durationMs, timings: res.timings });
         attempts++;
         if (res.status !== 429) break;
         limited++;

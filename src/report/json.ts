@@ -2,14 +2,15 @@
  * `json`: mocha's JSON shape at the top level (stats, tests, pending,
  * failures, passes), which CI tools read, and under `conformance` the run's
  * own data: provenance, the verdicts, and every case's result with its
- * failures and the exchanges of its failing steps. Built from the result data
- * with JSON.stringify alone (then DEL and C1 controls written as \u escapes):
+ * failures and, for a case that did not pass, every exchange of its steps
+ * up to the last failing one. Built from the result data with JSON.stringify
+ * alone (then DEL and C1 controls written as \u escapes):
  * nothing is lost, rewritten or deduplicated away.
  * Described by spec/report.schema.json.
  */
 import { isFailing, summarize, type CaseResult, type CheckFailure, type RunReport } from '../run/types.js';
 import type { Reporter, ReporterDef } from './types.js';
-import { conformanceVerdict, exchangesOf, gateVerdict } from './view.js';
+import { caseExchanges, conformanceVerdict, gateVerdict } from './view.js';
 
 export const REPORT_FORMAT = 'matrix-pushers-conformance/report/1';
 
@@ -35,7 +36,8 @@ export function resultJson(r: CaseResult): Record<string, unknown> {
     ...(r.outcome === 'skipped' || r.outcome === 'notrun' ? { skip: { code: r.skipCode ?? 'other', reason: r.skipReason ?? '', ...(r.skipCause ? { cause: r.skipCause } : {}) } } : {}),
     ...(r.expectation ? { expectation: r.expectation } : {}),
     ...(r.flaky ? { flaky: r.flaky } : {}),
-    exchanges: exchangesOf(r).map((x) => ({ step: x.step, ...x.exchange })),
+    exchanges: caseExchanges(r),
+    ...(r.exchangesOmitted ? { exchangesOmitted: r.exchangesOmitted } : {}),
   };
 }
 

@@ -9,15 +9,15 @@
  */
 import { hostname } from 'node:os';
 import { isFailing, type CaseResult, type RunReport } from '../run/types.js';
-import { cutText, escapeXml } from '../text.js';
-import { formatExchange } from './terminal.js';
+import { cutMessage, cutText, escapeXml } from '../text.js';
+import { detailLines } from './terminal.js';
 import type { Reporter, ReporterDef } from './types.js';
-import { conformanceVerdict, exchangesOf, gateVerdict, versionsLine } from './view.js';
+import { conformanceVerdict, gateVerdict, versionsLine } from './view.js';
 
 const ATTR_CAP = 1000;
 const TEXT_CAP = 256 * 1024;
 
-const attr = (s: string): string => escapeXml(cutText(s, ATTR_CAP).text);
+const attr = (s: string): string => escapeXml(cutMessage(s, ATTR_CAP));
 const text = (s: string): string => escapeXml(cutText(s, TEXT_CAP).text);
 const seconds = (ms: number): string => (Math.max(0, ms) / 1000).toFixed(3);
 
@@ -35,7 +35,7 @@ function systemOut(r: CaseResult, strict: boolean): string {
     parts.push('Warnings (SHOULD, not counted without --strict):');
     for (const w of r.warnings) parts.push(`  SHOULD ${w.requirement} — step ${w.step}: ${w.message}`, `  ${w.link}`);
   }
-  for (const x of exchangesOf(r)) parts.push(`step ${x.step}${x.title ? ` "${x.title}"` : ''}:`, formatExchange(x.exchange, '  '));
+  parts.push(...detailLines(r, ''));
   return parts.join('\n');
 }
 

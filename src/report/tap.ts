@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { isFailing, type CaseResult, type CheckFailure, type RunReport } from '../run/types.js';
 import { cutText, oneLine } from '../text.js';
 import type { Reporter, ReporterDef } from './types.js';
-import { conformanceVerdict, countsLine, exchangesOf, gateVerdict, versionsLine } from './view.js';
+import { caseExchanges, conformanceVerdict, countsLine, gateVerdict, versionsLine } from './view.js';
 
 const CAP = 16 * 1024;
 
@@ -51,8 +51,20 @@ function block(r: CaseResult, strict: boolean): string | undefined {
   if (r.error) data['error'] = { code: r.error.code, message: cutText(r.error.message, CAP).text };
   if (r.expectation) data['expectation'] = { reason: r.expectation.reason, ...(r.expectation.mismatch ? { mismatch: r.expectation.mismatch } : {}) };
   if (r.flaky) data['outcomes'] = r.flaky;
-  const xs = exchangesOf(r);
-  if (xs.length) data['exchanges'] = xs.map((x) => ({ step: x.step, request: `${x.exchange.request.method} ${x.exchange.request.url}`, status: x.exchange.response?.status ?? null, response: cutText(x.exchange.response?.body ?? '', CAP).text, curl: x.exchange.curl }));
+  const xs = caseExchanges(r);
+  if (xs.length)
+    data['exchanges'] = xs.map((x) => ({
+      step: x.step,
+      at_ms: Math.round(x.atMs),
+      ...(x.direction === 'from-target' ? { from: `the target, to the mock ${x.service ?? 'service'}` } : {}),
+      request: `${x.request.method} ${x.request.url}`,
+      ...(x.request.body !== undefined ? { request_body: cutText(x.request.body, CAP).text } : {}),
+      status: x.response?.status ?? null,
+      response: cutText(x.response?.body ?? '', CAP).text,
+      ...(x.error !== undefined ? { error: x.error } : {}),
+      ...(x.curl !== undefined ? { curl: x.curl } : {}),
+    }));
+  if (r.exchangesOmitted) data['exchanges_omitted'] = r.exchangesOmitted;
   if (Object.keys(data).length <= 2) return undefined;
   const yaml = escapeNonPrintable(stringify(data, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0, minContentWidth: 0, doubleQuotedMinMultiLineLength: Number.MAX_SAFE_INTEGER }));
   return ['  ---', ...yaml.trimEnd().split('\n').map((l) => `  ${l}`), '  ...'].join('\n');

@@ -10,12 +10,14 @@
  * sends reaches the terminal.
  */
 import type { Plan } from '../run/runner.js';
-import type { CaseResult, Exchange, RunReport } from '../run/types.js';
-import { cutUnits, escapeForTerminal, oneLine } from '../text.js';
+import type { CaseExchange, CaseResult, RunReport } from '../run/types.js';
+import { cutMessage, cutUnits, escapeForTerminal, oneLine } from '../text.js';
 import type { BeginInfo, Progress, Reporter, ReporterDef, ReporterOptions } from './types.js';
-import { byRequirement, conformanceVerdict, countsLine, exchangesOf, gateVerdict, skipsByReason, versionsLine } from './view.js';
+import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, reproduction, skipsByReason, versionsLine } from './view.js';
 
 const SHOWN_BODY = 2000;
+/** How much of a body of a step that did not fail is shown. */
+const BRIEF_BODY = 400;
 
 const LABEL: Record<CaseResult['outcome'], string> = { passed: 'pass ', failed: 'FAIL ', warned: 'warn ', errored: 'ERROR', skipped: 'skip ', notrun: 'stop ', xfailed: 'xfail', xpassed: 'XPASS' };
 const COLOR: Record<CaseResult['outcome'], string> = { passed: '32', failed: '31', warned: '33', errored: '35', skipped: '36', notrun: '36', xfailed: '36', xpassed: '31' };
@@ -30,40 +32,84 @@ const SKIP_TITLES: Record<string, string> = {
   'needs-gateway': 'push delivery not possible in this run',
 };
 
+/** A failure text on one line, cut where it breaks no value it quotes. */
+const message = (s: string, max: number): string => escapeForTerminal(cutMessage(s, max));
+
 function indent(text: string, pad: string): string {
   return text.split('\n').map((l) => pad + l).join('\n');
 }
 
-/** A body as shown: escaped, cut, pretty when it is JSON of one line. */
-function shownBody(body: string, cut: boolean | undefined, truncated: boolean): string {
+/** A body as shown: escaped, cut, pretty when it is JSON of one line (unless `brief`: then on one line, shorter). */
+function shownBody(body: string, cut: boolean | undefined, truncated: boolean, brief = false): string {
   let text = body;
   try {
     const v = JSON.parse(body) as unknown;
-    if (!body.includes('\n') && body.length < 4000) text = JSON.stringify(v, null, 2);
+    if (!body.includes('\n') && body.length < 4000) text = JSON.stringify(v, null, brief ? undefined : 2);
   } catch {
     // not JSON: shown as it is
   }
   // Cut at a character boundary: half a surrogate pair would show as an escape of nothing.
-  const c = cutUnits(text, SHOWN_BODY);
+  const c = cutUnits(text, brief ? BRIEF_BODY : SHOWN_BODY);
   const clipped = c.cut ? `${c.text}… (${[...text.slice(c.text.length)].length} more characters)` : text;
   return escapeForTerminal(clipped, true) + (truncated ? '\n… (the rest was not read: body over the size cap)' : cut ? '\n… (cut at 64 KiB in the results)' : '');
 }
 
-export function formatExchange(x: Exchange, pad: string): string {
+/**
+ * One exchange of a case, in the list of its exchanges: a request the runner
+ * sent (→) and its answer (←), or a request the target sent to a service of
+ * the run and that service's answer. Headers and whole bodies only when
+ * `full` (the exchanges of a failing step).
+ */
+function formatCaseExchange(x: CaseExchange, full: boolean, pad: string): string {
   const lines: string[] = [];
-  lines.push(`request:   ${x.request.method} ${oneLine(x.request.url, 2000)}`);
-  for (const [k, v] of Object.entries(x.request.headers)) lines.push(`           ${oneLine(k)}: ${oneLine(v)}`);
-  if (x.request.body !== undefined) lines.push(indent(shownBody(x.request.body, x.request.bodyCut, false), '           '));
+  const at = `+${Math.round(x.atMs)} ms`;
+  const body = (b: string, cut?: boolean, truncated = false): string => indent(shownBody(b, cut, truncated, !full), '    ');
+  lines.push(x.direction === 'from-target' ? `${at} the target → the mock ${x.service ?? 'service'}: ${x.request.method} ${oneLine(x.request.url, 2000)}` : `${at} → ${x.request.method} ${oneLine(x.request.url, 2000)}`);
+  if (full) for (const [k, v] of Object.entries(x.request.headers)) lines.push(`    ${oneLine(k)}: ${oneLine(v)}`);
+  if (x.request.body !== undefined && x.request.body !== '') lines.push(body(x.request.body, x.request.bodyCut));
   if (x.response) {
-    lines.push(`response:  ${x.response.status} (${Math.round(x.durationMs)} ms)${x.response.headers['content-type'] ? ` ${oneLine(x.response.headers['content-type'])}` : ''}`);
-    if (x.response.body !== '') lines.push(indent(shownBody(x.response.body, x.response.bodyCut, x.response.truncated), '           '));
-  } else lines.push('response:  (none)');
-  if (x.before?.length) {
-    lines.push(`reproduce: the case's ${x.before.length} earlier step(s), then this request:`);
-    x.before.forEach((c, i) => lines.push(`           ${i + 1}. ${oneLine(c, 20_000)}`));
-    lines.push(`           ${x.before.length + 1}. ${oneLine(x.curl, 20_000)}`);
-  } else lines.push(`reproduce: ${oneLine(x.curl, 20_000)}`);
+    const who = x.direction === 'from-target' ? `the ${x.service ?? 'service'} answered ` : '';
+    lines.push(`  ← ${who}${x.response.status} (${Math.round(x.durationMs)} ms)${x.response.headers['content-type'] ? ` ${oneLine(x.response.headers['content-type'])}` : ''}`);
+    if (full) for (const [k, v] of Object.entries(x.response.headers)) if (k !== 'content-type') lines.push(`    ${oneLine(k)}: ${oneLine(v)}`);
+    if (x.response.body !== '') lines.push(body(x.response.body, x.response.bodyCut, x.response.truncated));
+  } else lines.push(`  ← no answer${x.error ? `: ${oneLine(x.error, 300)}` : ''}`);
   return indent(lines.join('\n'), pad);
+}
+
+/** Every exchange of a case in order, under the step each happened during; the failing steps' in full. */
+export function formatCaseExchanges(xs: readonly CaseExchange[], failing: ReadonlySet<number>, pad: string): string {
+  const lines: string[] = [];
+  let step: number | undefined;
+  for (const x of xs) {
+    if (x.step !== step) {
+      step = x.step;
+      lines.push(step === 0 ? `${pad}before the first step (what the users held):` : `${pad}step ${step}${x.stepTitle ? ` "${oneLine(x.stepTitle)}"` : ''}${failing.has(step) ? ' — failed here' : ''}:`);
+    }
+    lines.push(formatCaseExchange(x, failing.has(x.step), pad + '  '));
+  }
+  return lines.join('\n');
+}
+
+/** A case's failing steps with what failed there, then every exchange of its steps in order, then the curl lines that reproduce them. */
+export function detailLines(r: CaseResult, pad: string): string[] {
+  const out: string[] = [];
+  const steps = failingSteps(r);
+  // A step that errored is named by the ERROR line above it; those that failed checks are listed with them.
+  for (const st of steps.filter((x) => x.failures.length > 0)) {
+    out.push(`${pad}step ${st.step}${st.title ? ` "${oneLine(st.title)}"` : ''}${st.source ? ` (${st.source})` : ''}`);
+    for (const f of st.failures) out.push(`${pad}  ${f.level} ${f.requirement}: ${message(f.message, 1000)}`);
+  }
+  const xs = caseExchanges(r);
+  if (!xs.length) return out;
+  out.push(`${pad}exchanges, in order${r.exchangesOmitted ? ` (the ${r.exchangesOmitted} oldest left out)` : ''}:`);
+  out.push(formatCaseExchanges(xs, new Set(steps.map((st) => st.step)), `${pad}  `));
+  const curls = reproduction(xs);
+  if (curls.length === 1) out.push(`${pad}reproduce: ${oneLine(curls[0] as string, 20_000)}`);
+  else if (curls.length > 1) {
+    out.push(`${pad}reproduce: the requests in order:`);
+    curls.forEach((c, n) => out.push(`${pad}  ${n + 1}. ${oneLine(c, 20_000)}`));
+  }
+  return out;
 }
 
 class TerminalReporter implements Reporter {
@@ -134,7 +180,7 @@ class TerminalReporter implements Reporter {
     this.progress = p;
     const counter = `[${String(p.done).padStart(this.width)}/${p.total}]`;
     const first = r.failures[0] ?? r.warnings[0];
-    const why = r.error ? ` — ${r.error.code}: ${oneLine(r.error.message, 300)}` : first ? ` — ${first.level} ${first.requirement}: ${oneLine(first.message, 300)}` : r.skipReason ? ` — ${oneLine(r.skipReason, 300)}` : '';
+    const why = r.error ? ` — ${r.error.code}: ${message(r.error.message, 300)}` : first ? ` — ${first.level} ${first.requirement}: ${message(first.message, 300)}` : r.skipReason ? ` — ${oneLine(r.skipReason, 300)}` : '';
     this.out(`${counter} ${this.paint(COLOR[r.outcome], LABEL[r.outcome])} ${r.id}${why}${r.outcome === 'passed' ? ` (${Math.round(r.durationMs)} ms)` : ''}`);
   }
 
@@ -154,7 +200,7 @@ class TerminalReporter implements Reporter {
         out.push(`${this.paint(g.level === 'MUST' ? '31' : '33', g.level)} ${g.requirement} — ${g.versions} · ${g.ground}`);
         out.push(`  ${g.quote}`);
         out.push(`  ${g.link}`);
-        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${oneLine(f.message, 400)}`);
+        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${message(f.message, 400)}`);
         out.push('');
       }
     }
@@ -164,7 +210,7 @@ class TerminalReporter implements Reporter {
       out.push('', this.paint('1', `Warnings: SHOULD requirements not met (${wg.length}; not counted, --strict counts them)`), '');
       for (const g of wg) {
         out.push(`SHOULD ${g.requirement} — ${g.versions} · ${g.ground}`, `  ${g.quote}`, `  ${g.link}`);
-        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${oneLine(f.message, 400)}`);
+        for (const c of g.cases) for (const f of c.failures) out.push(`  · ${c.result.id} step ${f.step}: ${message(f.message, 400)}`);
         out.push('');
       }
     }
@@ -175,17 +221,12 @@ class TerminalReporter implements Reporter {
         out.push(`${i + 1}) ${r.id} — ${r.title} (${r.file})${r.expectation ? ` [listed: ${oneLine(r.expectation.reason, 200)}]` : ''}`);
         if (r.outcome === 'xpassed') out.push(`   listed in ${r.expectation?.file ?? 'the expectations file'} as a known failure, but passes now: remove it from the file`);
         if (r.expectation?.matched === false) out.push(`   fails differently than expected: ${oneLine(r.expectation.mismatch ?? '', 400)}`);
-        if (r.error) out.push(`   ERROR ${r.error.code}: ${oneLine(r.error.message, 1000)}`);
-        for (const x of exchangesOf(r)) {
-          const fs = [...r.failures, ...r.warnings].filter((f) => f.step === x.step);
-          out.push(`   step ${x.step}${x.title ? ` "${x.title}"` : ''}${fs[0] ? ` (${fs[0].source})` : ''}`);
-          for (const f of fs) out.push(`     ${f.level} ${f.requirement}: ${oneLine(f.message, 1000)}`);
-          out.push(formatExchange(x.exchange, '     '));
-        }
+        if (r.error) out.push(`   ERROR ${r.error.code}: ${message(r.error.message, 1000)}`);
+        out.push(...detailLines(r, '   '));
         if (r.flaky) out.push(`   outcomes across repetitions: ${r.flaky.join(', ')}`);
         out.push('');
       });
-      out.push('To reproduce, export the variables the curl lines use ($USER1_TOKEN, …) as access tokens of fresh users on the target.');
+      out.push('To reproduce, export the variables the curl lines use as fresh users on the target: $USER1_TOKEN, … their access tokens and $USER1_ID, … their user ids.');
     }
     const skips = skipsByReason(report.results);
     if (skips.size) {

@@ -4,7 +4,7 @@
  * pass), failures grouped by requirement, and counts. Reporters format; this
  * module decides nothing about formats.
  */
-import { isFailing, summarize, type CaseResult, type CheckFailure, type Exchange, type RunReport } from '../run/types.js';
+import { isFailing, summarize, type CaseExchange, type CaseResult, type CheckFailure, type Exchange, type RunReport } from '../run/types.js';
 
 
 export interface ConformanceVerdict {
@@ -206,6 +206,36 @@ export function exchangesOf(r: CaseResult): Array<{ step: number; title: string;
   for (const f of [...r.failures, ...r.warnings]) if (f.exchange && !out.has(f.step)) out.set(f.step, { step: f.step, title: f.stepTitle, exchange: f.exchange });
   if (r.error?.exchange && r.error.step !== undefined && !out.has(r.error.step)) out.set(r.error.step, { step: r.error.step, title: '', exchange: r.error.exchange });
   return [...out.values()].sort((a, b) => a.step - b.step);
+}
+
+/**
+ * The exchanges a report shows for a case: every exchange of its steps up to
+ * the last failing one when the result keeps them (pokes to the mock gateway
+ * and its answers among them), else the exchanges of its failing steps.
+ */
+export function caseExchanges(r: CaseResult): CaseExchange[] {
+  if (r.exchanges?.length) return r.exchanges;
+  return exchangesOf(r).map((x) => ({ step: x.step, ...(x.title ? { stepTitle: x.title } : {}), direction: 'to-target', atMs: 0, request: x.exchange.request, ...(x.exchange.response ? { response: x.exchange.response } : {}), durationMs: x.exchange.durationMs, curl: x.exchange.curl }));
+}
+
+/** The steps of a case that failed or errored, each with what failed there, in step order. */
+export function failingSteps(r: CaseResult): Array<{ step: number; title: string; source?: string; failures: CheckFailure[]; error?: string }> {
+  const out = new Map<number, { step: number; title: string; source?: string; failures: CheckFailure[]; error?: string }>();
+  for (const f of [...r.failures, ...r.warnings]) {
+    let s = out.get(f.step);
+    if (!s) out.set(f.step, (s = { step: f.step, title: f.stepTitle, source: f.source, failures: [] }));
+    s.failures.push(f);
+  }
+  if (r.error?.step !== undefined) {
+    const s = out.get(r.error.step) ?? { step: r.error.step, title: '', failures: [] };
+    out.set(r.error.step, { ...s, error: `${r.error.code}: ${r.error.message}` });
+  }
+  return [...out.values()].sort((a, b) => a.step - b.step);
+}
+
+/** The curl lines that reproduce a case's exchanges, in order (what the target sent to the run's services is not reproduced). */
+export function reproduction(xs: readonly CaseExchange[]): string[] {
+  return xs.filter((x) => x.step > 0 && x.curl !== undefined).map((x) => x.curl as string);
 }
 
 /** One line of counts. */

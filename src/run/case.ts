@@ -7,7 +7,7 @@
 import { scopeOf, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
-import { TransportError, type HttpRequest } from '../http/client.js';
+import { TransportError } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
 import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
@@ -20,6 +20,7 @@ import { RESULT_BODY_CAP } from './exchange.js';
 import { cutText } from '../text.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
 import type { CaseResult, CheckFailure } from './types.js';
+import { caseScope, uniqueValue, type CaseScope } from './journal.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
@@ -27,6 +28,8 @@ export interface CaseEnv {
   base: string;
   runId: string;
   seq: number;
+  /** Where the case's exchanges are kept, and what step it is at (for the trace). */
+  scope: CaseScope;
   spec: SpecText;
   suite: Suite;
   edition: EditionInfo;
@@ -135,6 +138,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
     }
     if (result.outcome === 'passed' && result.failures.length) result.outcome = 'failed';
     else if (result.outcome === 'passed' && result.warnings.length) result.outcome = 'warned';
+    keepExchanges(result, env);
     return result;
   };
 
@@ -164,7 +168,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   }
   let clean = false;
   try {
-    clean = await runSteps(c, env, users, result, started);
+    clean = await caseScope.run(env.scope, () => runSteps(c, env, users, result, started));
   } finally {
     env.users.release(users, clean && result.outcome === 'passed' && result.failures.length === 0 && result.warnings.length === 0);
   }
@@ -181,7 +185,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     unique: (name) => {
       let v = uniques.get(name);
       if (v === undefined) {
-        v = `${name}-${env.runId}-${env.seq}`;
+        v = uniqueValue(name, env.runId, env.seq);
         uniques.set(name, v);
       }
       return v;
@@ -196,11 +200,11 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   // one timeout per request it may send, plus what it spends waiting out rate limits.
   let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
-  const earlier: HttpRequest[] = [];
   const stepContext = (index: number, title: string): StepContext => ({
     caseId: c.id,
     edition: env.edition,
     index,
+    caseStarted: env.scope.started,
     title,
     transport: env.client,
     base: env.base,
@@ -209,7 +213,6 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     timeoutMs: env.timeoutMs,
     resolve: (v) => resolve(v, ctx),
     user: (alias) => byAlias.get(alias),
-    earlier,
     services: env.services,
     ...(env.signal ? { signal: env.signal } : {}),
   });
@@ -228,6 +231,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         result.error = { code: 'ERR_CASE_TIMEOUT', message: `step ${i + 1} "${step.title}": the case ran past its bound of ${Math.round(deadline - started)} ms`, step: i + 1 };
         return;
       }
+      env.scope.enter(i + 1, step.title);
       const ran: StepRun = await kind.run(step.spec, stepContext(i + 1, step.title));
       result.requests += ran.requests;
       deadline += ran.waitedMs;
@@ -269,7 +273,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       if (step.setup && (observed.status === undefined || !step.setup.status.includes(observed.status))) {
         result.outcome = 'errored';
-        result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
+        result.error = { code: 'ERR_SETUP', message: `step ${i + 1} "${step.title}" sets the scene and was answered ${observed.status ?? 'nothing'}, not ${step.setup.status.join(' or ')}: no verdict without it${ran.hint ?? ''}`, step: i + 1, ...(ran.exchange ? { exchange: ran.exchange() } : {}) };
         return;
       }
       const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';
@@ -322,7 +326,6 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
           pending.push({ rule, user, sent: ran.sentJson, received: observed.json, matched });
         }
       }
-      if (ran.sent) earlier.push(ran.sent);
       if (mustFailures.length) break;
     }
   };
@@ -349,13 +352,15 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   } catch (err) {
     if (!(err instanceof ValueError)) {
       // A bug: still clean up, so the target is left as it was, then let it surface.
+      env.scope.step = 'cleanup';
       await putBack().catch(() => false);
       await cleanup(pending, env);
       throw err;
     }
     result.outcome = 'errored';
-    result.error = { code: 'ERR_CASE_VALUE', message: err.message };
+    result.error = { code: 'ERR_CASE_VALUE', message: err.message, ...(typeof env.scope.step === 'number' ? { step: env.scope.step } : {}) };
   }
+  env.scope.step = 'cleanup';
   const restored = await putBack();
   return (await cleanup(pending, env)) && restored;
 }
@@ -369,6 +374,21 @@ function readsVars(value: unknown, out: string[] = []): string[] {
     for (const x of Object.values(value)) readsVars(x, out);
   }
   return out;
+}
+
+/**
+ * A case that did not pass keeps every exchange of its steps up to the last
+ * one that failed: what led to a failure is often an earlier answer (the
+ * delete that removed another user's pusher, the gateway's 500).
+ */
+function keepExchanges(result: CaseResult, env: CaseEnv): void {
+  if (result.outcome !== 'failed' && result.outcome !== 'errored' && result.outcome !== 'warned') return;
+  const steps = new Set([...result.failures, ...result.warnings].map((f) => f.step));
+  if (result.error?.step !== undefined) steps.add(result.error.step);
+  if (steps.size === 0 && typeof env.scope.step === 'number') steps.add(env.scope.step);
+  const { exchanges, omitted } = env.scope.record(steps, env.redactor);
+  if (exchanges.length) result.exchanges = exchanges;
+  if (omitted) result.exchangesOmitted = omitted;
 }
 
 /**

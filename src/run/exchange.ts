@@ -17,6 +17,13 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** One shell word for a text, the run's named values in it (user ids) written as their shell variables. */
+function shellWord(s: string, redactor: Redactor): string {
+  const parts = redactor.splitVariables(s);
+  if (parts.length === 1) return shellQuote(s);
+  return parts.map((p) => (typeof p === 'string' ? (p === '' ? '' : shellQuote(p)) : `"${p.variable}"`)).join('');
+}
+
 /** Records an exchange for reports, with every secret replaced by its placeholder. */
 function redactHeader(name: string, value: string, redactor: Redactor): string {
   if (name.toLowerCase() === 'authorization') {
@@ -27,14 +34,20 @@ function redactHeader(name: string, value: string, redactor: Redactor): string {
   return redactor.apply(value);
 }
 
+/** Request headers as reports show them: a bearer token as its placeholder, every other secret redacted. */
+export function shownHeaders(h: Record<string, string>, redactor: Redactor): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) headers[k] = redactHeader(k, v, redactor);
+  return headers;
+}
+
 /** The request as it is shown in reports, and a curl command that sends it again; secrets replaced. */
 function shownRequest(req: HttpRequest, redactor: Redactor): { request: Exchange['request']; curl: string } {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) headers[k] = redactHeader(k, v, redactor);
+  const headers = shownHeaders(req.headers, redactor);
   // Bytes that are not UTF-8 are shown decoded (with U+FFFD) and sent again byte for byte by the curl line.
   const body = req.body === undefined ? undefined : redactor.apply(typeof req.body === 'string' ? req.body : Buffer.from(req.body).toString('utf8'));
   const url = redactor.apply(req.url);
-  const parts = ['curl', '-sS', '-i', '-X', req.method, shellQuote(url)];
+  const parts = ['curl', '-sS', '-i', '-X', req.method, shellWord(url, redactor)];
   for (const [k, v] of Object.entries(headers)) {
     // Placeholders are shell variables, so the command runs once the user exports them.
     parts.push('-H', /\$[A-Z_]+/.test(v) ? `"${k}: ${v}"` : shellQuote(`${k}: ${v}`));
@@ -43,7 +56,7 @@ function shownRequest(req: HttpRequest, redactor: Redactor): { request: Exchange
     parts.push('--data-binary', '@-');
     return { request: { method: req.method, url, headers, body }, curl: `printf '%b' '${printfBytes(req.body)}' | ${parts.join(' ')}` };
   }
-  if (body !== undefined) parts.push('--data-binary', shellQuote(body));
+  if (body !== undefined) parts.push('--data-binary', shellWord(body, redactor));
   return { request: { method: req.method, url, headers, ...(body === undefined ? {} : { body }) }, curl: parts.join(' ') };
 }
 

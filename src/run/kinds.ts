@@ -43,6 +43,8 @@ export interface StepRun {
   /** The JSON body the step sent, for clean-up rules. */
   sentJson?: unknown;
   problem?: StepProblem & { exchange?: Exchange };
+  /** Said after any problem with the step's answer (an answer holding another request's body: see request.ts). */
+  hint?: string;
   /** The case cannot run here at all (a service the target cannot use): skipped with this reason. */
   skip?: string;
   /**
@@ -59,6 +61,8 @@ export interface StepContext {
   edition: EditionInfo;
   /** 1-based. */
   index: number;
+  /** performance.now() when the case started: the origin of the times its messages give. */
+  caseStarted?: number;
   title: string;
   transport: Transport;
   /** Base URL of the target, without a trailing slash. */
@@ -70,8 +74,6 @@ export interface StepContext {
   resolve(value: unknown): unknown;
   /** The case's user with this alias. */
   user(alias: string): User | undefined;
-  /** The requests of earlier steps, in order: a failure shows them so it can be reproduced from the start. */
-  earlier: readonly HttpRequest[];
   /** Per-run services (the mock push gateway, …), started on first use. */
   services: Services;
   signal?: AbortSignal;

@@ -8,14 +8,17 @@ import { randomBytes } from 'node:crypto';
 import { TargetError } from '../errors.js';
 import { HttpClient, TransportError } from '../http/client.js';
 import { Redactor } from '../http/redact.js';
-import { Transport, type RateLimitWait, type TransportOptions } from '../http/transport.js';
+import { Transport, type RateLimitWait } from '../http/transport.js';
+import type { TraceEntry } from '../http/har.js';
 import type { Case, Suite } from '../cases/types.js';
 import { getValidator } from '../schemas.js';
 import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/editions.js';
 import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
+import { CaseScope, caseScope, ownerOf, SETUP_TAG } from './journal.js';
 import { Services, type ServiceSpec } from './services.js';
+import type { ReceivedExchange } from '../service.js';
 import { parseJson } from './json.js';
 import type { CaseResult, RunMeta, RunReport, SkipCause } from './types.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
@@ -55,8 +58,8 @@ export interface RunOptions {
   onRateLimit?: (wait: RateLimitWait) => void;
   /** Stops the run: no new case starts; finished cases are reported, the rest as not run. */
   signal?: AbortSignal;
-  /** Sees every exchange of the run (for --trace). */
-  onExchange?: TransportOptions['onExchange'];
+  /** Sees every exchange of the run, tagged with its case and step, pokes to the run's services included (for --trace). */
+  onExchange?: (x: TraceEntry) => void;
   /** The run's redactor, for outputs the caller writes itself (--trace); one is made when none is given. */
   redactor?: Redactor;
   /** Services cases may need, by name (the mock push gateway, …). */
@@ -221,22 +224,36 @@ export async function run(options: RunOptions): Promise<RunReport> {
   const spec = options.spec ?? loadSpec();
   const redactor = options.redactor ?? new Redactor();
   let rateLimitedMs = 0;
+  /** The cases running, by sequence number, and every case that ran (a poke may come after its case ended). */
+  const scopes = new Map<number, CaseScope>();
+  const owners = new Map<number, string>();
   const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), {
     ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}),
     onRateLimit: (w) => {
       rateLimitedMs += w.waitMs;
       options.onRateLimit?.({ ...w, url: redactor.apply(w.url) });
     },
-    ...(options.onExchange ? { onExchange: options.onExchange } : {}),
+    onExchange: (x) => {
+      const scope = caseScope.getStore();
+      scope?.sent(x.req, x.res, x.at, x.ms, x.error, x.timings);
+      options.onExchange?.({ ...x, ...(scope ? scope.tag : SETUP_TAG) });
+    },
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services);
+  const received = (name: string) => (x: ReceivedExchange): void => {
+    const seq = ownerOf(x, runId);
+    const scope = seq === undefined ? undefined : scopes.get(seq);
+    scope?.received(name, x);
+    const owner = seq === undefined ? undefined : owners.get(seq);
+    options.onExchange?.({ req: x.req, res: x.res, started: x.started, ms: x.res.durationMs, timings: x.res.timings, from: name, ...(scope ? scope.tag : owner ? { case: owner, step: 'after' } : SETUP_TAG) });
+  };
   try {
     const plan = await planRun(options, client, spec, redactor, services);
     // The services the cases to run need, started before the first of them (their values are read synchronously).
     const needed = new Set(plan.cases.filter((c) => !plan.left.has(c.id)).flatMap((c) => c.needs));
-    for (const name of needed) await services.start(name);
+    for (const name of needed) (await services.start(name)).observe?.(received(name));
     options.onStart?.(plan);
     const base = plan.target;
     const users: UserSource = options.credentials?.length
@@ -270,12 +287,17 @@ export async function run(options: RunOptions): Promise<RunReport> {
         const c = plan.cases[i] as Case;
         running++;
         let r: CaseResult;
+        const mine = seq++;
+        const scope = new CaseScope(c.id, performance.now());
+        scopes.set(mine, scope);
+        owners.set(mine, c.id);
         try {
           r = await runCase(c, {
             client,
             base,
             runId,
-            seq: seq++,
+            seq: mine,
+            scope,
             spec,
             suite: options.suite,
             edition: spec.editions.get(c.edition) as EditionInfo,
@@ -290,6 +312,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
           });
         } finally {
           running--;
+          scopes.delete(mine);
         }
         if (r.error?.code === 'ERR_INTERRUPTED') continue;
         (merged[i] as Repeats).add(r);

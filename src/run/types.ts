@@ -1,3 +1,4 @@
+import type { Timings } from '../http/client.js';
 import type { Ground, Level } from '../spec/requirements.js';
 
 /** One request and what came back, already redacted: safe to print once escaped for its medium. */
@@ -7,8 +8,31 @@ export interface Exchange {
   durationMs: number;
   /** A shell command that sends the same request; secrets are shell variables. */
   curl: string;
-  /** curl commands of the case's earlier steps, in order: run them first to reproduce the state. */
-  before?: string[];
+}
+
+/**
+ * One exchange of a case, in the order of its case's exchanges: a request a
+ * step sent to the target (with a curl line that sends it again), or a request
+ * the target sent to a service of the run (a poke to the mock gateway) with
+ * the service's answer. Redacted; its bodies cut at 64 KiB in the exchanges
+ * of a failing step, at 8 KiB in the others.
+ */
+export interface CaseExchange {
+  /** The step it happened during (1-based); 0 before the first step (reading what the users held). */
+  step: number;
+  stepTitle?: string;
+  direction: 'to-target' | 'from-target';
+  /** For from-target: the service that received it ("gateway"). */
+  service?: string;
+  /** When it began, in ms since the case started. */
+  atMs: number;
+  request: Exchange['request'];
+  response?: Exchange['response'];
+  /** Why no answer came (a timeout, a reset). */
+  error?: string;
+  durationMs: number;
+  timings?: Timings;
+  curl?: string;
 }
 
 /** A check that did not hold: data, not an exception. */
@@ -86,6 +110,13 @@ export interface CaseResult {
     /** The case did not run at the version judged: the entry says nothing here ("not run at v1.2"). */
     unused?: string;
   };
+  /**
+   * For a case that failed, errored or warned: every exchange of its steps up
+   * to the last one that failed, in order (see CaseExchange), and how many
+   * older ones were left out to keep the result bounded.
+   */
+  exchanges?: CaseExchange[];
+  exchangesOmitted?: number;
   /** With --repeat: the outcome of every repetition, when they differ. */
   flaky?: Outcome[];
   durationMs: number;

@@ -360,6 +360,7 @@ export class RegisteringPool implements UserSource {
     if (typeof token !== 'string' || token === '' || typeof userId !== 'string') throw fail(`POST /register succeeded without user_id and access_token: ${describeAnswer(posted.res, this.redactor)}`);
     this.total++;
     this.redactor.add(token, tokenPlaceholder(`user${this.total}`));
+    this.redactor.addVariable(userId, `$USER${this.total}_ID`);
     return { alias, userId, accessToken: token, baseline: new Map(), clean: true, used: false };
   }
 
@@ -426,6 +427,7 @@ export class GivenUsers implements UserSource {
       const who = await send(this.client, this.redactor, 'GET', `${this.base}/_matrix/client/v3/account/whoami`, undefined, token, fail);
       const userId = who.answer['user_id'];
       if (who.status !== 200 || typeof userId !== 'string') throw fail(`GET /account/whoami for account ${i + 1} answered ${describeAnswer(who.res, this.redactor)}`);
+      this.redactor.addVariable(userId, `$USER${i + 1}_ID`);
       // What the account already holds is read by each edition's baseline before its first case.
       accounts.push({ user: { alias: '', userId, accessToken: token, baseline: new Map(), clean: false, used: true }, loggedIn, busy: false });
     }

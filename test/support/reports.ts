@@ -60,9 +60,11 @@ export interface JsonFailure {
 
 export interface JsonExchange {
   step: number;
+  direction: 'to-target' | 'from-target';
+  atMs: number;
   request: { method: string; url: string; headers: Record<string, string>; body?: string };
   response?: { status: number; headers: Record<string, string>; body: string; truncated: boolean; bodyCut?: boolean };
-  curl: string;
+  curl?: string;
 }
 
 export interface JsonResult {

@@ -1,5 +1,5 @@
 import { checkOperators, match, pointer, references } from '../../cases/values.js';
-import { cutUnits } from '../../text.js';
+import { shortJson } from '../../text.js';
 import type { CheckOutcome, ExpectKind } from '../kinds.js';
 import { BODY_STEPS, mismatchText, notJson } from './common.js';
 
@@ -10,7 +10,7 @@ interface ListCheck {
   excludes?: unknown[];
 }
 
-const short = (v: unknown, n: number): string => cutUnits(JSON.stringify(v) ?? String(v), n).text;
+const short = (v: unknown, n: number): string => shortJson(v, n);
 
 /**
  * `list: {at, exactly | includes | excludes}`: the array at a JSON pointer

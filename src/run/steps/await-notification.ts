@@ -1,6 +1,7 @@
 import type { StepKind, StepRun } from '../kinds.js';
 import type { Poke } from '../../gateway/gateway.js';
 import { filterSchema, gatewayOf, matcher, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
+import { missingText } from './poke-text.js';
 
 interface Spec extends PokeFilter {
   timeout_ms?: number;
@@ -45,17 +46,18 @@ export const awaitNotificationKind: StepKind = {
     const started = performance.now();
     let seen = 0;
     let last: Poke | undefined;
+    const counted: Poke[] = [];
     while (seen < want) {
       const left = timeout - (performance.now() - started);
       const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.at >= last.answeredAt + MIN_GAP_MS), left) : undefined;
       if (!next) break;
       last = next;
+      counted.push(next);
       seen++;
     }
     const what = `${want > 1 ? `${want} pokes` : 'a poke'} for pushkey ${m.pushkey}${m.event ? ` about event ${m.event}` : ''}`;
     if (seen < want || !last) {
-      const other = gateway.pokesFor(m.pushkey).length;
-      return { requests: 0, waitedMs: 0, unobserved: `the gateway did not receive ${what} within ${Math.round(timeout / 1000)} s${seen ? ` (${seen} arrived)` : ''}${other ? `; it received ${other} other poke(s) for the pushkey` : ''}` };
+      return { requests: 0, waitedMs: 0, unobserved: missingText({ what, timeoutMs: timeout, counted, forPushkey: gateway.pokesFor(m.pushkey), caseStarted: ctx.caseStarted ?? started }) };
     }
     const poke = last;
     return {

@@ -1,7 +1,7 @@
 import { asKey, segmentName, checkOperators, references } from '../../cases/values.js';
 import { TransportError, type HttpRequest, type HttpResponse } from '../../http/client.js';
 import type { EditionInfo } from '../../spec/editions.js';
-import { curlFor, recordExchange } from '../exchange.js';
+import { recordExchange } from '../exchange.js';
 import type { Observed, StepKind, StepRun } from '../kinds.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
 
@@ -44,6 +44,18 @@ function lenientJson(text: string): unknown {
     }
   }
   return undefined;
+}
+
+/**
+ * A hint for an answer that is not the JSON expected and holds the body of
+ * the request sent before it on the same connection: the server most likely
+ * left that body unread, and read it as the start of this request, so the
+ * failure is not this request's.
+ */
+export function unreadBodyHint(res: HttpResponse): string {
+  const prev = res.previousBody?.trim();
+  if (!prev || prev.length < 2 || !res.text.includes(prev.length > 64 ? prev.slice(0, 64) : prev)) return '';
+  return "; the answer holds the body of the request sent before it on the same keep-alive connection: the server may have left the previous request's body unread on a keep-alive connection and read it as the start of this request";
 }
 
 /** Joins a path relative to the edition's prefix; paths under /_matrix/ are taken as they are. */
@@ -121,7 +133,6 @@ export const requestKind: StepKind = {
     if (body !== undefined) headers['content-type'] = r.content_type ?? 'application/json';
     const path = typeof r.path === 'string' ? r.path : r.path.map((part, i) => (i === 0 || typeof part === 'string' ? String(part) : encodeURIComponent(asKey(ctx.resolve(part), segmentName(part, i))))).join('');
     const req: HttpRequest = { method: r.method, url: ctx.base + path + query, headers, ...(body === undefined ? {} : { body }) };
-    const before = ctx.earlier.length ? { before: ctx.earlier.map((e) => curlFor(e, ctx.redactor)) } : {};
     let res: HttpResponse;
     let requests = 0;
     let waitedMs = 0;
@@ -132,14 +143,15 @@ export const requestKind: StepKind = {
       waitedMs = sent.waitedMs;
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
-      return { requests: requests + 1, waitedMs, sent: req, sentJson, problem: { code: err.code, message: err.message, exchange: { ...recordExchange(req, undefined, ctx.redactor, 0), ...before } } };
+      return { requests: requests + 1, waitedMs, sent: req, sentJson, problem: { code: err.code, message: err.message, exchange: recordExchange(req, undefined, ctx.redactor, 0) } };
     }
     let shown: ReturnType<typeof recordExchange> | undefined;
-    const exchange = (): ReturnType<typeof recordExchange> => (shown ??= { ...recordExchange(req, res, ctx.redactor, res.durationMs), ...before });
+    const exchange = (): ReturnType<typeof recordExchange> => (shown ??= recordExchange(req, res, ctx.redactor, res.durationMs));
     const parsed = parseJson(res.text);
     const tooDeep = parsed.isJson && jsonDepth(res.text) > MAX_JSON_DEPTH;
     const observed: HttpObserved = { status: res.status, json: tooDeep ? undefined : parsed.json, isJson: parsed.isJson, response: res, tooDeep, cap: ctx.transport.client.options.maxBodyBytes };
-    return { observed, requests, waitedMs, exchange, sent: req, sentJson };
+    const hint = parsed.isJson ? '' : unreadBodyHint(res);
+    return { observed, requests, waitedMs, exchange, sent: req, sentJson, ...(hint ? { hint } : {}) };
   },
   /**
    * Answers that give no verdict on the rule a step checks: the server broke
@@ -161,7 +173,7 @@ export const requestKind: StepKind = {
     if (!o.isJson) {
       const needsJson = must.some((c) => kinds.get(c.kind)?.readsBody);
       const statusWrong = must.some((c) => !kinds.get(c.kind)?.readsBody && !holds(c));
-      if (needsJson || statusWrong) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON` };
+      if (needsJson || statusWrong) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON${unreadBodyHint(res)}` };
     }
     return undefined;
   },

@@ -41,7 +41,8 @@ function kindOf(method: string, path: string): string {
   return 'other';
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/** A request's body, refused past MAX_BODY_BYTES. */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -12,7 +12,10 @@
  *      concurrency gain, for several --jobs values;
  *   3. how time grows with --repeat 1, 10, 100;
  *   4. requests per second of the reference server's POST pushers/set vs a
- *      bare node:http server answering `{}`, same load generator, same run.
+ *      bare node:http server answering `{}`, same load generator, same run;
+ *   5. push delivery latency on the reference server;
+ *   6. the CLI with every delivery case and with --no-delivery, side by side;
+ *   7. the CLI's peak memory while a target floods the mock gateway.
  *
  * The last line of output is one JSON object with every figure.
  * BENCH_ONLY=1,3 (say) runs only some sections.
@@ -21,11 +24,13 @@ import { spawn } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { DEFAULT_JOBS, editionIds, loadSuite, run, summarize, type CaseResult, type RunOptions, type RunReport, type Suite } from '../src/index.js';
+import { DEFAULT_JOBS, editionIds, gatewayService, loadSuite, run, summarize, type CaseResult, type RunOptions, type RunReport, type Suite } from '../src/index.js';
 import { createServer, type RunningServer } from '../reference-server/index.js';
 import { startLatencyProxy, type ProxyStats } from './latency-proxy.js';
 import { load, startChildServer, type LoadResult } from './load.js';
 import { deliveryLatency } from './delivery.js';
+import { deliveryOverhead } from './cli-process.js';
+import { gatewayFlood } from './flood.js';
 import { median, ms, percentile, round, table } from './stats.js';
 
 /** The whole bench aims to end within this; optional measurements are skipped past it. */
@@ -220,12 +225,14 @@ async function section2(suite: Suite): Promise<Record<string, unknown>> {
       notes.push(`section 2: --jobs ${jobs} skipped, out of time budget`);
       continue;
     }
-    const server = await createServer({ port: 0 });
+    // Delivery cases included: the reference server pokes the mock gateway directly (the proxy delays answers, not pokes).
+    const server = await createServer({ port: 0, pushTlsVerify: false });
     const proxy = await startLatencyProxy(server.url, DELAY_MS);
+    const services = new Map([['gateway', gatewayService(proxy.url, { tls: true })]]);
     let t: Timed;
     let s: ProxyStats;
     try {
-      t = await timedRun({ target: proxy.url, editions: editionIds(), suite, jobs }, bound, () => proxy.close());
+      t = await timedRun({ target: proxy.url, editions: editionIds(), suite, jobs, services }, bound, () => proxy.close());
       s = proxy.stats();
     } finally {
       await proxy.close();
@@ -273,7 +280,7 @@ async function section2(suite: Suite): Promise<Record<string, unknown>> {
     say(`requests per run at the proxy: ${first.proxyRequests} (${kinds}); the report's results[].requests count only case steps: ${first.reportRequests}`);
     say(`mean latency per request seen at the proxy: ${first.meanLatencyMs} ms (${DELAY_MS} ms added + upstream time)`);
   }
-  say('gain = Σ over every request of its latency / wall time of the run (target ≥ 5×); "longest case" bounds the wall time from below');
+  say('gain = Σ over every request of its latency / wall time of the run (goal ≥ 10× at the default --jobs, delivery cases included); "longest case" bounds the wall time from below');
   const complete = rows.filter((r) => !r.cut);
   const reaching = complete.find((r) => r.gain >= 5);
   say(`smallest --jobs reaching 5×: ${reaching ? reaching.jobs : 'none measured'}; wall time by --jobs: ${complete.map((r) => `${r.jobs}→${ms(r.wallMs)}`).join(', ')}`);
@@ -461,6 +468,16 @@ async function main(): Promise<void> {
     say(`${d.messages} messages: p50 ${d.p50} ms, p90 ${d.p90} ms, max ${d.max} ms${d.lost ? `, ${d.lost} never poked within 5 s` : ''}`);
     say();
     figures['delivery'] = d;
+  }
+  if (wanted('6')) {
+    say('== 6. The CLI end to end, every case (delivery included) vs --no-delivery, interleaved ==');
+    figures['deliveryOverhead'] = await deliveryOverhead();
+    say();
+  }
+  if (wanted('7')) {
+    say('== 7. Peak memory of the CLI while a target floods the mock gateway (10 000 pokes of 64 KB, 8 at a time) ==');
+    figures['gatewayFlood'] = await gatewayFlood();
+    say();
   }
   figures['totalMs'] = round(elapsed());
   figures['loadavgAtEnd'] = loadavg().map((x) => round(x, 2));

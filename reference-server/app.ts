@@ -96,6 +96,12 @@ export interface AppOptions extends PushRuleOptions {
   maxPushQueuePerPusher?: number;
   /** Notifications waiting in all, each counted as its content's JSON bytes + 512; past it new ones are dropped. Default 16 MiB. */
   maxPushQueueBytes?: number;
+  /**
+   * Waits before the second, third, … try of a notification the gateway failed
+   * (their number + 1 is the most tries). Default 0.5, 1, 2 and 4 s; the
+   * embedded run and the project's tests use shorter ones.
+   */
+  pushRetryDelaysMs?: readonly number[];
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -104,6 +110,8 @@ export { DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS };
 /** The request listener, and a way to stop what it runs in the background (push delivery). */
 export interface App {
   readonly listener: RequestListener;
+  /** Resolves once no notification waits, is being sent or waits to be tried again. */
+  pushIdle(): Promise<void>;
   /** Stops push delivery: timers cleared, open requests to gateways cut, queues forgotten. */
   close(): void;
 }
@@ -157,6 +165,7 @@ export function buildApp(options: AppOptions = {}): App {
     allowHosts: options.pushAllowHosts ?? [],
     userAgent: serverHeader(),
     log,
+    ...(options.pushRetryDelaysMs ? { retryDelaysMs: checkDelays(options.pushRetryDelaysMs) } : {}),
   });
   const rooms = new Rooms(serverName, roomLimits);
   const routes: Route[] = [
@@ -172,7 +181,13 @@ export function buildApp(options: AppOptions = {}): App {
     serverHeader: serverHeader(),
     log: options.log,
   });
-  return { listener, close: () => delivery.close() };
+  return { listener, pushIdle: () => delivery.idle(), close: () => delivery.close() };
+}
+
+/** Retry delays: at most 10, each a whole number of milliseconds up to a minute. */
+function checkDelays(delays: readonly number[]): readonly number[] {
+  if (delays.length > 10 || delays.some((d) => !Number.isInteger(d) || d < 0 || d > 60_000)) throw new RangeError('reference server: pushRetryDelaysMs takes at most 10 whole numbers of milliseconds from 0 to 60000');
+  return [...delays];
 }
 
 /** A logger that never throws, and does nothing without a log option. */

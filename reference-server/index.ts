@@ -53,6 +53,8 @@ export interface RunningServer {
   /** e.g. http://127.0.0.1:PORT */
   url: string;
   port: number;
+  /** Resolves once no notification waits, is being sent or waits to be tried again (nothing more will reach a gateway unasked). */
+  pushIdle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export async function createServer(options: ReferenceServerOptions = {}): Promis
   return {
     url: `http://${urlHost(host)}:${actualPort}`,
     port: actualPort,
+    pushIdle: () => app.pushIdle(),
     close() {
       closing ??= new Promise<void>((resolve) => {
         // Nothing more goes to push gateways once the server stops taking requests.

@@ -12,7 +12,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createServer } from '../reference-server/index.js';
+import type { ReferenceServerOptions, RunningServer } from '../reference-server/index.js';
 import {
   applyExpectations,
   withExpectation,
@@ -82,6 +82,10 @@ Run options:
   --gateway-url URL     the notify URL a target on another machine must use to reach the mock gateway
   --gateway-listen HOST:PORT   where the mock gateway listens (default 127.0.0.1 and a free port)
   --gateway-tls         serve the mock gateway over HTTPS, with a certificate made for the run
+  --quiet-period MS     how long a check that a poke does not come watches after its witness (default: 3 × the
+                        slowest poke seen in the run, from 100 ms to 10 s)
+  --retry-window SECONDS   how long a poke answered 500 may take to come again (default 65); shorter, a retry
+                        that does not come in time is not judged (the case is skipped), not a failure
   --registration-token T   complete the m.login.registration_token stage when registering users
   --user NAME:PASSWORD     use this account (repeat for cases that need two users); no registration
   --access-token T         use the account behind this token (repeatable); no registration
@@ -105,6 +109,9 @@ Environment (keeps secrets out of the process list):
 Exit codes: 0 what was judged conforms (or the gate passes), 1 some case fails (or the gate fails),
 2 usage, case file or report path error, or nothing left to judge after your filters,
 3 target unusable, or no selected case could be judged, 130 interrupted.`;
+
+/** The bundled server's retry back-off in the embedded run: the same doubling as its default (0.5 to 4 s), five times sooner. */
+const EMBEDDED_RETRY_DELAYS_MS = [100, 200, 400, 800];
 
 type Command = 'run' | 'serve' | 'coverage' | 'compare' | 'help' | 'version';
 
@@ -134,6 +141,8 @@ interface Flags {
   gatewayUrl?: string;
   gatewayListen?: string;
   gatewayTls: boolean;
+  quietPeriodMs?: number;
+  retryWindowMs?: number;
   pushTlsVerify: boolean;
   repeat: number;
   html?: string;
@@ -143,7 +152,7 @@ interface Flags {
   files: string[];
 }
 
-const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html', '--gateway-url', '--gateway-listen']);
+const VALUE_FLAGS = new Set(['--target', '--edition', '--spec-version', '--reporter', '--output', '--grep', '--jobs', '--timeout', '--rate-limit-budget', '--port', '--host', '--cases', '--registration-token', '--user', '--access-token', '--expectations', '--update-expectations', '--trace', '--repeat', '--html', '--gateway-url', '--gateway-listen', '--quiet-period', '--retry-window']);
 const BOOL_FLAGS = new Set(['--strict', '--list', '--help', '--version', '--follow-redirects', '--changes-only', '--fail-on-regression', '--no-delivery', '--gateway-tls', '--no-push-tls-verify']);
 const SHORT: Record<string, string> = { '-h': '--help', '-V': '--version' };
 const ALLOWED: Record<Exclude<Command, 'help' | 'version'>, ReadonlySet<string>> = {
@@ -342,6 +351,12 @@ export function parseFlags(argv: readonly string[]): Flags {
         else flags.gatewayUrl = value;
         break;
       }
+      case '--quiet-period':
+        flags.quietPeriodMs = intIn('--quiet-period', value, 1, 60_000, problems);
+        break;
+      case '--retry-window':
+        flags.retryWindowMs = intIn('--retry-window', value, 1, 600, problems) * 1000;
+        break;
       case '--gateway-listen':
         if (/^(?:\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$/.test(value) && Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535) flags.gatewayListen = value;
         else problems.push(`--gateway-listen takes HOST:PORT, got "${escapeForTerminal(value)}"`);
@@ -370,13 +385,19 @@ export function parseFlags(argv: readonly string[]): Flags {
 /** The services a run offers its cases: the mock push gateway, or why it cannot be offered. */
 function servicesFor(flags: Flags, target: string, embedded = false): Map<string, ServiceSpec> {
   // The bundled server follows the spec's advice and refuses http:// gateways: the embedded run serves the gateway over TLS.
-  return new Map([['gateway', gatewayService(target, { off: !flags.delivery, tls: flags.gatewayTls || embedded, ...(flags.gatewayUrl ? { url: flags.gatewayUrl } : {}), ...(flags.gatewayListen ? { listen: flags.gatewayListen } : {}) })]]);
+  const timing = { ...(flags.quietPeriodMs !== undefined ? { quietPeriodMs: flags.quietPeriodMs } : {}), ...(flags.retryWindowMs !== undefined ? { retryWindowMs: flags.retryWindowMs } : {}) };
+  return new Map([['gateway', gatewayService(target, { off: !flags.delivery, tls: flags.gatewayTls || embedded, ...timing, ...(flags.gatewayUrl ? { url: flags.gatewayUrl } : {}), ...(flags.gatewayListen ? { listen: flags.gatewayListen } : {}) })]]);
 }
 
 function editionsFor(flags: Flags, embedded: boolean): readonly Edition[] | 'auto' {
   if (flags.edition === 'all' || (embedded && flags.edition === undefined)) return editionIds();
   if (flags.edition) return [flags.edition];
   return 'auto';
+}
+
+/** The bundled reference server, loaded only by the commands that start it (a run against a target does not). */
+async function createServer(options: ReferenceServerOptions): Promise<RunningServer> {
+  return (await import('../reference-server/index.js')).createServer(options);
 }
 
 async function serve(flags: Flags): Promise<number> {
@@ -513,7 +534,8 @@ async function runSuite(flags: Flags): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // Embedded, the gateway's certificate is made for the run: the bundled server is told not to verify it, as a test setup of Dendrite would be.
-  const server = embedded ? await createServer({ port: 0, host: '127.0.0.1', pushTlsVerify: false }) : undefined;
+  // Its retries come sooner than a deployed server's would: the embedded run judges them, and waits for them.
+  const server = embedded ? await createServer({ port: 0, host: '127.0.0.1', pushTlsVerify: false, pushRetryDelaysMs: EMBEDDED_RETRY_DELAYS_MS }) : undefined;
   try {
     const target = flags.target ?? (server as { url: string }).url;
     const startedAt = new Date().toISOString();
@@ -544,6 +566,9 @@ async function runSuite(flags: Flags): Promise<number> {
       onRateLimit: (w) => {
         const text = rateLimitText(w);
         if (text) process.stderr.write(text + '\n');
+      },
+      onWait: (w) => {
+        for (const { r } of reporters) r.waiting?.(w);
       },
       ...(trace ? { onExchange: (x) => trace.record(x) } : {}),
       ...(flags.specVersion ? { specVersion: flags.specVersion } : {}),

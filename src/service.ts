@@ -24,8 +24,14 @@ export interface Service {
   close(): Promise<void>;
 }
 
+/** What a run tells a service it starts. */
+export interface ServiceContext {
+  /** The run's id: every unique value of the run ($unique) holds it. */
+  runId: string;
+}
+
 export interface ServiceSpec {
-  start(): Promise<Service>;
+  start(context?: ServiceContext): Promise<Service>;
   /** Why the run cannot offer the service (the target is on another machine, --no-delivery, …). */
   unavailable?: string;
   /** The user turned the service off (--no-delivery): its cases are left out by choice, not for want of a judgement. */

@@ -15,6 +15,8 @@ import { ALLOWED_DELIVERY, BROKEN_DELIVERY, NO_ROOMS } from './support/delivery-
 import { ALLOWED as ALLOWED_API, ALLOWED_AT_MUST, BROKEN as BROKEN_API, V1_5_SERVER } from './support/mutations.js';
 import { ALLOWED_RULES_AT_MUST, BROKEN_RULES } from './support/pushrules-mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
+import { REQUEST_TIMEOUT_MS, runQueue } from './support/run-queue.js';
+import { TEST_TIME_SCALE } from './support/timing.js';
 
 const spec = loadSpec();
 let suite: ReturnType<typeof loadSuite> | undefined;
@@ -25,41 +27,71 @@ const ALLOWED = [...ALLOWED_API, ...ALLOWED_DELIVERY];
 /**
  * Runs both editions against the server. A server whose mutation takes part in
  * push delivery is offered the mock gateway (over TLS, as the bundled server
- * wants it); the others are not, and their delivery cases are skipped.
- * Delivery runs take 16 cases at once (the CLI's default): a server that never
- * notifies makes each delivery case wait out its whole timeout, and all ten at once
- * wait it out together.
+ * wants it), on the tests' time scale (a poke's timeout and the retry window
+ * 2.5 times shorter); the others are not, and their delivery cases are
+ * skipped. Delivery runs take 16 cases at once (the CLI's default).
  */
 async function runAgainst(m: Mutation & { jobs?: number }, strict: boolean, gateway: { tls: boolean } | undefined = m.delivery ? { tls: true } : undefined): Promise<RunReport> {
   const server = await startProxy(m);
   try {
-    const services = gateway ? new Map([['gateway', gatewayService(server.url, gateway)]]) : undefined;
-    return await run({ target: server.url, editions: ['v1', 'draft'], suite: cases(), strict, jobs: m.jobs ?? (m.delivery ? 16 : 8), timeoutMs: 5000, ...(services ? { services } : {}) });
+    const services = gateway ? new Map([['gateway', gatewayService(server.url, { ...gateway, timeScale: TEST_TIME_SCALE })]]) : undefined;
+    return await run({ target: server.url, editions: ['v1', 'draft'], suite: cases(), strict, jobs: m.jobs ?? (m.delivery ? 16 : 8), timeoutMs: REQUEST_TIMEOUT_MS, ...(services ? { services } : {}) });
   } finally {
     await server.close();
   }
 }
 
+/**
+ * The runs of this file, started together in the first before() and awaited
+ * by each test, RUNS_AT_ONCE of them overlapping. Those that wait longest
+ * (delivery servers) start first.
+ */
+const RUNS_AT_ONCE = 4;
+const queue = runQueue(RUNS_AT_ONCE);
+
+const scheduledReport = (key: string): Promise<RunReport> => queue.report(key);
+
 const describeResult = (r: RunReport['results'][number]): string => `${r.id}: ${r.failures.concat(r.warnings).map((f) => `${f.level} ${f.requirement}: ${f.message}`).join('; ')}${r.error ? r.error.message : ''}`;
 
+const isShould = (m: { violates: string }): boolean => spec.requirements.get(m.violates)?.level === 'SHOULD';
+
+/** Every run of this file, those that wait longest first: servers that never retry, then the other delivery servers. */
+function scheduleAll(): void {
+  const runs: Array<[string, number, () => Promise<RunReport>]> = [
+    ...BROKEN.map((m, i): [string, number, () => Promise<RunReport>] => [`broken ${i}`, m.violates === 'v1.push.retry' ? 0 : m.delivery ? 1 : 3, () => runAgainst(m, isShould(m))]),
+    ...ALLOWED.map((m, i): [string, number, () => Promise<RunReport>] => [`allowed ${i}`, m.delivery ? 2 : 3, () => runAgainst(m, true)]),
+    ...ALLOWED_AT_MUST.map((m, i): [string, number, () => Promise<RunReport>] => [`at-must ${i}`, 3, () => runAgainst(m, false)]),
+    ['v1.5', 3, () => runAgainst(V1_5_SERVER, true)],
+    ['no rooms', 2, () => runAgainst(NO_ROOMS, true)],
+    ['http gateway', 2, () => runAgainst({ name: 'the reference server' }, true, { tls: false })],
+    ['no gateway', 3, () => runAgainst({ name: 'the reference server' }, true, undefined)],
+  ];
+  for (const [key, , start] of runs.sort((a, b) => a[1] - b[1])) queue.schedule(key, start);
+  queue.start();
+}
+
+describe('the suite against broken and correct servers', function () {
+  // Each test awaits its own run, which may still wait in the queue behind others.
+  this.timeout(300_000);
+  before(scheduleAll);
+
 describe('broken servers: each violation is caught', function () {
-  // A server that never retries makes the retry case wait out its 65 s.
-  this.timeout(120_000);
-  for (const m of BROKEN) {
+  for (const [i, m] of BROKEN.entries()) {
     const level = spec.requirements.get(m.violates)?.level;
     it(`${m.violates} (${level ?? '?'}) — ${m.name}`, async function () {
       expect(level, `${m.violates} is a requirement of spec/pushers.md`).to.be.oneOf(['MUST', 'SHOULD']);
       const known = new Set(cases().cases.map((c) => c.id));
       expect(m.fails.filter((id) => !known.has(id)), 'listed cases that are not in the suite').to.deep.equal([]);
       const should = level === 'SHOULD';
-      const report = await runAgainst(m, should);
+      const report = await scheduledReport(`broken ${i}`);
       const allowed = new Set([m.violates, ...(m.alsoCites ?? [])]);
       if (should) {
         // A SHOULD violation is not a failure by default: the default run passes, with warnings.
         expect(report.results.filter((r) => isFailing(r, false)).map(describeResult), 'cases failing the default run').to.deep.equal([]);
       }
       const failing = report.results.filter((r) => isFailing(r, should));
-      expect(failing.map((r) => r.id).sort(), should ? 'cases failing under --strict' : 'failing cases').to.deep.equal([...m.fails].sort());
+      const unexpected = failing.filter((r) => !m.fails.includes(r.id)).map(describeResult).join('\n');
+      expect(failing.map((r) => r.id).sort(), `${should ? 'cases failing under --strict' : 'failing cases'}${unexpected ? `; not listed:\n${unexpected}` : ''}`).to.deep.equal([...m.fails].sort());
       expect(failing.length, 'the run fails').to.be.greaterThan(0);
       const problems = (r: RunReport['results'][number]) => (should ? r.warnings : r.failures);
       expect(failing.some((r) => problems(r).some((f) => f.requirement === m.violates)), `some case fails citing ${m.violates}`).to.equal(true);
@@ -101,17 +133,16 @@ describe('every requirement has a server that breaks it', function () {
 });
 
 describe('correct servers that choose differently pass', function () {
-  this.timeout(120_000);
-  for (const m of ALLOWED) {
+  for (const [i, m] of ALLOWED.entries()) {
     it(m.name, async function () {
-      const report = await runAgainst(m, true);
+      const report = await scheduledReport(`allowed ${i}`);
       const failing = report.results.filter((r) => isFailing(r, true));
       expect(failing.map(describeResult)).to.deep.equal([]);
     });
   }
 
   it('the v1.5 server is judged by v1.5: the cases of rules from v1.6 and v1.12 on are skipped for the version', async function () {
-    const report = await runAgainst(V1_5_SERVER, true);
+    const report = await scheduledReport('v1.5');
     expect(report.meta.specVersions['v1']?.version).to.equal('v1.5');
     const skipped = new Map(report.results.filter((r) => r.outcome === 'skipped').map((r) => [r.id, r.skipCode]));
     for (const id of ['v1.delete.removes-pusher', 'v1.delete.other-users-pusher', 'v1.append.true-keeps', 'v1.set.http-url-wrong-path']) {
@@ -122,7 +153,6 @@ describe('correct servers that choose differently pass', function () {
 });
 
 describe('servers that cannot take part in push delivery', function () {
-  this.timeout(60_000);
   // The delivery cases the run judges: those of rules that hold only in older versions are skipped for the version first.
   const delivery = (report: RunReport): string[] => {
     const forVersion = new Set(report.results.filter((r) => r.skipCode === 'version').map((r) => r.id));
@@ -130,7 +160,7 @@ describe('servers that cannot take part in push delivery', function () {
   };
 
   it('a server with no rooms at all: every delivery case is skipped because rooms cannot be created, and the run passes on the pushers API alone', async function () {
-    const report = await runAgainst(NO_ROOMS, true);
+    const report = await scheduledReport('no rooms');
     expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
     const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode === 'target');
     expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery(report));
@@ -140,7 +170,7 @@ describe('servers that cannot take part in push delivery', function () {
 
   it('a server that refuses http:// gateways, offered a plain HTTP gateway: every delivery case is skipped with a hint at --gateway-tls', async function () {
     // The bundled server follows the spec's advice (an HTTPS URL) and refuses the gateway's http:// URL with 400.
-    const report = await runAgainst({ name: 'the reference server' }, true, { tls: false });
+    const report = await scheduledReport('http gateway');
     expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
     const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode === 'target');
     expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery(report));
@@ -148,7 +178,7 @@ describe('servers that cannot take part in push delivery', function () {
   });
 
   it('a run offered no gateway skips every delivery case with the reason, and they are the only ones skipped', async function () {
-    const report = await runAgainst({ name: 'the reference server' }, true, undefined);
+    const report = await scheduledReport('no gateway');
     const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode !== 'version');
     expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery(report));
     for (const r of skipped) expect(r.skipCode).to.equal('needs-gateway');
@@ -156,11 +186,10 @@ describe('servers that cannot take part in push delivery', function () {
 });
 
 describe('correct servers that skip a SHOULD pass the default run', function () {
-  this.timeout(60_000);
-  for (const m of ALLOWED_AT_MUST) {
+  for (const [i, m] of ALLOWED_AT_MUST.entries()) {
     it(`${m.skips.join(', ')} — ${m.name}`, async function () {
       for (const id of m.skips) expect(spec.requirements.get(id)?.level, `${id} is a SHOULD requirement`).to.equal('SHOULD');
-      const report = await runAgainst(m, false);
+      const report = await scheduledReport(`at-must ${i}`);
       const failing = report.results.filter((r) => isFailing(r, false));
       expect(failing.map(describeResult)).to.deep.equal([]);
       const strict = report.results.filter((r) => isFailing(r, true));
@@ -171,4 +200,5 @@ describe('correct servers that skip a SHOULD pass the default run', function () 
       }
     });
   }
+});
 });

@@ -107,7 +107,8 @@ describe('the run, live', function () {
       expect(validate(report), JSON.stringify(validate.errors)).to.equal(true);
       expect(report.conformance.meta.interrupted).to.equal(true);
       const outcomes = report.conformance.results.map((r) => r.outcome);
-      expect(outcomes.filter((o) => o === 'passed').length, 'the finished cases are kept').to.be.at.least(3);
+      // The cases that may wait longest start first: here the delivery cases, skipped (the target refuses the gateway's http:// URL).
+      expect(outcomes.filter((o) => o !== 'notrun').length, 'the finished cases are kept').to.be.at.least(3);
       expect(outcomes.filter((o) => o === 'notrun').length, 'the rest are listed as not run').to.be.greaterThan(10);
       expect(readFileSync(files.tap, 'utf8')).to.match(/^TAP version 13\n1\.\.\d+\n/);
       expect(readFileSync(files.junit, 'utf8')).to.match(/<testsuites [^>]*>[\s\S]*<\/testsuites>\n$/);

@@ -133,10 +133,12 @@ describe('CLI', function () {
   });
 
   it('exit 2: a bad command line lists every problem and the usage', async function () {
-    const r = await cli(['--edition', 'v2', '--jobs', '0', '--frobnicate']);
+    const r = await cli(['--edition', 'v2', '--jobs', '0', '--frobnicate', '--quiet-period', '0', '--retry-window', '1.5']);
     expect(r.code).to.equal(2);
     expect(r.stderr).to.include('--edition is draft, v1 or all, got "v2"');
     expect(r.stderr).to.include('--jobs takes a whole number from 1 to 256');
+    expect(r.stderr).to.include('--quiet-period takes a whole number from 1 to 60000, got "0"');
+    expect(r.stderr).to.include('--retry-window takes a whole number from 1 to 600, got "1.5"');
     expect(r.stderr).to.include('unknown option --frobnicate');
     expect(r.stderr, 'a usage error is not followed by the whole help').not.to.include('Usage:');
     expect(r.stderr.trim().split('\n').pop()).to.equal('conformance: see conformance --help');

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Poke } from '../src/gateway/gateway.js';
+import { Poke } from '../src/gateway/gateway.js';
 import { HttpClient, type HttpResponse } from '../src/http/client.js';
 import { unreadBodyHint } from '../src/run/steps/request.js';
 import { missingText } from '../src/run/steps/poke-text.js';
@@ -238,7 +238,7 @@ describe('diagnosis: texts', function () {
   });
 
   it('a missing retry says what arrived and when, and never counts the same poke as another', function () {
-    const poke = (at: number, answered: number, body: unknown): Poke => ({ at, answeredAt: at + 1, answered, body, text: JSON.stringify(body), pushkeys: ['pk'] });
+    const poke = (at: number, answered: number, body: unknown): Poke => Object.assign(new Poke(at, JSON.stringify(body)), { answered, answeredAt: at + 1 });
     const first = poke(1012, 500, { notification: { event_id: '$e', devices: [{ pushkey: 'pk' }] } });
     const text = missingText({ what: '2 pokes for pushkey pk about event $e', timeoutMs: 65_000, counted: [first], forPushkey: [first], caseStarted: 1000 });
     expect(text).to.include('1 arrived (at +12 ms, answered 500); no second came within 65 s');

@@ -4,15 +4,16 @@
  */
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { integer, makeCertificate } from '../src/gateway/cert.js';
 import { isBadgeBody, MockGateway } from '../src/gateway/gateway.js';
 
 /** POSTs a body to the gateway with the request target written as given (origin or absolute form). */
-function post(port: number, target: string, body: unknown): Promise<{ status: number; body: string }> {
-  const text = JSON.stringify(body);
+function post(port: number, target: string, body: unknown, agent?: Agent): Promise<{ status: number; body: string }> {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: target, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: target, ...(agent ? { agent } : {}), headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -81,6 +82,86 @@ describe('the mock push gateway', function () {
     await post(port, '/_matrix/push/v1/notify', { notification: { event_id: '$e', devices: [device('k4')] } });
     const [p] = gateway.pokesFor('k4');
     expect(p?.answeredAt).to.be.at.least(p?.at ?? Infinity);
+  });
+});
+
+describe('the mock push gateway against a flood', function () {
+  let gateway: MockGateway;
+  let port: number;
+  const RUN = 'c0ffee42';
+  beforeEach(async function () {
+    gateway = await MockGateway.start({ runId: RUN, maxKeptBytes: 64 * 1024 });
+    port = Number(new URL(gateway.url).port);
+  });
+  afterEach(async function () {
+    await gateway.close();
+  });
+
+  it('keeps whole only pokes that name a pushkey of the run; of the others a summary that names their pushkeys, escaped', async function () {
+    const mine = `pushkey-${RUN}-3`;
+    await post(port, '/_matrix/push/v1/notify', { notification: { event_id: '$e', devices: [device(mine)] } });
+    await post(port, '/_matrix/push/v1/notify', { notification: { event_id: '$e', devices: [device('someone-elses\u001b[2J')] } });
+    const flood = `[${Array(20_000).fill('{}').join(',')}]`;
+    for (let i = 0; i < 20; i++) expect((await post(port, '/_matrix/push/v1/notify', flood)).status).to.equal(200);
+    expect(gateway.pokes.map((p) => p.pushkeys)).to.deep.equal([[mine]]);
+    expect(gateway.pokesFor(mine)).to.have.length(1);
+    expect(gateway.strayCount).to.equal(21);
+    const [wrong, ...floods] = gateway.strays;
+    expect(wrong?.pushkeys).to.deep.equal(['someone-elses\\u001b[2J']);
+    expect(wrong?.head).to.match(/^\{"notification"/);
+    for (const f of floods) expect(f).to.include({ bytes: flood.length, answered: 200 }).and.to.have.property('head').that.matches(/^\[\{\},\{\}/);
+  });
+
+  it('takes a poke for the run whose pushkey is written with \\u escapes', async function () {
+    await post(port, '/_matrix/push/v1/notify', `{"notification":{"event_id":"$e","devices":[{"app_id":"a","pushkey":"\\u0070ushkey-${RUN}-1"}]}}`);
+    expect(gateway.pokesFor(`pushkey-${RUN}-1`)).to.have.length(1);
+  });
+
+  it('keeps pokes of the run within its byte budget: the oldest become summaries', async function () {
+    const big = (i: number): object => ({ notification: { event_id: `$e${i}`, room_name: 'x'.repeat(30_000), devices: [device(`pushkey-${RUN}-${i}`)] } });
+    for (let i = 0; i < 4; i++) await post(port, '/_matrix/push/v1/notify', big(i));
+    expect(gateway.pokes.map((p) => p.pushkeys[0])).to.deep.equal([`pushkey-${RUN}-2`, `pushkey-${RUN}-3`]);
+    expect(gateway.strays.map((p) => p.pushkeys)).to.deep.equal([[`pushkey-${RUN}-0`], [`pushkey-${RUN}-1`]]);
+  });
+
+  it('reads a poke nested deeper than any check reads as no JSON', async function () {
+    await post(port, '/_matrix/push/v1/notify', `${'['.repeat(300)}"pushkey-${RUN}-9"${']'.repeat(300)}`);
+    const [p] = gateway.pokesFor(`pushkey-${RUN}-9`);
+    expect(p?.body).to.equal(undefined);
+  });
+
+  it('counts a poke sent on a kept connection after an answer as sent after it; one on a fresh connection as sent when it connected', async function () {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const key = `pushkey-${RUN}-7`;
+      await post(port, '/_matrix/push/v1/notify', { notification: { event_id: '$a', devices: [device(key)] } }, agent);
+      await post(port, '/_matrix/push/v1/notify', { notification: { event_id: '$b', devices: [device(key)] } }, agent);
+      const [first, second] = gateway.pokesFor(key);
+      expect(first?.sentAt).to.be.at.most(first?.at ?? -1);
+      expect(second?.sentAt).to.be.at.least(first?.answeredAt ?? Infinity);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('settles once a poke that had begun to arrive is answered, and a connection that sends nothing only bounds the wait', async function () {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const body = JSON.stringify({ notification: { event_id: '$late', devices: [device(`pushkey-${RUN}-8`)] } });
+    socket.write(`POST /_matrix/push/v1/notify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    const settled = gateway.settled(10_000).then(() => gateway.pokesFor(`pushkey-${RUN}-8`).length);
+    socket.write(body);
+    expect(await settled, 'the poke under way was waited for').to.equal(1);
+    const idle = connect(port, '127.0.0.1');
+    idle.on('error', () => undefined);
+    await new Promise<void>((r) => idle.once('connect', () => r()));
+    let done = false;
+    const bounded = gateway.settled(50).then(() => (done = true));
+    await bounded;
+    expect(done).to.equal(true);
+    socket.destroy();
+    idle.destroy();
   });
 });
 

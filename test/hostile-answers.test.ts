@@ -82,14 +82,20 @@ describe('hostile answers', function () {
   });
 
   it('SIGTERM during the first request\'s rate-limit waits ends the run with 130', async function () {
-    const server = await serve(() => ({ status: 429, body: '{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":5000}' }));
+    // Signalled once the first request arrived, so the run is in its wait (not after a second, which a loaded machine may spend starting up).
+    let asked: () => void = () => undefined;
+    const firstRequest = new Promise<void>((resolve) => (asked = resolve));
+    const server = await serve(() => {
+      asked();
+      return { status: 429, body: '{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":5000}' };
+    });
     try {
       const { spawn } = await import('node:child_process');
       const { CLI } = await import('./support/cli.js');
       const child = spawn(process.execPath, [CLI, '--target', server.url], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      setTimeout(() => child.kill('SIGTERM'), 1000);
+      void firstRequest.then(() => child.kill('SIGTERM'));
       const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
       expect(code, stderr).to.equal(130);
     } finally {

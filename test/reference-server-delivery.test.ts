@@ -124,11 +124,15 @@ type GatewayAnswer = { status: number; body?: unknown };
 
 /**
  * A push gateway over HTTPS with a certificate made for the test. Each poke is
- * kept; `answer` decides what it gets (a promise holds the answer back).
+ * kept; `answer` decides what it gets (a promise holds the answer back). Tests
+ * wait for pokes as they come (never by polling), and prove that nothing more
+ * comes by asking the server whether its push queue is idle (pushIdle), never
+ * by sleeping.
  */
 class TestGateway {
   readonly pokes: Poke[] = [];
   answer: (poke: Poke) => GatewayAnswer | Promise<GatewayAnswer> = () => ({ status: 200, body: { rejected: [] } });
+  private readonly listeners = new Set<() => void>();
 
   private constructor(
     private readonly server: Server,
@@ -151,6 +155,7 @@ class TestGateway {
           poke = { body: { notification: { devices: [] } }, pushkeys: [] };
         }
         gateway?.pokes.push(poke);
+        for (const listener of [...(gateway?.listeners ?? [])]) listener();
         void Promise.resolve(gateway?.answer(poke) ?? { status: 200 }).then((a) => {
           res.writeHead(a.status, { 'Content-Type': 'application/json' });
           res.end(JSON.stringify(a.body ?? {}));
@@ -173,13 +178,28 @@ class TestGateway {
     return this.pokes.filter((p) => p.pushkeys.includes(pushkey));
   }
 
-  /** The first `count` pokes for the pushkey, waiting up to `timeoutMs` for them. */
-  async waitFor(pushkey: string, count = 1, timeoutMs = 5000): Promise<Poke[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.pokesFor(pushkey).length < count && Date.now() < deadline) await sleep(20);
-    const pokes = this.pokesFor(pushkey);
-    expect(pokes.length, `pokes for ${pushkey} within ${timeoutMs} ms`).to.be.at.least(count);
-    return pokes.slice(0, count);
+  /** Resolves with what `found` returns once it returns something, checking at each poke; fails after `timeoutMs`. */
+  until<T>(found: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const check = (): void => {
+        const value = found();
+        if (value === undefined) return;
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        resolve(value);
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(check);
+        reject(new Error(`${what}: not within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  /** The first `count` pokes for the pushkey, as they come. */
+  waitFor(pushkey: string, count = 1): Promise<Poke[]> {
+    return this.until(() => (this.pokesFor(pushkey).length >= count ? this.pokesFor(pushkey).slice(0, count) : undefined), `${count} poke(s) for ${pushkey}`);
   }
 
   async close(): Promise<void> {
@@ -188,7 +208,8 @@ class TestGateway {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** A bound on how long an answer is held back, which does not keep the process alive once the test is over. */
+const bound = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 let pushkeyCounter = 0;
 function pushkey(): string {
@@ -204,15 +225,9 @@ async function setPusher(server: RunningServer, user: User, url: string, key: st
   expectOk(await call(server, 'POST', V1_SET, { token: user.token, json: v1Pusher(url, key, data) }));
 }
 
-/** A poke for the pushkey about this event, waiting for it. */
-async function pokeAbout(gateway: TestGateway, key: string, eventId: string, timeoutMs = 5000): Promise<Poke> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = gateway.pokesFor(key).find((p) => p.body.notification.event_id === eventId);
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`no poke for ${key} about ${eventId} within ${timeoutMs} ms`);
-    await sleep(20);
-  }
+/** A poke for the pushkey about this event, as it comes. */
+function pokeAbout(gateway: TestGateway, key: string, eventId: string): Promise<Poke> {
+  return gateway.until(() => gateway.pokesFor(key).find((p) => p.body.notification.event_id === eventId), `a poke for ${key} about ${eventId}`);
 }
 
 /** Servers started by a describe block, all closed in its after(). */
@@ -473,9 +488,8 @@ describe('reference server push delivery', function () {
     await pokeAbout(gateway, aliceKey, reply);
     expectOk(await rooms.leave(server, alice, room));
     const afterLeave = await message(server, bob, room);
-    await sleep(700);
+    await server.pushIdle();
     // Invites notify the invitee (.m.rule.invite_for_me); messages are what this test is about.
-    await gateway.waitFor(carolKey, 1);
     const messages = (key: string): unknown[] => gateway.pokesFor(key).filter((p) => p.body.notification.type === 'm.room.message').map((p) => p.body.notification.event_id);
     expect(messages(aliceKey)).to.deep.equal([reply]);
     expect(messages(bobKey)).to.deep.equal([own]);
@@ -527,17 +541,13 @@ describe('reference server push delivery', function () {
     const first = await message(server, bob, room);
     await pokeAbout(gateway, key, first);
     await pokeAbout(gateway, kept, first);
-    const deadline = Date.now() + 5000;
-    let listed: string[] = [];
-    while (Date.now() < deadline) {
-      listed = ((expectOk(await call(server, 'GET', `${V3}/pushers`, { token: alice.token })).pushers as Array<{ pushkey: string }>) ?? []).map((p) => p.pushkey);
-      if (!listed.includes(key)) break;
-      await sleep(20);
-    }
+    // Idle: the rejection was answered and acted on.
+    await server.pushIdle();
+    const listed = ((expectOk(await call(server, 'GET', `${V3}/pushers`, { token: alice.token })).pushers as Array<{ pushkey: string }>) ?? []).map((p) => p.pushkey);
     expect(listed).to.include(kept).and.not.include(key);
     const second = await message(server, bob, room);
     await pokeAbout(gateway, kept, second);
-    await sleep(500);
+    await server.pushIdle();
     expect(gateway.pokesFor(key)).to.have.length(1);
     for (const user of [bob, alice]) expectOk(await rooms.leave(server, user, room));
   });
@@ -548,7 +558,7 @@ describe('reference server push delivery', function () {
     const times: number[] = [];
     gateway.answer = (poke) => {
       if (!poke.pushkeys.includes(key)) return { status: 200, body: { rejected: [] } };
-      times.push(Date.now());
+      times.push(performance.now());
       if (failures > 0) {
         failures -= 1;
         return { status: 500, body: { errcode: 'M_UNKNOWN', error: 'told to fail' } };
@@ -558,39 +568,43 @@ describe('reference server push delivery', function () {
     await setPusher(server, alice, gateway.url, key);
     const room = await roomWith(server, alice, bob);
     const event = await message(server, bob, room);
-    const [first, second] = await gateway.waitFor(key, 2, 5000);
+    const [first, second] = await gateway.waitFor(key, 2);
     expect([first?.body.notification.event_id, second?.body.notification.event_id]).to.deep.equal([event, event]);
-    expect((times[1] ?? 0) - (times[0] ?? 0), 'the back-off before the second try').to.be.within(400, 3000);
-    await sleep(700);
+    // The default first back-off is 0.5 s; the loop's clock may run a few ms behind when the timer is set.
+    expect((times[1] ?? 0) - (times[0] ?? 0), 'the back-off before the second try').to.be.at.least(450);
+    await server.pushIdle();
     expect(gateway.pokesFor(key), 'delivered: no third try').to.have.length(2);
     for (const user of [bob, alice]) expectOk(await rooms.leave(server, user, room));
   });
 
-  it('gives up after five tries, and at once on a 4xx', async function () {
-    this.timeout(30_000);
+  it('gives up after five tries, waiting the back-off it is given before each, and at once on a 4xx', async function () {
+    // The default back-off (0.5, 1, 2, 4 s) takes 7.5 s; the same doubling ten times sooner shows the same.
+    const delays = [50, 100, 200, 400];
+    const lines: string[] = [];
+    const quick = await pool.start({ pushRetryDelaysMs: delays, log: (line) => lines.push(line) });
+    const [a, b] = [await register(quick), await register(quick)];
     const failing = pushkey();
     const refused = pushkey();
     const times: number[] = [];
     gateway.answer = (poke) => {
       if (poke.pushkeys.includes(failing)) {
-        times.push(Date.now());
+        times.push(performance.now());
         return { status: 503 };
       }
       if (poke.pushkeys.includes(refused)) return { status: 404, body: { errcode: 'M_UNRECOGNIZED', error: 'no' } };
       return { status: 200, body: { rejected: [] } };
     };
-    await setPusher(server, alice, gateway.url, failing);
-    await setPusher(server, alice, gateway.url, refused);
-    const room = await roomWith(server, alice, bob);
-    await message(server, bob, room);
-    await gateway.waitFor(failing, 5, 15_000);
-    // 0.5 + 1 + 2 + 4 s between the five tries: doubling.
-    const gaps = times.slice(1).map((t, i) => t - (times[i] ?? t));
-    for (let i = 1; i < gaps.length; i += 1) expect(gaps[i] as number, `gap ${i} doubles gap ${i - 1}`).to.be.greaterThan((gaps[i - 1] as number) * 1.5);
-    await sleep(1500);
+    await setPusher(quick, a, gateway.url, failing);
+    await setPusher(quick, a, gateway.url, refused);
+    const room = await roomWith(quick, a, b);
+    await message(quick, b, room);
+    await quick.pushIdle();
     expect(gateway.pokesFor(failing)).to.have.length(5);
     expect(gateway.pokesFor(refused)).to.have.length(1);
-    for (const user of [bob, alice]) expectOk(await rooms.leave(server, user, room));
+    expect(lines.filter((l) => / try \d+ in \d+ ms$/.test(l)).map((l) => Number(/in (\d+) ms$/.exec(l)?.[1])), 'the back-off of each retry').to.deep.equal(delays);
+    // Each try after its back-off, at the earliest (the loop's clock may run a few ms behind when a timer is set).
+    times.slice(1).forEach((t, i) => expect(t - (times[i] as number), `the wait before try ${i + 2}`).to.be.at.least((delays[i] as number) - 10));
+    expect(lines.some((l) => /gave up .* after 5 tries$/.test(l))).to.equal(true);
   });
 
   it('sends nothing more to a pusher deleted while notifications wait for it, and keeps each pusher in order', async function () {
@@ -598,7 +612,7 @@ describe('reference server push delivery', function () {
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
     gateway.answer = async (poke) => {
-      if (poke.pushkeys.includes(key)) await Promise.race([held, sleep(5000)]);
+      if (poke.pushkeys.includes(key)) await Promise.race([held, bound(5000)]);
       return { status: 200, body: { rejected: [] } };
     };
     try {
@@ -611,7 +625,7 @@ describe('reference server push delivery', function () {
       await message(server, bob, room);
       expectOk(await call(server, 'POST', V1_SET, { token: alice.token, json: { kind: null, app_id: 'org.example.app', pushkey: key } }));
       release();
-      await sleep(700);
+      await server.pushIdle();
       expect(gateway.pokesFor(key).map((p) => p.body.notification.event_id)).to.deep.equal([first]);
       for (const user of [bob, alice]) expectOk(await rooms.leave(server, user, room));
     } finally {
@@ -626,7 +640,7 @@ describe('reference server push delivery', function () {
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
     gateway.answer = async (poke) => {
-      if (poke.pushkeys.includes(key)) await Promise.race([held, sleep(5000)]);
+      if (poke.pushkeys.includes(key)) await Promise.race([held, bound(5000)]);
       return { status: 200, body: { rejected: [] } };
     };
     try {
@@ -637,8 +651,7 @@ describe('reference server push delivery', function () {
       const waiting: string[] = [];
       for (let i = 0; i < 5; i += 1) waiting.push(await message(small, b, room));
       release();
-      await gateway.waitFor(key, 3, 5000);
-      await sleep(500);
+      await small.pushIdle();
       // In order, per pusher: the one in flight, then the two newest.
       expect(gateway.pokesFor(key).map((p) => p.body.notification.event_id)).to.deep.equal([first, ...waiting.slice(-2)]);
     } finally {
@@ -656,7 +669,7 @@ describe('reference server push delivery', function () {
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
     gateway.answer = async (poke) => {
-      if (poke.pushkeys.includes(key)) await Promise.race([held, sleep(5000)]);
+      if (poke.pushkeys.includes(key)) await Promise.race([held, bound(5000)]);
       return { status: 200, body: { rejected: [] } };
     };
     try {
@@ -666,8 +679,7 @@ describe('reference server push delivery', function () {
       for (let i = 0; i < 6; i += 1) sent.push(expectOk(await rooms.send(small, b, room, `big-${i}`, content)).event_id as string);
       await pokeAbout(gateway, key, sent[0] as string);
       release();
-      await gateway.waitFor(key, 3, 5000);
-      await sleep(500);
+      await small.pushIdle();
       // The one being sent counts too: three fit, the rest were dropped.
       expect(gateway.pokesFor(key).map((p) => p.body.notification.event_id)).to.deep.equal(sent.slice(0, 3));
     } finally {
@@ -676,15 +688,17 @@ describe('reference server push delivery', function () {
   });
 
   it('verifies gateway certificates unless pushTlsVerify is false', async function () {
-    const verifying = await pool.start({ pushTlsVerify: true });
+    const lines: string[] = [];
+    const verifying = await pool.start({ pushTlsVerify: true, pushRetryDelaysMs: [10, 10, 10, 10], log: (line) => lines.push(line) });
     const [a, b] = [await register(verifying), await register(verifying)];
     const key = pushkey();
     await setPusher(verifying, a, gateway.url, key);
     const room = await roomWith(verifying, a, b);
     await message(verifying, b, room);
-    // The gateway's certificate is the test's own: no poke can get through the handshake.
-    await sleep(1000);
+    // The gateway's certificate is the test's own: no poke gets through the handshake, in five tries.
+    await verifying.pushIdle();
     expect(gateway.pokesFor(key)).to.deep.equal([]);
+    expect(lines.some((l) => /gave up .* after 5 tries$/.test(l)), lines.join('\n')).to.equal(true);
   });
 
   it('refuses draft pushers with a plain http:// URL, as v1 ones', async function () {
@@ -723,8 +737,7 @@ describe('reference server push delivery', function () {
     await setPusher(logged, a, 'https://push.example.org/_matrix/push/v1/notify', key);
     const room = await roomWith(logged, a, b);
     await message(logged, b, room);
-    const deadline = Date.now() + 3000;
-    while (!lines.some((l) => l.startsWith('push: not sending')) && Date.now() < deadline) await sleep(20);
+    await logged.pushIdle();
     expect(lines.filter((l) => l.startsWith('push: not sending'))).to.deep.equal([`push: not sending to a v1 pusher of ${a.userId}: push.example.org is not localhost or a loopback address (see pushAllowHosts)`]);
     expect(lines.filter((l) => l.startsWith('push:') && !l.startsWith('push: not sending')), 'no try at all').to.deep.equal([]);
     expectOk(await call(logged, 'GET', `${V3}/account/whoami`, { token: a.token }));

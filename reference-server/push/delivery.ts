@@ -99,6 +99,8 @@ export class PushDelivery {
   readonly #ready = new Set<Queue>();
   readonly #waiting = new Set<Queue>();
   #flushScheduled = false;
+  /** What waits for every queue to be done (PushDelivery.idle). */
+  readonly #idle: Array<() => void> = [];
   #open = 0;
   #bytes = 0;
   #closed = false;
@@ -128,6 +130,16 @@ export class PushDelivery {
     }
   }
 
+  /**
+   * Resolves once no notification waits, is being sent or waits to be tried
+   * again: for tests, which then know that nothing more will be sent without
+   * sleeping to find out.
+   */
+  idle(): Promise<void> {
+    if (this.#queues.size === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
   /** Stops every timer, cuts open requests and forgets every queue. */
   close(): void {
     this.#closed = true;
@@ -141,6 +153,12 @@ export class PushDelivery {
     this.#waiting.clear();
     this.#bytes = 0;
     this.#agent.destroy();
+    this.#wakeIdle();
+  }
+
+  #wakeIdle(): void {
+    if (this.#queues.size > 0 && !this.#closed) return;
+    for (const wake of this.#idle.splice(0)) wake();
   }
 
   #enqueue(source: PusherSource, record: PusherRecord, event: MessageEvent, unread: number, tweaks: string): void {
@@ -190,6 +208,7 @@ export class PushDelivery {
       queue.state = 'idle';
       this.#queues.delete(queue.id);
       queue.dead = true;
+      this.#wakeIdle();
       return;
     }
     if (this.#open >= MAX_OPEN_PUSH_REQUESTS) {
@@ -295,6 +314,7 @@ export class PushDelivery {
     this.#ready.delete(queue);
     this.#waiting.delete(queue);
     if (this.#queues.get(queue.id) === queue) this.#queues.delete(queue.id);
+    this.#wakeIdle();
   }
 
   #wakeWaiting(): void {

@@ -1,37 +1,106 @@
 /**
  * The mock push gateway the runner hosts for delivery cases. It listens on
  * loopback (or --gateway-listen) on a free port, answers POST
- * /_matrix/push/v1/notify as the Push Gateway API describes, and keeps every
- * poke it gets, by pushkey: each case uses pushkeys of its own, so concurrent
+ * /_matrix/push/v1/notify as the Push Gateway API describes, and keeps the
+ * pokes it gets, by pushkey: each case uses pushkeys of its own, so concurrent
  * cases never see each other's pokes. A case may ask it to answer a pushkey
  * with `{"rejected": [...]}` or with a 5xx a number of times.
  *
- * Bounded: bodies over 64 KiB are refused with 413, at most 10 000 pokes are
- * kept (the oldest go first), and requests on other paths get a 404.
+ * Bounded against a target that floods it (any local user can reach the
+ * port): bodies over 64 KiB are refused with 413; only pokes whose text holds
+ * the run's id (every pushkey of the run does) are kept whole, up to
+ * MAX_KEPT_BYTES of text in all (past it the oldest become summaries), and a
+ * poke is parsed only when a case reads it. Of every other poke a summary is
+ * kept, the newest MAX_SUMMARIES: when it came, its size, its first bytes
+ * escaped and the pushkeys it names, so that a server poking the wrong
+ * pushkey stays diagnosable. Requests on other paths get a 404.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ReceivedExchange, Service } from '../service.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../run/json.js';
+import { escapeForTerminal } from '../text.js';
 import { makeCertificate } from './cert.js';
+import { DeliveryTiming, type TimingOptions } from './timing.js';
 
 export const NOTIFY_PATH = '/_matrix/push/v1/notify';
 const MAX_BODY = 64 * 1024;
+/** Text of the pokes kept whole, in all. */
+export const MAX_KEPT_BYTES = 16 * 1024 * 1024;
+/** Pokes kept whole, at most (the oldest go first). */
 const MAX_POKES = 10_000;
+/** Summaries of pokes not kept whole: the newest this many. */
+export const MAX_SUMMARIES = 1000;
+/** A parsed body is kept with its poke up to this size of text; larger ones are parsed again when read. */
+const CACHED_PARSE_BYTES = 16 * 1024;
+/** Of a poke not kept whole: this many bytes shown, this many pushkeys named, each cut to this length. */
+const SUMMARY_HEAD_BYTES = 200;
+const SUMMARY_PUSHKEYS = 8;
+const SUMMARY_PUSHKEY_CHARS = 128;
 
-export interface Poke {
-  /** performance.now() when it arrived. */
-  at: number;
-  /** The body, parsed; undefined when it was not JSON. */
-  body: unknown;
-  /** The body as text. */
-  text: string;
-  /** Pushkeys of its devices. */
-  pushkeys: string[];
+/** Body buffers kept for use again: as many as bodies usually arrive at once. */
+const BODY_BUFFERS = 16;
+
+const UNPARSED = Symbol('unparsed');
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** One poke the gateway kept whole. Its body is parsed when first read. */
+export class Poke {
   /** The status the gateway answered. */
+  answered = 200;
+  /** performance.now() when the answer was sent (a retry is a poke sent after it: see sentAt). */
+  answeredAt = Infinity;
+  #body: unknown = UNPARSED;
+  #pushkeys: string[] | undefined;
+
+  constructor(
+    /** performance.now() when it arrived. */
+    readonly at: number,
+    /** The body as text. */
+    readonly text: string,
+    /**
+     * performance.now() when the target began to send it: when its connection
+     * was accepted, or, on a connection kept from an earlier request, when its
+     * request began. A poke sent only after an answer (a retry) began after
+     * that answer left; a copy sent at the same time as the first began before.
+     */
+    readonly sentAt: number = at,
+  ) {}
+
+  /** The body, parsed; undefined when it is not JSON, or nests deeper than any check reads. */
+  get body(): unknown {
+    if (this.#body !== UNPARSED) return this.#body;
+    let body: unknown;
+    try {
+      body = jsonDepth(this.text) > MAX_JSON_DEPTH ? undefined : (JSON.parse(this.text) as unknown);
+    } catch {
+      body = undefined;
+    }
+    if (this.text.length <= CACHED_PARSE_BYTES) this.#body = body;
+    return body;
+  }
+
+  /** Pushkeys of its notification's devices. */
+  get pushkeys(): string[] {
+    if (this.#pushkeys) return this.#pushkeys;
+    const body = this.body;
+    const devices = isObject(body) && isObject(body['notification']) ? body['notification']['devices'] : undefined;
+    this.#pushkeys = Array.isArray(devices) ? devices.filter(isObject).map((d) => d['pushkey']).filter((k): k is string => typeof k === 'string') : [];
+    return this.#pushkeys;
+  }
+}
+
+/** What is kept of a poke that names no pushkey of the run (or that the byte budget pushed out). */
+export interface PokeSummary {
+  at: number;
+  /** Its size in bytes. */
+  bytes: number;
+  /** Its first bytes, as text with control characters escaped. */
+  head: string;
+  /** Pushkeys its text names (`"pushkey": "…"`), the first few, cut. */
+  pushkeys: string[];
   answered: number;
-  /** performance.now() when the answer was sent (a retry is a poke that arrives after it). */
-  answeredAt: number;
 }
 
 export interface Answer {
@@ -42,13 +111,17 @@ export interface Answer {
   times?: number;
 }
 
-export interface GatewayOptions {
+export interface GatewayOptions extends TimingOptions {
   /** host:port to listen on (default 127.0.0.1 and a free port). */
   listen?: string;
   /** The URL targets are told to use; default: derived from the listening address. */
   url?: string;
   /** Serve HTTPS with a certificate made for the run. */
   tls?: boolean;
+  /** The run's id: pokes whose text holds it are the run's (kept whole). Without it, every poke is. */
+  runId?: string;
+  /** Text of the pokes kept whole, in all (default MAX_KEPT_BYTES): past it the oldest become summaries. */
+  maxKeptBytes?: number;
 }
 
 /** What the gateway answered a poke. */
@@ -76,8 +149,6 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * A badge update: a notification with none of the fields of an event, which
  * the Push Gateway API allows ("the counts may be sent ... by themselves";
@@ -100,22 +171,106 @@ export function isBadgeBody(body: unknown): boolean {
  * holds the pushkey as a JSON string or as a whole word.
  */
 export function isFor(p: Poke, pushkey: string): boolean {
+  if (!p.text.includes(pushkey) && !p.text.includes('\\u')) return false;
   if (p.pushkeys.length > 0) return p.pushkeys.includes(pushkey);
-  if (!p.text.includes(pushkey)) return false;
   const escaped = pushkey.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`(?<![\\w.~-])${escaped}(?![\\w.~-])`).test(p.text);
 }
 
-/** The pushkeys a poke is for: its notification's devices. */
-function pushkeysOf(body: unknown): string[] {
-  const devices = isObject(body) && isObject(body['notification']) ? body['notification']['devices'] : undefined;
-  return Array.isArray(devices) ? devices.filter(isObject).map((d) => d['pushkey']).filter((k): k is string => typeof k === 'string') : [];
+/** The pushkeys a poke's text names, read without parsing it (a flood is not parsed). */
+function namedPushkeys(text: string): string[] {
+  const out: string[] = [];
+  const re = /"pushkey"\s*:\s*"((?:[^"\\]|\\.){0,512})"/g;
+  for (let m = re.exec(text); m && out.length < SUMMARY_PUSHKEYS; m = re.exec(text)) out.push(escapeForTerminal((m[1] as string).slice(0, SUMMARY_PUSHKEY_CHARS)));
+  return out;
+}
+
+/** Whether a body is the run's: its text holds the run id, also when a server wrote it with \\u escapes. */
+function isRuns(bytes: Buffer, runId: string | undefined): boolean {
+  if (runId === undefined || bytes.includes(runId)) return true;
+  if (!bytes.includes('\\u')) return false;
+  try {
+    return JSON.stringify(JSON.parse(bytes.toString('utf8'))).includes(runId);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Buffers that bodies are read into, each MAX_BODY long and used again and
+ * again: every chunk a request brings is copied into one and dies at once.
+ * Kept until a body ends, chunks would outlive V8's young generation and pile
+ * up outside its heap until a full collection (64 MB of them during a flood).
+ */
+class BodyBuffers {
+  readonly #free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(MAX_BODY);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.#free.length < BODY_BUFFERS) this.#free.push(buffer);
+  }
+}
+
+/**
+ * Connections that may be carrying a poke right now: accepted and not yet
+ * past their first request, or in the middle of one. A quiet period lets
+ * those busy at its end finish, so a poke that began to arrive within it counts.
+ */
+class Arrivals {
+  /** Busy connections, each with what waits for it to end. */
+  readonly #busy = new Map<object, Array<() => void>>();
+
+  /** A connection was accepted (for TLS, the raw socket: its handshake is part of the arrival), or a request began on it. */
+  started(conn: object): void {
+    if (!this.#busy.has(conn)) this.#busy.set(conn, []);
+  }
+
+  /** A request was answered, or its connection closed. */
+  ended(conn: object): void {
+    const waiting = this.#busy.get(conn);
+    this.#busy.delete(conn);
+    for (const wake of waiting ?? []) wake();
+  }
+
+  /** Resolves once every connection busy now has ended, or after `maxMs`. */
+  async settled(maxMs: number): Promise<void> {
+    // One turn of the event loop first: a connection made while this process was busy is accepted in its poll phase.
+    await new Promise((resolve) => setImmediate(resolve));
+    const busy = [...this.#busy.values()];
+    if (busy.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all(busy.map((waiting) => new Promise<void>((resolve) => waiting.push(resolve))));
+    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs)))]);
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The connection a request came on, as `Arrivals` knows it: for TLS the raw
+ * socket, which node's TLS socket holds as `_parent` (not in its types).
+ */
+function connectionOf(req: IncomingMessage): object {
+  return (req.socket as Socket & { _parent?: Socket })._parent ?? req.socket;
 }
 
 export class MockGateway implements Service {
   readonly pokes: Poke[] = [];
+  /** Summaries of the pokes not kept whole, the newest MAX_SUMMARIES. */
+  readonly strays: PokeSummary[] = [];
+  /** Pokes not kept whole since the start, summarised or not. */
+  strayCount = 0;
+  /** How long delivery steps wait (see timing.ts). */
+  readonly timing: DeliveryTiming;
+  private keptBytes = 0;
+  private readonly bodies = new BodyBuffers();
   private readonly answers = new Map<string, Answer>();
   private readonly waiters = new Set<Waiter>();
+  private readonly arrivals = new Arrivals();
+  /** When each connection was accepted, and whether a request has come on it yet. */
+  private readonly connections = new WeakMap<object, { acceptedAt: number; used: boolean }>();
   private readonly observers = new Set<PokeObserver>();
 
   private constructor(
@@ -125,7 +280,12 @@ export class MockGateway implements Service {
     readonly tls: boolean,
     readonly fingerprint: string | undefined,
     private readonly sockets: ReadonlySet<Socket>,
-  ) {}
+    private readonly runId: string | undefined,
+    private readonly maxKeptBytes: number,
+    timing: TimingOptions,
+  ) {
+    this.timing = new DeliveryTiming(timing);
+  }
 
   static async start(options: GatewayOptions = {}): Promise<MockGateway> {
     const [host, port] = parseListen(options.listen);
@@ -142,7 +302,12 @@ export class MockGateway implements Service {
     const sockets = new Set<Socket>();
     server.on('connection', (socket: Socket) => {
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
+      gateway?.connections.set(socket, { acceptedAt: performance.now(), used: false });
+      gateway?.arrivals.started(socket);
+      socket.once('close', () => {
+        sockets.delete(socket);
+        gateway?.arrivals.ended(socket);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${err.code ?? err.message})`)));
@@ -155,7 +320,7 @@ export class MockGateway implements Service {
     const addr = server.address() as AddressInfo;
     const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
     const url = options.url ?? `${cert ? 'https' : 'http'}://${shownHost}:${addr.port}${NOTIFY_PATH}`;
-    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint, sockets);
+    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint, sockets, options.runId, options.maxKeptBytes ?? MAX_KEPT_BYTES, options);
     return gateway;
   }
 
@@ -192,6 +357,11 @@ export class MockGateway implements Service {
     return this.pokes.filter((p) => isFor(p, pushkey));
   }
 
+  /** Resolves once no poke is on its way in (accepted, not yet answered), or after `maxMs`. */
+  settled(maxMs: number): Promise<void> {
+    return this.arrivals.settled(maxMs);
+  }
+
   /** The first poke for `pushkey` that `match` accepts, among those kept or those to come within `timeoutMs`. */
   waitFor(pushkey: string, match: (p: Poke) => boolean, timeoutMs: number, since = 0): Promise<Poke | undefined> {
     const seen = this.pokes.find((p) => p.at >= since && isFor(p, pushkey) && match(p));
@@ -212,7 +382,15 @@ export class MockGateway implements Service {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const request: PokeRequest = { method: req.method ?? '', url: this.url, headers: headersOf(req), started: new Date(), startedAt: performance.now() };
+    const conn = connectionOf(req);
+    this.arrivals.started(conn);
+    const known = this.connections.get(conn);
+    const sentAt = known && !known.used ? known.acceptedAt : performance.now();
+    if (known) known.used = true;
+    res.once('close', () => this.arrivals.ended(conn));
+    // What observers are given with a poke (the trace): made only for a poke kept, not for every poke of a flood.
+    const began = { started: new Date(), startedAt: performance.now() };
+    const request = (): PokeRequest => ({ method: req.method ?? '', url: this.url, headers: headersOf(req), ...began });
     let answered = '';
     // The target may be in origin form (/path) or absolute form (http://host/path), which a server must accept (RFC 9112 3.2.2).
     let path: string;
@@ -234,48 +412,87 @@ export class MockGateway implements Service {
       req.resume();
       return send(405, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
     }
-    const chunks: Buffer[] = [];
+    const body = this.bodies.take();
     let size = 0;
-    let over = false;
     req.on('data', (c: Buffer) => {
+      if (size + c.length <= MAX_BODY) c.copy(body, size);
       size += c.length;
-      if (size > MAX_BODY) over = true;
-      else chunks.push(c);
     });
     req.on('error', () => undefined);
     req.on('end', () => {
-      if (over) return send(413, { errcode: 'M_TOO_LARGE', error: 'body over 64 KiB' });
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
       try {
-        body = JSON.parse(text);
-      } catch {
-        body = undefined;
+        if (size > MAX_BODY) return send(413, { errcode: 'M_TOO_LARGE', error: 'body over 64 KiB' });
+        this.received(body.subarray(0, size), sentAt, send, () => ({ status: 0, body: answered }), request);
+      } finally {
+        this.bodies.give(body);
       }
-      const pushkeys = pushkeysOf(body);
-      let status = 200;
-      const rejected: string[] = [];
-      // A told failure or rejection is for notifications about an event: badge updates, which a server may
-      // send at any time (Synapse does after receipts), are answered as usual and use none of it up.
-      const badge = isBadgeBody(body);
-      for (const k of pushkeys) {
-        const a = this.answers.get(k);
-        if (!a) continue;
-        if (!badge && a.status !== undefined && (a.times ?? 1) > 0) {
-          status = a.status;
-          a.times = (a.times ?? 1) - 1;
-        }
-        if (a.reject && !badge) rejected.push(k);
-      }
-      const poke: Poke = { at: performance.now(), body, text, pushkeys, answered: status, answeredAt: Infinity };
-      this.pokes.push(poke);
-      if (this.pokes.length > MAX_POKES) this.pokes.shift();
-      if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
-      else send(200, { rejected });
-      poke.answeredAt = performance.now();
-      for (const o of this.observers) o(poke, { status, body: answered }, request);
-      for (const w of [...this.waiters]) if (isFor(poke, w.pushkey) && w.match(poke)) w.resolve(poke);
     });
+  }
+
+  /** A whole body arrived: the run's is kept and answered as told, any other summarised and answered 200. */
+  private received(bytes: Buffer, sentAt: number, send: (status: number, body: unknown) => void, answer: () => PokeAnswer, request: () => PokeRequest): void {
+    if (!isRuns(bytes, this.runId)) {
+      send(200, { rejected: [] });
+      return this.summarise(bytes, performance.now(), 200);
+    }
+    const poke = new Poke(performance.now(), bytes.toString('utf8'), sentAt);
+    const { status, rejected } = this.answerFor(poke);
+    this.keep(poke);
+    if (status >= 400) send(status, { errcode: 'M_UNKNOWN', error: 'the mock gateway was told to fail' });
+    else send(200, { rejected });
+    poke.answered = status;
+    poke.answeredAt = performance.now();
+    if (this.observers.size) {
+      const shown = { ...answer(), status };
+      const asked = request();
+      for (const o of this.observers) o(poke, shown, asked);
+    }
+    for (const w of [...this.waiters]) if (isFor(poke, w.pushkey) && w.match(poke)) w.resolve(poke);
+  }
+
+  /**
+   * The told answer for a poke. A told failure or rejection is for
+   * notifications about an event: badge updates, which a server may send at
+   * any time (Synapse does after receipts), are answered as usual and use
+   * none of it up. Only a poke that names a pushkey with a told answer is parsed.
+   */
+  private answerFor(poke: Poke): { status: number; rejected: string[] } {
+    let status = 200;
+    const rejected: string[] = [];
+    if (![...this.answers.keys()].some((k) => poke.text.includes(k) || poke.text.includes('\\u'))) return { status, rejected };
+    const badge = isBadgeBody(poke.body);
+    for (const k of poke.pushkeys) {
+      const a = this.answers.get(k);
+      if (!a) continue;
+      if (!badge && a.status !== undefined && (a.times ?? 1) > 0) {
+        status = a.status;
+        a.times = (a.times ?? 1) - 1;
+      }
+      if (a.reject && !badge) rejected.push(k);
+    }
+    return { status, rejected };
+  }
+
+  /** Keeps a poke whole, within MAX_POKES and the byte budget: the oldest become summaries. */
+  private keep(poke: Poke): void {
+    this.pokes.push(poke);
+    this.keptBytes += poke.text.length;
+    while (this.pokes.length > MAX_POKES || (this.keptBytes > this.maxKeptBytes && this.pokes.length > 1)) {
+      const old = this.pokes.shift() as Poke;
+      this.keptBytes -= old.text.length;
+      this.summarise(Buffer.from(old.text, 'utf8'), old.at, old.answered);
+    }
+  }
+
+  private summarise(bytes: Buffer, at: number, answered: number): void {
+    this.strayCount += 1;
+    const text = bytes.subarray(0, SUMMARY_HEAD_BYTES).toString('utf8');
+    // Escaped only when it holds something to escape: a flood's pokes are plain ASCII, and escaping builds a string a character at a time.
+    const head = /[^\x20-\x7e]/.test(text) ? escapeForTerminal(text) : text;
+    // Only a text that names a pushkey is searched for them: a flood of `[{},{},…]` costs one scan.
+    const pushkeys = bytes.includes('"pushkey"') ? namedPushkeys(bytes.toString('utf8')) : [];
+    this.strays.push({ at, bytes: bytes.length, head, pushkeys, answered });
+    if (this.strays.length > MAX_SUMMARIES) this.strays.shift();
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,8 @@
 import type { ServiceSpec } from '../service.js';
 import { MockGateway, type GatewayOptions } from './gateway.js';
 
-export { MockGateway, NOTIFY_PATH, type GatewayOptions, type Poke } from './gateway.js';
+export { MockGateway, NOTIFY_PATH, Poke, type GatewayOptions, type PokeSummary } from './gateway.js';
+export { DeliveryTiming, type Period, type TimingOptions } from './timing.js';
 
 export interface DeliveryOptions extends GatewayOptions {
   /** --no-delivery: skip the delivery cases on purpose. */
@@ -28,5 +29,5 @@ export function gatewayService(target: string, options: DeliveryOptions = {}): S
     : !LOOPBACK.test(host) && options.url === undefined
       ? `the target is not on this machine, so it cannot reach the mock push gateway on loopback: give the address it can reach with --gateway-url URL (and --gateway-listen HOST:PORT to listen there)`
       : undefined;
-  return { start: () => MockGateway.start(options), ...(unavailable ? { unavailable } : {}), ...(options.off ? { declined: true } : {}) };
+  return { start: (context) => MockGateway.start({ ...options, ...(context ? { runId: context.runId } : {}) }), ...(unavailable ? { unavailable } : {}), ...(options.off ? { declined: true } : {}) };
 }

@@ -36,6 +36,7 @@ export function resultJson(r: CaseResult): Record<string, unknown> {
     ...(r.outcome === 'skipped' || r.outcome === 'notrun' ? { skip: { code: r.skipCode ?? 'other', reason: r.skipReason ?? '', ...(r.skipCause ? { cause: r.skipCause } : {}) } } : {}),
     ...(r.expectation ? { expectation: r.expectation } : {}),
     ...(r.flaky ? { flaky: r.flaky } : {}),
+    ...(r.periods ? { periods: r.periods } : {}),
     exchanges: caseExchanges(r),
     ...(r.exchangesOmitted ? { exchangesOmitted: r.exchangesOmitted } : {}),
   };

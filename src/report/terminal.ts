@@ -10,7 +10,7 @@
  * sends reaches the terminal.
  */
 import type { Plan } from '../run/runner.js';
-import type { CaseExchange, CaseResult, RunReport } from '../run/types.js';
+import type { CaseExchange, CaseResult, RunReport, WaitEvent } from '../run/types.js';
 import { cutMessage, cutUnits, escapeForTerminal, oneLine } from '../text.js';
 import type { BeginInfo, Progress, Reporter, ReporterDef, ReporterOptions } from './types.js';
 import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, reproduction, skipsByReason, versionsLine } from './view.js';
@@ -30,8 +30,11 @@ const SKIP_TITLES: Record<string, string> = {
   step: 'the target cannot take part',
   target: 'the target cannot take part',
   'needs-gateway': 'push delivery not possible in this run',
+  'retry-window': 'not judged: no retry within the window chosen with --retry-window',
 };
 
+/** Seconds as shown in waits: whole seconds from ten on. */
+const secs = (ms: number): string => (ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
 /** A failure text on one line, cut where it breaks no value it quotes. */
 const message = (s: string, max: number): string => escapeForTerminal(cutMessage(s, max));
 
@@ -119,6 +122,8 @@ class TerminalReporter implements Reporter {
   private status = '';
   private timer: NodeJS.Timeout | undefined;
   private width = 3;
+  /** Waits of more than a second going on now, by case and step, with when each began (performance.now()). */
+  private readonly waits = new Map<string, { e: WaitEvent; since: number }>();
 
   constructor(
     private readonly options: ReporterOptions,
@@ -142,7 +147,10 @@ class TerminalReporter implements Reporter {
 
   private drawStatus(): void {
     if (!this.statusLine || !this.options.write || this.progress.total === 0) return;
-    const s = `${this.progress.done}/${this.progress.total} done · ${this.progress.running} running · ${this.progress.failed} failed · ${((performance.now() - this.started) / 1000).toFixed(1)} s`;
+    const now = performance.now();
+    const longest = [...this.waits.values()].sort((a, b) => b.e.maxMs - a.e.maxMs)[0];
+    const waiting = longest ? ` · waiting ${secs(now - longest.since)} of up to ${secs(longest.e.maxMs)}: ${longest.e.caseId} step ${longest.e.step}${this.waits.size > 1 ? ` (+${this.waits.size - 1})` : ''}` : '';
+    const s = `${this.progress.done}/${this.progress.total} done · ${this.progress.running} running · ${this.progress.failed} failed · ${((now - this.started) / 1000).toFixed(1)} s${waiting}`;
     this.options.write(`\r\x1b[K${this.paint('2', s)}`);
     this.status = s;
   }
@@ -182,6 +190,18 @@ class TerminalReporter implements Reporter {
     const first = r.failures[0] ?? r.warnings[0];
     const why = r.error ? ` — ${r.error.code}: ${message(r.error.message, 300)}` : first ? ` — ${first.level} ${first.requirement}: ${message(first.message, 300)}` : r.skipReason ? ` — ${oneLine(r.skipReason, 300)}` : '';
     this.out(`${counter} ${this.paint(COLOR[r.outcome], LABEL[r.outcome])} ${r.id}${why}${r.outcome === 'passed' ? ` (${Math.round(r.durationMs)} ms)` : ''}`);
+  }
+
+  /** A wait of more than a second: one line as it starts (live, and in the report file), and the status line while it lasts. */
+  waiting(e: WaitEvent): void {
+    const key = `${e.caseId}\n${e.step}`;
+    if (e.phase === 'end') {
+      this.waits.delete(key);
+      this.drawStatus();
+      return;
+    }
+    this.waits.set(key, { e, since: performance.now() - e.elapsedMs });
+    this.out(`${' '.repeat(this.width * 2 + 3)} wait ${e.caseId} step ${e.step}: ${oneLine(e.what, 300)} — up to ${secs(e.maxMs)}`);
   }
 
   notice(text: string): void {

@@ -1,5 +1,5 @@
 import type { Plan } from '../run/runner.js';
-import type { CaseResult, RunReport } from '../run/types.js';
+import type { CaseResult, RunReport, WaitEvent } from '../run/types.js';
 
 /** What is known before the first request. */
 export interface BeginInfo {
@@ -36,6 +36,8 @@ export interface Reporter {
   begin?(info: BeginInfo): void;
   plan?(plan: Plan): void;
   caseDone?(r: CaseResult, progress: Progress): void;
+  /** A step has waited a second and waits on (for a poke, a retry, a quiet period), or that wait ended. */
+  waiting?(e: WaitEvent): void;
   notice?(text: string): void;
   /** The report (or, live, its closing part) for the finished or interrupted run. */
   finish(report: RunReport): string;

@@ -13,13 +13,14 @@ import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
 import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
 import { expectKinds } from './expect/index.js';
-import type { Observed, StepContext, StepRun } from './kinds.js';
+import type { Observed, StepContext, StepKind, StepRun } from './kinds.js';
 import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutText } from '../text.js';
 import { jsonDepth, MAX_JSON_DEPTH, parseJson } from './json.js';
-import type { CaseResult, CheckFailure } from './types.js';
+import type { CaseResult, CheckFailure, WaitEvent } from './types.js';
+import type { Slots } from './slots.js';
 import { caseScope, uniqueValue, type CaseScope } from './journal.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
@@ -43,6 +44,43 @@ export interface CaseEnv {
   followRedirects: boolean;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Sees waits of more than a second as they start and end. */
+  onWait?: (e: WaitEvent) => void;
+  /** The run's job slots: the case holds one, and gives it up while a step only waits (StepKind.waits). */
+  slots?: Slots;
+}
+
+/** How long a wait lasts before the run shows it. */
+const SHOWN_WAIT_MS = 1000;
+
+/** Runs a step; one that only waits gives up the case's job slot meanwhile. */
+async function runStep(kind: StepKind, spec: unknown, ctx: StepContext, slots: Slots | undefined): Promise<StepRun> {
+  if (!kind.waits || !slots) return kind.run(spec, ctx);
+  slots.release();
+  try {
+    return await kind.run(spec, ctx);
+  } finally {
+    slots.retake();
+  }
+}
+
+/** StepContext.waiting for a step: a wait still running after a second is announced, and its end too. */
+function waitAnnouncer(env: CaseEnv, caseId: string, step: number): (what: string, maxMs: number) => () => void {
+  return (what, maxMs) => {
+    const onWait = env.onWait;
+    if (!onWait || maxMs <= SHOWN_WAIT_MS) return () => undefined;
+    const started = performance.now();
+    let shown = false;
+    const timer = setTimeout(() => {
+      shown = true;
+      onWait({ phase: 'start', caseId, step, what, maxMs, elapsedMs: performance.now() - started });
+    }, SHOWN_WAIT_MS);
+    timer.unref();
+    return () => {
+      clearTimeout(timer);
+      if (shown) onWait({ phase: 'end', caseId, step, what, maxMs, elapsedMs: performance.now() - started });
+    };
+  };
 }
 
 /**
@@ -200,6 +238,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   // one timeout per request it may send, plus what it spends waiting out rate limits.
   let deadline = started + env.timeoutMs * (c.steps.length + 2);
 
+  let previousAnswerAt: number | undefined;
   const stepContext = (index: number, title: string): StepContext => ({
     caseId: c.id,
     edition: env.edition,
@@ -214,6 +253,8 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     resolve: (v) => resolve(v, ctx),
     user: (alias) => byAlias.get(alias),
     services: env.services,
+    ...(previousAnswerAt !== undefined ? { previousAnswerAt } : {}),
+    waiting: waitAnnouncer(env, c.id, index),
     ...(env.signal ? { signal: env.signal } : {}),
   });
   const body = async (): Promise<void> => {
@@ -232,14 +273,17 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         return;
       }
       env.scope.enter(i + 1, step.title);
-      const ran: StepRun = await kind.run(step.spec, stepContext(i + 1, step.title));
+      const ran: StepRun = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
+      if (ran.sent) previousAnswerAt = performance.now();
       result.requests += ran.requests;
-      deadline += ran.waitedMs;
+      // A step's own waits (a retry window, a quiet period) are part of its design, not of the case's bound.
+      deadline += ran.waitedMs + (ran.periods ?? []).reduce((sum, p) => sum + p.ms, 0);
+      if (ran.periods?.length) (result.periods ??= []).push(...ran.periods.map((p) => ({ step: i + 1, ...p })));
       if (ran.skip !== undefined) {
         result.outcome = 'skipped';
         result.skipReason = ran.skip;
-        result.skipCode = 'step';
-        result.skipCause = 'target';
+        result.skipCode = ran.skipCode ?? 'step';
+        result.skipCause = ran.skipCause ?? 'target';
         return;
       }
       if (ran.problem) {

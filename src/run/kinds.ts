@@ -11,7 +11,7 @@ import type { Redactor } from '../http/redact.js';
 import type { CaseExpectKind, CaseStepKind, Check, References } from '../cases/types.js';
 import type { ValueProblem } from '../cases/values.js';
 import type { EditionInfo } from '../spec/editions.js';
-import type { Exchange } from './types.js';
+import type { Exchange, SkipCause, WaitPeriod } from './types.js';
 import type { User } from './users.js';
 import type { Services } from './services.js';
 
@@ -47,6 +47,12 @@ export interface StepRun {
   hint?: string;
   /** The case cannot run here at all (a service the target cannot use): skipped with this reason. */
   skip?: string;
+  /** Why it was skipped, as a code reports group by (default `step`). */
+  skipCode?: string;
+  /** What the skip means for the verdict and the gate (default `target`: the target could not take part). */
+  skipCause?: SkipCause;
+  /** The periods the step waited to reach its verdict, for the case's result. */
+  periods?: Array<Omit<WaitPeriod, 'step'>>;
   /**
    * The step saw nothing to judge where something had to be (no notification
    * arrived): its expectations of arrival fail with this message (every
@@ -76,6 +82,13 @@ export interface StepContext {
   user(alias: string): User | undefined;
   /** Per-run services (the mock push gateway, …), started on first use. */
   services: Services;
+  /** performance.now() when the answer to the case's latest request arrived (what a poke's latency counts from). */
+  previousAnswerAt?: number;
+  /**
+   * Says that the step starts waiting for `what`, at most `maxMs`: if it still
+   * waits a second later, the run shows it live. Call the returned function when the wait ends.
+   */
+  waiting(what: string, maxMs: number): () => void;
   signal?: AbortSignal;
 }
 
@@ -86,6 +99,13 @@ export interface StepKind extends CaseStepKind {
   schema: object;
   /** Static checks after the schema: generator shapes, references to users, variables and templates. */
   check?(spec: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void;
+  /**
+   * Roughly how long the step may wait beyond its requests, in ms, so that the
+   * run starts the cases that wait longest first and the rest overlap them.
+   */
+  waitWeight?(spec: unknown): number;
+  /** The step sends nothing and only waits for the target: its case gives up its job slot meanwhile. */
+  waits?: boolean;
   /** Rewrites the value once at load (e.g. a path relative to the edition's prefix). */
   prepare?(spec: unknown, edition: EditionInfo): unknown;
   run(spec: unknown, ctx: StepContext): Promise<StepRun>;

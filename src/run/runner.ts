@@ -18,9 +18,11 @@ import { suiteInfo } from '../version.js';
 import { runCase } from './case.js';
 import { CaseScope, caseScope, ownerOf, SETUP_TAG } from './journal.js';
 import { Services, type ServiceSpec } from './services.js';
+import { Slots } from './slots.js';
 import type { ReceivedExchange } from '../service.js';
 import { parseJson } from './json.js';
-import type { CaseResult, RunMeta, RunReport, SkipCause } from './types.js';
+import type { CaseResult, RunMeta, RunReport, SkipCause, WaitEvent } from './types.js';
+import { stepKinds } from './steps/index.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 
 export interface RunOptions {
@@ -30,6 +32,7 @@ export interface RunOptions {
   editions: readonly Edition[] | 'auto';
   suite: Suite;
   strict?: boolean;
+  /** Cases sending requests at once (default DEFAULT_JOBS); a case only waiting for the target holds none. */
   jobs?: number;
   timeoutMs?: number;
   maxBodyBytes?: number;
@@ -56,6 +59,8 @@ export interface RunOptions {
   rateLimitBudgetMs?: number;
   /** Called before each wait for a rate limit. */
   onRateLimit?: (wait: RateLimitWait) => void;
+  /** Called when a step has waited a second and waits on (for a poke, a retry, a quiet period), and when that wait ends. */
+  onWait?: (wait: WaitEvent) => void;
   /** Stops the run: no new case starts; finished cases are reported, the rest as not run. */
   signal?: AbortSignal;
   /** Sees every exchange of the run, tagged with its case and step, pokes to the run's services included (for --trace). */
@@ -67,7 +72,8 @@ export interface RunOptions {
 }
 
 /**
- * Cases in flight at once. Against a target 50 ms away, 16 gives about 11×
+ * Cases sending requests at once (a case waiting for a poke gives up its
+ * slot meanwhile). Against a target 50 ms away, 16 gives about 11×
  * the speed of one-by-one with ~20 requests in flight, gentle enough for a
  * real homeserver; above it each doubling gains less (npm run bench).
  */
@@ -241,7 +247,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const runId = randomBytes(4).toString('hex');
-  const services = new Services(options.services);
+  const services = new Services(options.services, { runId });
   const received = (name: string) => (x: ReceivedExchange): void => {
     const seq = ownerOf(x, runId);
     const scope = seq === undefined ? undefined : scopes.get(seq);
@@ -258,7 +264,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
     const base = plan.target;
     const users: UserSource = options.credentials?.length
       ? new GivenUsers(client, base, redactor, options.credentials)
-      : new RegisteringPool(client, base, runId, redactor, options.registrationToken, Math.min(4, options.jobs ?? DEFAULT_JOBS));
+      : // Half the job slots register at once: the delivery cases, which start first, need two users each.
+        new RegisteringPool(client, base, runId, redactor, options.registrationToken, Math.max(1, Math.min(8, Math.ceil((options.jobs ?? DEFAULT_JOBS) / 2))));
     const repeat = Math.max(1, options.repeat ?? 1);
     const total = plan.cases.length;
     const merged = plan.cases.map(() => new Repeats());
@@ -278,53 +285,70 @@ export async function run(options: RunOptions): Promise<RunReport> {
       const why = plan.left.get(c.id);
       if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, skipCause: why.cause, failures: [], warnings: [], durationMs: 0, requests: 0 });
     });
-    const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i)));
-    let next = 0;
+    // The cases that may wait longest go first: their waits then overlap the rest of the run instead of ending it.
+    const weights = plan.cases.map(waitWeight);
+    const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i))).sort((a, b) => (weights[b] as number) - (weights[a] as number));
     let seq = 0;
-    const worker = async (): Promise<void> => {
-      while (next < queue.length && !options.signal?.aborted) {
-        const i = queue[next++] as number;
-        const c = plan.cases[i] as Case;
-        running++;
-        let r: CaseResult;
-        const mine = seq++;
-        const scope = new CaseScope(c.id, performance.now());
-        scopes.set(mine, scope);
-        owners.set(mine, c.id);
-        try {
-          r = await runCase(c, {
-            client,
-            base,
-            runId,
-            seq: mine,
-            scope,
-            spec,
-            suite: options.suite,
-            edition: spec.editions.get(c.edition) as EditionInfo,
-            version: (plan.versions[c.edition] as VersionChoice).version,
-            users,
-            redactor,
-            services,
-            cleanup: options.cleanup ?? true,
-            followRedirects: options.followRedirects ?? false,
-            timeoutMs: options.timeoutMs ?? 10_000,
-            ...(options.signal ? { signal: options.signal } : {}),
-          });
-        } finally {
-          running--;
-          scopes.delete(mine);
-        }
-        if (r.error?.code === 'ERR_INTERRUPTED') continue;
-        (merged[i] as Repeats).add(r);
-        pendingRuns[i] = (pendingRuns[i] as number) - 1;
-        if (pendingRuns[i] === 0) finishCase(i, (merged[i] as Repeats).result());
+    const slots = new Slots(options.jobs ?? DEFAULT_JOBS);
+    const runOne = async (i: number): Promise<void> => {
+      const c = plan.cases[i] as Case;
+      running++;
+      let r: CaseResult;
+      const mine = seq++;
+      const scope = new CaseScope(c.id, performance.now());
+      scopes.set(mine, scope);
+      owners.set(mine, c.id);
+      try {
+        r = await runCase(c, {
+          client,
+          base,
+          runId,
+          seq: mine,
+          scope,
+          spec,
+          suite: options.suite,
+          edition: spec.editions.get(c.edition) as EditionInfo,
+          version: (plan.versions[c.edition] as VersionChoice).version,
+          users,
+          redactor,
+          services,
+          cleanup: options.cleanup ?? true,
+          followRedirects: options.followRedirects ?? false,
+          timeoutMs: options.timeoutMs ?? 10_000,
+          slots,
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.onWait ? { onWait: options.onWait } : {}),
+        });
+      } finally {
+        running--;
+        scopes.delete(mine);
       }
+      if (r.error?.code === 'ERR_INTERRUPTED') return;
+      (merged[i] as Repeats).add(r);
+      pendingRuns[i] = (pendingRuns[i] as number) - 1;
+      if (pendingRuns[i] === 0) finishCase(i, (merged[i] as Repeats).result());
     };
+    // A bug or a target that stops giving users ends the run: no new case starts, the running ones end.
+    let failure: { error: unknown } | undefined;
+    const started: Array<Promise<void>> = [];
     try {
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs ?? DEFAULT_JOBS, queue.length)) }, worker));
+      for (const i of queue) {
+        await slots.take();
+        if (options.signal?.aborted || failure) {
+          slots.release();
+          break;
+        }
+        started.push(
+          runOne(i)
+            .catch((error: unknown) => void (failure ??= { error }))
+            .finally(() => slots.release()),
+        );
+      }
+      await Promise.all(started);
     } finally {
       await users.close();
     }
+    if (failure) throw failure.error;
     const interrupted = options.signal?.aborted === true && results.some((r) => r === undefined);
     const finishedAt = new Date();
     const meta: RunMeta = {
@@ -355,6 +379,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
     await services.close();
     await client.close();
   }
+}
+
+/** How long a case may wait beyond its requests, as its step kinds estimate it. */
+function waitWeight(c: Case): number {
+  return c.steps.reduce((sum, step) => sum + (stepKinds.get(step.kind)?.waitWeight?.(step.spec) ?? 0), 0);
 }
 
 /** A JSON value (of bounded depth: what the preflight kept) with every secret the redactor knows replaced, in keys and strings. */

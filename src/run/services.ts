@@ -4,7 +4,7 @@
  * that needs it, and a case whose service the run cannot offer is skipped
  * with the service's reason. The core knows services only by name.
  */
-import type { Service, ServiceSpec } from '../service.js';
+import type { Service, ServiceContext, ServiceSpec } from '../service.js';
 import { ConformanceError } from '../errors.js';
 
 export type { Service, ServiceSpec };
@@ -12,7 +12,10 @@ export type { Service, ServiceSpec };
 export class Services {
   private readonly started = new Map<string, Service>();
   private readonly starting = new Map<string, Promise<Service>>();
-  constructor(private readonly specs: ReadonlyMap<string, ServiceSpec> = new Map()) {}
+  constructor(
+    private readonly specs: ReadonlyMap<string, ServiceSpec> = new Map(),
+    private readonly context?: ServiceContext,
+  ) {}
 
   /** Why a service cannot be used, or undefined when it can. */
   unavailable(name: string): string | undefined {
@@ -34,7 +37,7 @@ export class Services {
     if (!p) {
       const spec = this.specs.get(name);
       if (!spec || spec.unavailable) throw new Error(`service ${name} is not available`);
-      p = spec.start().then(
+      p = spec.start(this.context).then(
         (s) => {
           this.started.set(name, s);
           return s;

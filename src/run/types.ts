@@ -35,6 +35,33 @@ export interface CaseExchange {
   curl?: string;
 }
 
+/**
+ * A period a step waited to reach its verdict (a quiet period after a
+ * witness, a time given to the target, a retry window), and what it was
+ * derived from: how far a check that nothing arrived looked.
+ */
+export interface WaitPeriod {
+  step: number;
+  /** quiet, wait, window, … (named by the step kind). */
+  kind: string;
+  ms: number;
+  /** In words: "3 × 120 ms (the slowest of 7 poke(s) so far took 120 ms)", "set with --quiet-period". */
+  basis: string;
+}
+
+/** A wait of more than a second, as it starts and ends: for live progress (the status line, a log). */
+export interface WaitEvent {
+  phase: 'start' | 'end';
+  caseId: string;
+  step: number;
+  /** What is awaited, in words: "the poke to be sent again". */
+  what: string;
+  /** The most it may last, from when the step began. */
+  maxMs: number;
+  /** How long it has lasted (at `start`: the second before it was announced). */
+  elapsedMs: number;
+}
+
 /** A check that did not hold: data, not an exception. */
 export interface CheckFailure {
   requirement: string;
@@ -110,6 +137,8 @@ export interface CaseResult {
     /** The case did not run at the version judged: the entry says nothing here ("not run at v1.2"). */
     unused?: string;
   };
+  /** The periods its steps waited to judge (quiet periods, retry windows), each with its basis. */
+  periods?: WaitPeriod[];
   /**
    * For a case that failed, errored or warned: every exchange of its steps up
    * to the last one that failed, in order (see CaseExchange), and how many

@@ -228,9 +228,7 @@ export class RegisteringPool implements UserSource {
     if (this.fatal) throw this.fatal;
     if (options.fresh) {
       // Never from the pool: registered for this case alone, and joining it afterwards.
-      const users: User[] = [];
-      for (const alias of aliases) users.push(await this.register(alias));
-      return users;
+      return Promise.all(aliases.map((alias) => this.register(alias)));
     }
     return new Promise<User[]>((resolve, reject) => {
       this.waiters.push({ aliases, resolve, reject, requests: Math.max(1, options.requests ?? 1) });

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Pool, type Dispatcher } from 'undici';
 import { createServer, type RunningServer } from '../../reference-server/index.js';
 import { ok, PushRelay, type PushApi, type PushCall, type RelayAnswer } from './push-relay.js';
 
@@ -107,14 +108,20 @@ export function withJson(req: ProxyRequest, value: unknown): ProxyRequest {
   return { ...rest, body: text, json: value };
 }
 
+/** How long the proxy and the server behind it keep an idle connection. */
+const KEEP_ALIVE_MS = 60_000;
+
 /** Starts the reference server and, in front of it, a server that applies `mutation`. Both on loopback, port 0. */
 export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
   // With delivery, the reference server is told not to verify the relay's certificate, made for the test.
-  const inner: RunningServer = await createServer({ port: 0, ...(mutation.delivery ? { pushTlsVerify: false } : {}), ...(mutation.versions ? { versions: mutation.versions } : {}) });
+  // Connections kept a minute: under load a client may reuse one just as a 5 s keep-alive runs out, and the
+  // request is lost with the connection. A run through the proxy must not depend on that race.
+  const inner: RunningServer = await createServer({ port: 0, keepAliveTimeoutMs: KEEP_ALIVE_MS, ...(mutation.delivery ? { pushTlsVerify: false } : {}), ...(mutation.versions ? { versions: mutation.versions } : {}) });
   const state = new Map<string, unknown>();
   let relay: PushRelay | undefined;
   if (mutation.delivery) relay = await PushRelay.start(async (call): Promise<RelayAnswer> => (await mutation.onPush?.(call, state, relay ?? NO_PUSH)) ?? call.forward());
   const push: PushApi = relay ?? NO_PUSH;
+  const pool = new Pool(inner.url, { connections: 64, keepAliveTimeout: 10_000, keepAliveMaxTimeout: KEEP_ALIVE_MS });
   const server: Server = createHttpServer((req, res) => {
     void (async () => {
       const bytes = await readBody(req);
@@ -140,8 +147,12 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
         delete fwdHeaders['content-length'];
         delete fwdHeaders['host'];
         delete fwdHeaders['connection'];
-        const r = await fetch(inner.url + f.path + f.query, { method: f.method, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.bytes ? new Uint8Array(f.bytes) : f.body }) });
-        const answer: ProxyResponse = { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/json' }, body: await r.text() };
+        delete fwdHeaders['transfer-encoding'];
+        delete fwdHeaders['keep-alive'];
+        // A pool of kept connections: a run sends hundreds of requests through the proxy, and fetch costs a lot more per request.
+        const r = await pool.request({ path: f.path + f.query, method: f.method as Dispatcher.HttpMethod, headers: fwdHeaders, ...(f.method === 'GET' || f.method === 'HEAD' ? {} : { body: f.bytes ?? f.body }) });
+        const type = r.headers['content-type'];
+        const answer: ProxyResponse = { status: r.statusCode, headers: { 'content-type': typeof type === 'string' ? type : 'application/json' }, body: await r.body.text() };
         if (!relay || answer.status !== 200) return answer;
         if (isSet(sent) && sent.token) {
           const b = body(sent);
@@ -170,6 +181,7 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
       res.end(JSON.stringify({ errcode: 'M_UNKNOWN', error: String(err) }));
     });
   });
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -177,6 +189,7 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pool.destroy();
       await inner.close();
       await relay?.close();
     },

@@ -1,31 +1,32 @@
 import type { StepKind, StepRun } from '../kinds.js';
 import type { Poke } from '../../gateway/gateway.js';
-import { filterSchema, gatewayOf, matcher, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
+import { DEFAULT_RETRY_WINDOW_MS } from '../../gateway/timing.js';
+import { filterSchema, gatewayOf, matcher, noteLatency, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
 import { missingText } from './poke-text.js';
 
 interface Spec extends PokeFilter {
   timeout_ms?: number;
+  /** Wait as long as the run's retry window (65 s, or --retry-window) instead of the timeout. */
+  retry_window?: boolean;
   /**
-   * Wait for this many matching pokes, each arriving at least MIN_GAP_MS after
-   * the previous one was answered (a retry is a second one, and a copy sent at
-   * the same time as the first is not); the last is observed.
+   * Wait for this many matching pokes, each sent after the previous one was
+   * answered (a retry is a second one; a copy sent at the same time as the
+   * first is not, however late it arrives); the last is observed.
    */
   count?: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 15_000;
-/**
- * How long after an answer the next poke must come to count as another one:
- * a retry waits for the answer to travel back and for its back-off, and two
- * copies sent at once arrive within a few milliseconds of each other.
- */
-const MIN_GAP_MS = 50;
+/** The skip code of a retry not seen within a window the user shortened. */
+export const RETRY_WINDOW_SKIP = 'retry-window';
 
 /**
  * `await_notification`: waits, within a timeout, for the mock gateway to be
  * poked for a pushkey (about a given event, if named). The body of the poke
  * is what expectations read (`schema: push-notification`, `body_includes`,
- * …). A poke that never arrives fails every expectation of the step.
+ * …). A poke that never arrives fails every expectation of the step, except
+ * within a retry window the user shortened (`--retry-window`): nothing
+ * arriving there only shows that the server did not retry that soon, so the
+ * case is not judged (skipped, code `retry-window`).
  */
 export const awaitNotificationKind: StepKind = {
   name: 'await_notification',
@@ -33,38 +34,67 @@ export const awaitNotificationKind: StepKind = {
     type: 'object',
     additionalProperties: false,
     required: ['pushkey'],
-    properties: { ...filterSchema, timeout_ms: { type: 'integer', minimum: 100, maximum: 120_000 }, count: { type: 'integer', minimum: 1, maximum: 10 } },
+    properties: {
+      ...filterSchema,
+      timeout_ms: { type: 'integer', minimum: 100, maximum: 120_000 },
+      retry_window: { type: 'boolean', description: "Wait as long as the run's retry window (65 s by default, --retry-window) instead of the timeout." },
+      count: { type: 'integer', minimum: 1, maximum: 10 },
+    },
+    not: { required: ['timeout_ms', 'retry_window'] },
   },
   check: checkValues,
+  waits: true,
+  waitWeight: (spec) => ((spec as Spec).retry_window ? 65_000 : 100),
   async run(spec, ctx): Promise<StepRun> {
     const s = spec as Spec;
     const gateway = gatewayOf(ctx);
     if (!gateway) return NO_GATEWAY;
     const m = matcher(ctx, s);
-    const timeout = s.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+    const window = s.retry_window ? gateway.timing.retryWindow() : undefined;
+    const timeout = window ? window.ms : gateway.timing.awaitMs(s.timeout_ms);
     const want = s.count ?? 1;
     const started = performance.now();
+    const what = `${want > 1 ? `${want} pokes` : 'a poke'} for pushkey ${m.pushkey}${m.event ? ` about event ${m.event}` : ''}`;
+    const done = ctx.waiting(window ? `the poke to be sent again (${window.basis}; --retry-window shortens it)` : what, timeout);
     let seen = 0;
     let last: Poke | undefined;
     const counted: Poke[] = [];
-    while (seen < want) {
-      const left = timeout - (performance.now() - started);
-      const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.at >= last.answeredAt + MIN_GAP_MS), left) : undefined;
-      if (!next) break;
-      last = next;
-      counted.push(next);
-      seen++;
+    try {
+      while (seen < want) {
+        const left = timeout - (performance.now() - started);
+        const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.sentAt >= last.answeredAt), left) : undefined;
+        if (!next) break;
+        // The first poke's latency is the target's delivery time; a retry's is its back-off.
+        if (seen === 0) noteLatency(gateway, ctx, next);
+        last = next;
+        counted.push(next);
+        seen++;
+      }
+    } finally {
+      done();
     }
-    const what = `${want > 1 ? `${want} pokes` : 'a poke'} for pushkey ${m.pushkey}${m.event ? ` about event ${m.event}` : ''}`;
+    const periods = window ? [{ kind: window.kind, ms: window.ms, basis: window.basis }] : [];
     if (seen < want || !last) {
-      return { requests: 0, waitedMs: 0, unobserved: missingText({ what, timeoutMs: timeout, counted, forPushkey: gateway.pokesFor(m.pushkey), caseStarted: ctx.caseStarted ?? started }) };
+      const message = `${missingText({ what, timeoutMs: timeout, counted, forPushkey: gateway.pokesFor(m.pushkey), caseStarted: ctx.caseStarted ?? started })}${strayNote(gateway.strayCount, gateway.strays)}`;
+      // The user chose the shorter window: like --no-delivery, a skip that never counts against the run.
+      if (window?.shortened) return { requests: 0, waitedMs: 0, periods, skipCode: RETRY_WINDOW_SKIP, skipCause: 'target', skip: `not judged: ${message}, in a window shortened with --retry-window (the default ${DEFAULT_RETRY_WINDOW_MS / 1000} s window judges a server that never retries)` };
+      return { requests: 0, waitedMs: 0, periods, unobserved: message };
     }
     const poke = last;
     return {
       requests: 0,
       waitedMs: 0,
+      periods,
       observed: { json: poke.body, isJson: poke.body !== undefined },
       exchange: () => ({ request: { method: 'POST', url: gateway.url, headers: {}, body: ctx.redactor.apply(poke.text) }, response: { status: poke.answered, headers: {}, body: '', truncated: false }, durationMs: 0, curl: `# the target's poke to the mock gateway (${what}), ${Math.round(poke.at - started)} ms after the step began` }),
     };
   },
 };
+
+/** A hint at pokes that named no pushkey of the run: a server poking the wrong pushkey shows there. */
+function strayNote(count: number, strays: ReadonlyArray<{ pushkeys: string[] }>): string {
+  if (count === 0) return '';
+  const named = strays.flatMap((s) => s.pushkeys);
+  const last = named[named.length - 1];
+  return `; ${count} poke(s) named no pushkey of this run${last !== undefined ? ` (the last named pushkey "${last}")` : ''}`;
+}

@@ -49,5 +49,23 @@ export function checkValues(spec: unknown, path: Array<string | number>, out: Va
   references(spec, refs);
 }
 
+/** Notes how long a poke took from the answer to the request that caused it, for the run's quiet periods. */
+export function noteLatency(gateway: MockGateway, ctx: StepContext, poke: Poke): void {
+  if (ctx.previousAnswerAt !== undefined) gateway.timing.noteLatency(poke.at - ctx.previousAnswerAt);
+}
+
+/** Waits `ms`, or less when the run is interrupted. */
+export function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** What a delivery step answers when the run has no mock gateway (a case that needs it is skipped before). */
 export const NO_GATEWAY: StepRun = { requests: 0, waitedMs: 0, problem: { code: 'ERR_NO_GATEWAY', message: 'the mock push gateway is not running' } };

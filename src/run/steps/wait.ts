@@ -1,34 +1,34 @@
 import type { StepKind, StepRun } from '../kinds.js';
-
-interface Spec {
-  ms: number;
-}
+import { gatewayOf, NO_GATEWAY, pause } from './notification-common.js';
 
 /**
- * `wait`: lets the target act on what came before for a stated time (a
- * rejection the gateway answered, say) before the next step. It sends
- * nothing and observes nothing (`setup: {status: 200}`); an interrupted run
- * ends it at once.
+ * `wait: {quiet_period: true}`: gives the target time to act on what came
+ * before (a rejection the gateway answered, say) before the next step: the
+ * run's quiet period for push delivery, derived from the latency measured so
+ * far (or --quiet-period), never a fixed time. It sends nothing and observes
+ * nothing (`setup: {status: 200}`); an interrupted run ends it at once. The
+ * period it used is in the case's result.
  */
 export const waitKind: StepKind = {
   name: 'wait',
   schema: {
     type: 'object',
     additionalProperties: false,
-    required: ['ms'],
-    properties: { ms: { type: 'integer', minimum: 1, maximum: 10_000, description: 'How long to wait, in milliseconds (at most 10 s).' } },
+    required: ['quiet_period'],
+    properties: { quiet_period: { const: true, description: "Wait the run's quiet period for push delivery (it needs the gateway)." } },
   },
-  async run(spec, ctx): Promise<StepRun> {
-    const { ms } = spec as Spec;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        ctx.signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      ctx.signal?.addEventListener('abort', done, { once: true });
-    });
-    return { requests: 0, waitedMs: 0, observed: { status: 200, json: {}, isJson: true } };
+  waits: true,
+  waitWeight: () => 1000,
+  async run(_spec, ctx): Promise<StepRun> {
+    const gateway = gatewayOf(ctx);
+    if (!gateway) return NO_GATEWAY;
+    const period = { ...gateway.timing.quietPeriod(), kind: 'wait' };
+    const done = ctx.waiting(`${period.ms} ms for the target to act`, period.ms);
+    try {
+      await pause(period.ms, ctx.signal);
+    } finally {
+      done();
+    }
+    return { requests: 0, waitedMs: 0, periods: [period], observed: { status: 200, json: {}, isJson: true } };
   },
 };

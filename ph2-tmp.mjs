@@ -1,0 +1,16 @@
+const T = () => Math.round(performance.now());
+const a = T();
+const idx = await import('./dist/src/index.js');
+const rs = await import('./dist/reference-server/index.js');
+const b = T();
+const suite = idx.loadSuite();
+const server = await rs.createServer({ port: 0, pushTlsVerify: false, pushRetryDelaysMs: [100, 200, 400, 800] });
+const c = T();
+let gwStart, firstResult;
+const rep = await idx.run({ target: server.url, editions: ['v1','draft'], suite, embedded: true, services: new Map([['gateway', idx.gatewayService(server.url, { tls: true })]]), onStart: () => (gwStart = T()), onResult: () => (firstResult ??= T()) });
+const d = T();
+const text = idx.reporter('json').create({ strict: false, color: false }).finish(rep);
+const e = T();
+await server.close();
+const f = T();
+console.log({ imports: b - a, suiteAndServer: c - b, toPlanStart: gwStart - c, firstResult: firstResult - gwStart, run: d - c, reportDuration: rep.meta.durationMs, json: e - d, close: f - e });

@@ -433,7 +433,7 @@ export const BROKEN_RULES: Broken[] = [
   } }] }),
   broken({ name: 'push rules: a rule without actions is stored with none', violates: 'v1.rules.put-requires-actions', fails: r('put-without-actions'), parts: rewriteStored((b) => ('actions' in b ? undefined : { ...b, actions: [] })) }),
   broken({ name: 'push rules: actions given as a string are read as a list of one', violates: 'v1.rules.put-field-types', fails: r('put-actions-not-list'), parts: rewriteStored((b) => (typeof b['actions'] === 'string' ? { ...b, actions: [b['actions']] } : undefined)) }),
-  broken({ name: 'push rules: a kind outside the five answers 200', violates: 'v1.rules.unknown-kind', fails: r('unknown-kind'), parts: [{ onRequest: (req) => {
+  broken({ name: 'push rules: a kind other than the five answers 200', violates: 'v1.rules.unknown-kind', fails: r('unknown-kind'), parts: [{ onRequest: (req) => {
     const p = rulePath(req);
     return p && !KINDS.includes(p.kind) ? json(200, req.method === 'GET' ? { rule_id: p.id, default: false, enabled: true, actions: [] } : {}) : undefined;
   } }] }),

@@ -1,4 +1,5 @@
 /** The public API of the runner library; the CLI is one user of it. */
+export { runAndReport, type ConformanceOptions, type ConformanceOutcome, type ReportRequest } from './conformance.js';
 export { loadSuite, type SuiteOptions as LoadOptions } from './run/suite.js';
 export { scopeOf, type Case, type Step, type Expectation, type Suite } from './cases/types.js';
 export { run, plan, preflight, selectCases, DEFAULT_JOBS, type RunOptions, type Plan } from './run/runner.js';

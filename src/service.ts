@@ -19,6 +19,12 @@ export interface ReceivedExchange {
 export interface Service {
   /** A value cases read with {$service: NAME.KEY} (gateway.url, …). */
   value?(key: string): unknown;
+  /**
+   * The target refused a request carrying one of the service's values (the
+   * gateway's http:// URL): offer the service another way from now on (over
+   * HTTPS). Says what changed, or undefined when there is no other way.
+   */
+  alternative?(): Promise<string | undefined>;
   /** Calls `listener` with every request the service answers; returns the call that stops it. */
   observe?(listener: (x: ReceivedExchange) => void): () => void;
   close(): Promise<void>;

@@ -63,7 +63,8 @@ function scheduleAll(): void {
     ...ALLOWED_AT_MUST.map((m, i): [string, number, () => Promise<RunReport>] => [`at-must ${i}`, 3, () => runAgainst(m, false)]),
     ['v1.5', 3, () => runAgainst(V1_5_SERVER, true)],
     ['no rooms', 2, () => runAgainst(NO_ROOMS, true)],
-    ['http gateway', 2, () => runAgainst({ name: 'the reference server' }, true, { tls: false })],
+    ['http gateway', 2, () => runAgainst({ name: 'the reference server, trusting any certificate', delivery: true }, true, { tls: false })],
+    ['untrusted gateway', 2, () => runAgainst({ name: 'the reference server, verifying certificates' }, true, { tls: false })],
     ['no gateway', 3, () => runAgainst({ name: 'the reference server' }, true, undefined)],
   ];
   for (const [key, , start] of runs.sort((a, b) => a[1] - b[1])) queue.schedule(key, start);
@@ -145,10 +146,10 @@ describe('correct servers that choose differently pass', function () {
     const report = await scheduledReport('v1.5');
     expect(report.meta.specVersions['v1']?.version).to.equal('v1.5');
     const skipped = new Map(report.results.filter((r) => r.outcome === 'skipped').map((r) => [r.id, r.skipCode]));
-    for (const id of ['v1.delete.removes-pusher', 'v1.delete.other-users-pusher', 'v1.append.true-keeps', 'v1.set.http-url-wrong-path']) {
+    for (const id of ['v1.delete.removes-pusher', 'v1.append.true-keeps', 'v1.set.http-url-wrong-path']) {
       expect(skipped.get(id), `${id} is skipped for the version`).to.equal('version');
     }
-    expect(report.results.find((r) => r.id === 'v1.set.format-other-string')?.outcome, 'a rule of v1.1–v1.16 still runs').to.equal('passed');
+    expect(report.results.find((r) => r.id === 'v1.delete.other-users-pusher')?.outcome, 'a rule of every version still runs').to.equal('passed');
   });
 });
 
@@ -168,13 +169,24 @@ describe('servers that cannot take part in push delivery', function () {
     expect(report.results.filter((r) => r.outcome === 'passed').length, 'the pushers cases still run').to.be.greaterThan(50);
   });
 
-  it('a server that refuses http:// gateways, offered a plain HTTP gateway: every delivery case is skipped with a hint at --gateway-tls', async function () {
-    // The bundled server follows the spec's advice (an HTTPS URL) and refuses the gateway's http:// URL with 400.
+  it('a server that refuses http:// gateways, offered a plain HTTP gateway: the pusher is set again at the gateway over HTTPS, and every delivery case is judged', async function () {
+    // The bundled server follows the spec (a pusher's URL MUST be HTTPS) and refuses the gateway's http:// URL with 400.
     const report = await scheduledReport('http gateway');
     expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
-    const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode === 'target');
+    const judged = report.results.filter((r) => r.tags.includes('delivery') && r.outcome === 'passed');
+    expect(judged.map((r) => r.id).sort()).to.deep.equal(delivery(report));
+  });
+
+  it('a server that does not trust the run\u2019s certificate: every delivery case is skipped, not failed, with what to set', async function () {
+    // Offered HTTPS after refusing http://, the bundled server verifies the gateway's certificate and ends each handshake.
+    const report = await scheduledReport('untrusted gateway');
+    expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
+    const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode === 'gateway-tls');
     expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery(report));
-    for (const r of skipped) expect(r.skipReason).to.match(/--gateway-tls.*answered 400 M_INVALID_PARAM\)$/);
+    for (const r of skipped) {
+      expect(r.skipCause).to.equal('target');
+      expect(r.skipReason).to.match(/TLS handshake .*does not trust the run's certificate.*--gateway-cert and --gateway-key/);
+    }
   });
 
   it('a run offered no gateway skips every delivery case with the reason, and they are the only ones skipped', async function () {

@@ -104,7 +104,7 @@ describe('diagnosis: the trace and the exchanges of a failing case', function ()
   before(async function () {
     const [rejected, deleted, never] = await Promise.all([
       startProxy(server(BROKEN_DELIVERY, 'v1: a pushkey the gateway rejects is kept and notified again') as never),
-      startProxy(server(BROKEN, "v1: kind null also removes other users' pushers with the same app_id and pushkey (advertising v1.6 and later)") as never),
+      startProxy(server(BROKEN, "v1: kind null also removes other users' pushers with the same app_id and pushkey, append true or not") as never),
       startProxy(server(BROKEN_DELIVERY, 'v1: a notification the gateway answers with an error is never sent again') as never),
     ]);
     proxies.push(rejected, deleted, never);

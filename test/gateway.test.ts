@@ -5,7 +5,11 @@
 import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { integer, makeCertificate } from '../src/gateway/cert.js';
 import { isBadgeBody, MockGateway } from '../src/gateway/gateway.js';
 
@@ -181,5 +185,85 @@ describe('the certificate made for a --gateway-tls run', function () {
       const c = makeCertificate();
       expect(new X509Certificate(c.cert).subjectAltName).to.include('IP Address:127.0.0.1');
     }
+  });
+});
+
+describe('the mock gateway over HTTPS', function () {
+  this.timeout(20_000);
+  const dir = mkdtempSync(join(tmpdir(), 'conformance-gateway-cert-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A TLS client that trusts only `ca`: the handshake's outcome, or the certificate it was served. */
+  const handshake = (url: string, ca?: string): Promise<{ served?: string; error?: string }> =>
+    new Promise((resolve) => {
+      const u = new URL(url);
+      const socket = tlsConnect({ host: u.hostname, port: Number(u.port), ...(ca ? { ca } : {}), servername: 'localhost' }, () => {
+        resolve({ served: socket.getPeerX509Certificate()?.fingerprint256 });
+        socket.end();
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    });
+
+  it('starts an HTTPS listener when the target refuses the http:// URL, and offers it from then on', async function () {
+    const gateway = await MockGateway.start({ runId: 'r1' });
+    try {
+      expect(gateway.url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/_matrix\/push\/v1\/notify$/);
+      const [a, b] = await Promise.all([gateway.alternative(), gateway.alternative()]);
+      expect(a).to.be.a('string');
+      expect(b, 'a step refused before the switch is sent again too').to.equal(a);
+      expect(gateway.url).to.match(/^https:\/\/127\.0\.0\.1:\d+\/_matrix\/push\/v1\/notify$/);
+      expect(gateway.value('url')).to.equal(gateway.url);
+    } finally {
+      await gateway.close();
+    }
+    const given = await MockGateway.start({ url: 'http://gateway.example:9999/_matrix/push/v1/notify' });
+    const tls = await MockGateway.start({ tls: true });
+    try {
+      expect(await given.alternative(), 'a URL the user gave is kept').to.equal(undefined);
+      expect(await tls.alternative(), 'HTTPS from the start has nothing else to offer').to.equal(undefined);
+    } finally {
+      await Promise.all([given.close(), tls.close()]);
+    }
+  });
+
+  it('serves the certificate given with --gateway-cert and --gateway-key, and notes a handshake the target does not finish', async function () {
+    const made = makeCertificate();
+    writeFileSync(join(dir, 'cert.pem'), made.cert);
+    writeFileSync(join(dir, 'key.pem'), made.key);
+    const gateway = await MockGateway.start({ tls: true, certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') });
+    try {
+      const trusted = await handshake(gateway.url, made.cert);
+      expect(trusted.served).to.equal(made.fingerprint);
+      const since = performance.now();
+      const failures: string[] = [];
+      gateway.onHandshakeFailure((r) => failures.push(r));
+      const untrusted = await handshake(gateway.url);
+      expect(untrusted.error).to.match(/SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/);
+      await new Promise<void>((resolve) => (failures.length ? resolve() : gateway.onHandshakeFailure(() => resolve())));
+      expect(gateway.handshakeFailureSince(since)).to.match(/^the target (ended the TLS handshake with the alert|closed the connection during the TLS handshake)/);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('refuses a certificate or key it cannot use, in one line', async function () {
+    writeFileSync(join(dir, 'not.pem'), 'not a certificate');
+    const other = makeCertificate();
+    writeFileSync(join(dir, 'other-key.pem'), other.key);
+    writeFileSync(join(dir, 'cert2.pem'), makeCertificate().cert);
+    const problems: string[] = [];
+    for (const options of [{ certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'key.pem') }, { certFile: join(dir, 'not.pem'), keyFile: join(dir, 'key.pem') }, { certFile: join(dir, 'cert2.pem') }, { certFile: join(dir, 'cert2.pem'), keyFile: join(dir, 'other-key.pem') }]) {
+      try {
+        await (await MockGateway.start({ tls: true, ...options })).close();
+        problems.push('started');
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
+    expect(problems[0]).to.match(/^cannot read the certificate .*missing\.pem \(ENOENT\)$/);
+    expect(problems[1]).to.match(/not\.pem holds no PEM certificate$/);
+    expect(problems[2]).to.equal('--gateway-cert needs --gateway-key');
+    expect(problems[3]).to.match(/cannot serve HTTPS/);
+    for (const p of problems) expect(p).to.not.include('\n');
   });
 });

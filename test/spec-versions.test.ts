@@ -13,7 +13,7 @@ import { loadSuite } from '../src/run/suite.js';
 import { specDir } from '../src/paths.js';
 import { run, type RunOptions } from '../src/run/runner.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
-import { advertising, combine, deleteAcrossUsers, refuseMinimalDelete, refuseOtherFormat, replaceOnAppend, urlAnyPath, versionsUpTo } from './support/mutations.js';
+import { advertising, combine, refuseMinimalDelete, replaceOnAppend, urlAnyPath, versionsUpTo } from './support/mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
 
 let suite: ReturnType<typeof loadSuite> | undefined;
@@ -57,14 +57,6 @@ const BOUNDARIES: Boundary[] = [
     failsAt: ['v1.delete.removes-pusher'],
   },
   {
-    at: 'v1.6',
-    below: 'v1.5',
-    server: combine('kind null also removes other users\' pushers with the same app_id and pushkey', deleteAcrossUsers),
-    strict: false,
-    failsBelow: [],
-    failsAt: ['v1.delete.other-users-pusher'],
-  },
-  {
     at: 'v1.12',
     below: 'v1.11',
     server: combine('append true replaces another user\'s pusher with the same app_id and pushkey', replaceOnAppend),
@@ -79,14 +71,6 @@ const BOUNDARIES: Boundary[] = [
     strict: true,
     failsBelow: [],
     failsAt: ['v1.set.http-url-wrong-path'],
-  },
-  {
-    at: 'v1.17',
-    below: 'v1.16',
-    server: combine('a data.format other than event_id_only is refused', refuseOtherFormat),
-    strict: true,
-    failsBelow: ['v1.set.format-other-string'],
-    failsAt: [],
   },
 ];
 
@@ -111,14 +95,12 @@ describe('spec versions: the verdict changes at each boundary of the model', fun
     });
   }
 
-  it('v1.17, through GET /_matrix/client/versions: refusing another format fails when the target advertises up to v1.16, passes when it advertises v1.17', async function () {
-    const upTo16 = await runAgainst(combine('advertises up to v1.16, refuses another format', { onRequest: advertising(versionsUpTo('v1.16')) }, refuseOtherFormat), { strict: true });
-    const upTo17 = await runAgainst(combine('advertises up to v1.17, refuses another format', { onRequest: advertising(versionsUpTo('v1.17')) }, refuseOtherFormat), { strict: true });
-    expect(judgedBy(upTo16)).to.equal('v1.16');
-    expect(upTo16.meta.specVersions['v1']?.from).to.equal('advertised');
-    expect(judgedBy(upTo17)).to.equal('v1.17');
-    expect(failingIds(upTo16, true)).to.deep.equal(['v1.set.format-other-string']);
-    expect(failingIds(upTo17, true)).to.deep.equal([]);
+  it('through GET /_matrix/client/versions: a target advertising up to v1.12 is judged by v1.12, and the cases of later rules are skipped for the version', async function () {
+    const report = await runAgainst(combine('advertises up to v1.12', { onRequest: advertising(versionsUpTo('v1.12')) }), { strict: true });
+    expect(judgedBy(report)).to.equal('v1.12');
+    expect(report.meta.specVersions['v1']?.from).to.equal('advertised');
+    expect(report.results.find((r) => r.id === 'v1.set.http-url-wrong-path')?.skipCode).to.equal('version');
+    expect(failingIds(report, true)).to.deep.equal([]);
   });
 });
 
@@ -142,8 +124,8 @@ describe('spec versions: which version a target is judged by', function () {
     expect(choice?.from).to.equal('flag');
     expect(choice?.note, 'a modelled version needs no note').to.equal(undefined);
     const skipped = new Map(report.results.filter((r) => r.outcome === 'skipped').map((r) => [r.id, r.skipCode]));
-    for (const id of ['v1.delete.removes-pusher', 'v1.delete.other-users-pusher', 'v1.append.true-keeps', 'v1.set.http-url-wrong-path']) expect(skipped.get(id), id).to.equal('version');
-    expect(report.results.find((r) => r.id === 'v1.set.format-other-string')?.outcome, 'a rule of v1.1–v1.16 runs').to.equal('passed');
+    for (const id of ['v1.delete.removes-pusher', 'v1.append.true-keeps', 'v1.set.http-url-wrong-path']) expect(skipped.get(id), id).to.equal('version');
+    for (const id of ['v1.set.format-other-string', 'v1.delete.other-users-pusher']) expect(report.results.find((r) => r.id === id)?.outcome, `${id}, a rule of every version, runs`).to.equal('passed');
     expect(failingIds(report, true), 'the reference server passes').to.deep.equal([]);
   });
 });

@@ -109,7 +109,10 @@ describe('rate limits', function () {
       const sent = await t.send({ method: 'GET', url: forever.url, headers: {} });
       expect(sent.res.status).to.equal(429);
       expect(sent.waitedMs).to.be.at.most(450);
-      expect(sent.attempts).to.equal(5);
+      // Each wait is the 100 ms asked for; how many fit in 450 ms depends on how fast the round trips are, not on the rule.
+      expect(sent.attempts, 'one try more than the waits').to.equal(waits.length + 1);
+      expect(waits.length, 'it waited, then stopped').to.be.within(1, 4);
+      expect(waits.reduce((sum, w) => sum + w.waitMs, 0), 'the waits fit in the budget').to.be.at.most(450);
       expect(performance.now() - started).to.be.below(5000);
       const asked = await t.send({ method: 'GET', url: hour.url, headers: {} });
       expect(asked.res.status).to.equal(429);

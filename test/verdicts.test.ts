@@ -91,7 +91,7 @@ describe('verdicts: what was judged, and what was not', function () {
     expect(passes.code, passes.stdout.slice(-1500)).to.equal(0);
     expect(passes.stdout).to.match(/gate: passed/);
     // The same file against a server with rooms: the listed skips are judged now, which the gate reports like stale entries.
-    const withRooms = await startProxy({ name: 'the reference server' });
+    const withRooms = await startProxy({ name: 'the reference server, trusting any certificate', delivery: true });
     try {
       const stale = await runCli(['--target', withRooms.url, '--edition', 'v1', '--gateway-tls', '--grep', 'message-poked', '--expectations', written]);
       expect(stale.code, stale.stdout.slice(-1500)).to.equal(1);

@@ -6,7 +6,7 @@ import { casesDir, packageRoot } from '../paths.js';
 import { compileSchema, describeErrors, getValidator } from '../schemas.js';
 import { loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import type { EditionInfo } from '../spec/editions.js';
-import { scopeOf, type Case, type CaseKinds, type Check, type EditionSetup, type Expectation, type References, type Step, type Suite } from './types.js';
+import { scopeOf, type AnswerMatch, type Case, type CaseKinds, type Check, type EditionSetup, type Expectation, type References, type StatusWant, type Step, type Suite } from './types.js';
 import { checkOperators, isPlainObject, type ValueProblem } from './values.js';
 
 type Path = (string | number)[];
@@ -208,7 +208,8 @@ export function readSuite(options: LoadOptions): Suite {
       const scope = scopeOf({ edition, area });
       templates[scope] = { ...editionTemplates, ...(areaSetup.templates ?? {}) };
       const baseline = areaSetup.baseline ?? editionSetup.baseline;
-      setups[scope] = { cleanup: [...editionSetup.cleanup, ...areaSetup.cleanup], ...(baseline ? { baseline } : {}) };
+      const alternatives = [...(editionSetup.alternatives ?? []), ...(areaSetup.alternatives ?? [])];
+      setups[scope] = { cleanup: [...editionSetup.cleanup, ...areaSetup.cleanup], ...(baseline ? { baseline } : {}), ...(alternatives.length ? { alternatives } : {}) };
       for (const c of readArea(join(dir, edition, area), { edition: info, area, spec, templates: templates[scope] as Record<string, unknown>, kinds }, problems)) {
         const dup = seen.get(c.id);
         if (dup) problems.push({ file: c.file, line: 1, message: `case id ${c.id} is already used by ${dup}` });
@@ -280,8 +281,8 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, a: AreaContext, at
   let ok = true;
   const toStep = (where: 'steps' | 'finally') => (s: Record<string, unknown>, i: number): Step => {
     const known = kinds.steps.all.map((k) => k.name);
-    const others = Object.keys(s).filter((k) => !['title', 'expect', 'capture', 'setup', 'skip_if'].includes(k));
-    const kindKeys = others.filter((k) => kinds.steps.get(k) && !['setup', 'skip_if'].includes(k));
+    const others = Object.keys(s).filter((k) => !['title', 'expect', 'capture', 'setup', 'skip_if', 'end_if'].includes(k));
+    const kindKeys = others.filter((k) => kinds.steps.get(k));
     for (const k of others.filter((x) => !kinds.steps.get(x))) {
       at([where, i, k], `/${where}/${i}: must NOT have additional properties '${k}' (a step holds title, expect, capture and one step kind: ${known.join(', ')})`);
       ok = false;
@@ -305,7 +306,7 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, a: AreaContext, at
         spec = kind.prepare ? kind.prepare(spec, edition) : spec;
       }
     }
-    if (where === 'finally' && (s['expect'] !== undefined || s['setup'] !== undefined || s['skip_if'] !== undefined || s['capture'] !== undefined)) {
+    if (where === 'finally' && ['expect', 'setup', 'skip_if', 'end_if', 'capture'].some((k) => s[k] !== undefined)) {
       at([where, i], `/finally/${i}: a finally step holds a title and its request only: it judges nothing`);
       ok = false;
     }
@@ -319,20 +320,23 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, a: AreaContext, at
     }
     const statuses = (v: unknown): number[] => (Array.isArray(v) ? (v as number[]) : [v as number]);
     const setup = isPlainObject(s['setup']) ? { status: statuses(s['setup']['status']) } : undefined;
-    const rawSkip = s['skip_if'];
-    const skipIf = isPlainObject(rawSkip)
-      ? {
-          ...(rawSkip['status'] !== undefined ? { status: statuses(rawSkip['status']) } : {}),
-          ...(rawSkip['errcode'] !== undefined ? { errcode: Array.isArray(rawSkip['errcode']) ? (rawSkip['errcode'] as string[]) : [rawSkip['errcode'] as string] } : {}),
-          ...(rawSkip['body'] !== undefined ? { body: rawSkip['body'] } : {}),
-          reason: rawSkip['reason'] as string,
-        }
-      : undefined;
-    if (skipIf?.body !== undefined) {
-      const ops: ValueProblem[] = [];
-      checkOperators(skipIf.body, [where, i, 'skip_if', 'body'], true, ops);
-      for (const [path, message] of ops) at(path, message);
-    }
+    const answerMatch = (key: 'skip_if' | 'end_if'): AnswerMatch | undefined => {
+      const raw = s[key];
+      if (!isPlainObject(raw)) return undefined;
+      if (raw['body'] !== undefined) {
+        const ops: ValueProblem[] = [];
+        checkOperators(raw['body'], [where, i, key, 'body'], true, ops);
+        for (const [path, message] of ops) at(path, message);
+      }
+      return {
+        ...(raw['status'] !== undefined ? { status: Array.isArray(raw['status']) ? (raw['status'] as StatusWant[]) : [raw['status'] as StatusWant] } : {}),
+        ...(raw['errcode'] !== undefined ? { errcode: Array.isArray(raw['errcode']) ? (raw['errcode'] as string[]) : [raw['errcode'] as string] } : {}),
+        ...(raw['body'] !== undefined ? { body: raw['body'] } : {}),
+        reason: raw['reason'] as string,
+      };
+    };
+    const skipIf = answerMatch('skip_if');
+    const endIf = answerMatch('end_if');
     const expect = ((s['expect'] as Array<Record<string, unknown>> | undefined) ?? []).map((e, j): Expectation => {
       const checks: Check[] = [];
       for (const [key, value] of Object.entries(e)) {
@@ -352,7 +356,7 @@ function toCase(raw: Record<string, unknown>, pf: ParsedFile, a: AreaContext, at
       }
       return { requirement: e['requirement'] as string, checks, line: lineOf(pf, ['steps', i, 'expect', j]) };
     });
-    return { kind: kindName, title: s['title'] as string, spec, expect, ...(setup ? { setup } : {}), ...(skipIf ? { skipIf } : {}), capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, [where, i]) };
+    return { kind: kindName, title: s['title'] as string, spec, expect, ...(setup ? { setup } : {}), ...(skipIf ? { skipIf } : {}), ...(endIf ? { endIf } : {}), capture: (s['capture'] as Record<string, string> | undefined) ?? {}, line: lineOf(pf, [where, i]) };
   };
   const steps = (raw['steps'] as Array<Record<string, unknown>>).map(toStep('steps'));
   const final = ((raw['finally'] as Array<Record<string, unknown>> | undefined) ?? []).map(toStep('finally'));

@@ -15,6 +15,17 @@ export interface Expectation {
   line: number;
 }
 
+/** An HTTP status, or a class of them: "4xx" is any status from 400 to 499. */
+export type StatusWant = number | string;
+
+/** What an answer is matched on (skip_if, end_if): its status, and its errcode and body if given. */
+export interface AnswerMatch {
+  status?: StatusWant[];
+  errcode?: string[];
+  body?: unknown;
+  reason: string;
+}
+
 /**
  * One step of a case: a registered step kind (`request`, `await_notification`,
  * …) with its own part of the case file, the expectations on what it observed,
@@ -29,7 +40,9 @@ export interface Step {
   /** A step that only sets the scene: another status makes the case an error. */
   setup?: { status: number[] };
   /** When the answer matches (status, and errcode and body if given), the case is skipped with the reason: the target cannot take part. */
-  skipIf?: { status?: number[]; errcode?: string[]; body?: unknown; reason: string };
+  skipIf?: AnswerMatch;
+  /** When the answer matches, the step's expectations are judged and the case ends there: what follows has nothing to judge. */
+  endIf?: AnswerMatch;
   /** Variable name → JSON pointer into what the step observed. */
   capture: Record<string, string>;
   line: number;
@@ -90,9 +103,20 @@ export interface Baseline {
   key: string[];
 }
 
+/**
+ * A step whose request carries a value of `service` and is answered with one
+ * of `status` is sent once more after the service offers itself another way
+ * (the mock gateway over HTTPS, for a target that refuses http:// URLs).
+ */
+export interface Alternative {
+  service: string;
+  status: number[];
+}
+
 export interface EditionSetup {
   cleanup: CleanupRule[];
   baseline?: Baseline;
+  alternatives?: Alternative[];
 }
 
 /** The key of what cases of one edition and area share (templates, clean-up, baseline): `v1/pushers`. */

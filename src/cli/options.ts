@@ -5,6 +5,7 @@
  * and the validation that collects every problem of a command line at once.
  */
 import { parseArgs } from 'node:util';
+import { REPORTERS } from '../report/index.js';
 import { escapeForTerminal } from '../text.js';
 
 export const COMMANDS = ['run', 'list', 'serve', 'compare', 'coverage'] as const;
@@ -86,6 +87,13 @@ const account: Check = (raw, name) => {
   return colon <= 0 || colon === raw.length - 1 ? { problem: `--${name} takes NAME:PASSWORD` } : { value: { kind: 'password', user: raw.slice(0, colon), password: raw.slice(colon + 1) } };
 };
 
+/** NAME or NAME:FILE, NAME a reporter. */
+const reporterSpec: Check = (raw) => {
+  const colon = raw.indexOf(':');
+  const name = colon > 0 ? raw.slice(0, colon) : raw;
+  return REPORTERS.some((r) => r.name === name) ? { value: { name, ...(colon > 0 ? { file: raw.slice(colon + 1) } : {}) } } : { problem: `--reporter is one of ${REPORTERS.map((r) => r.name).join(', ')} (optionally NAME:FILE), got "${escapeForTerminal(raw)}"` };
+};
+
 const RUN_LIST = ['run', 'list'] as const;
 const RUN = ['run'] as const;
 
@@ -95,7 +103,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'edition', type: 'string', value: 'E', commands: RUN_LIST, check: oneOf(['draft', 'v1', 'all']), help: 'draft, v1 or all (default: what the target advertises; all without --target)' },
   { name: 'spec-version', type: 'string', value: 'V', commands: ['run', 'list', 'serve'], check: v1Version, help: 'judge the v1 edition by this version (e.g. v1.6) instead of the newest the target advertises; serve: advertise up to it and follow its push rules' },
   { name: 'strict', type: 'boolean', commands: RUN, help: 'SHOULD failures count (default: only MUST; SHOULD failures are warnings)' },
-  { name: 'reporter', type: 'string', multiple: true, value: 'R[:FILE]', commands: RUN, help: 'spec, json, junit, tap or html; repeat for several reports from one run (default: spec on stdout)' },
+  { name: 'reporter', type: 'string', multiple: true, value: 'R[:FILE]', commands: RUN, check: reporterSpec, help: 'spec, json, junit, tap or html; repeat for several reports from one run (default: spec on stdout)' },
   { name: 'output', type: 'string', value: 'FILE', commands: ['run', 'compare'], help: 'run: the file of the one reporter that names none; compare: write the Markdown there instead of stdout' },
   { name: 'grep', type: 'string', value: 'TEXT', commands: RUN_LIST, help: 'only cases whose id, title or tags contain TEXT' },
   { name: 'list', type: 'boolean', commands: RUN, help: 'the same as the list command' },

@@ -15,8 +15,10 @@
  * escaped and the pushkeys it names, so that a server poking the wrong
  * pushkey stays diagnosable. Requests on other paths get a 404.
  */
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ReceivedExchange, Service } from '../service.js';
 import { jsonDepth, MAX_JSON_DEPTH } from '../run/json.js';
@@ -116,8 +118,11 @@ export interface GatewayOptions extends TimingOptions {
   listen?: string;
   /** The URL targets are told to use; default: derived from the listening address. */
   url?: string;
-  /** Serve HTTPS with a certificate made for the run. */
+  /** Serve HTTPS from the start (with a certificate made for the run, or the one given). */
   tls?: boolean;
+  /** A PEM certificate (chain) and its key for HTTPS, one the target already trusts: --gateway-cert, --gateway-key. */
+  certFile?: string;
+  keyFile?: string;
   /** The run's id: pokes whose text holds it are the run's (kept whole). Without it, every poke is. */
   runId?: string;
   /** Text of the pokes kept whole, in all (default MAX_KEPT_BYTES): past it the oldest become summaries. */
@@ -273,25 +278,45 @@ export class MockGateway implements Service {
   private readonly connections = new WeakMap<object, { acceptedAt: number; used: boolean }>();
   private readonly observers = new Set<PokeObserver>();
 
+  /** Listeners: the first one, and the HTTPS one started when a target refuses the first one's http:// URL. */
+  private readonly servers: Server[] = [];
+  private readonly sockets = new Set<Socket>();
+  private secure: Promise<string> | undefined;
+  /** TLS handshakes the target did not finish: when, and what went wrong (an alert it sent, or the connection closed). */
+  private readonly handshakeFailures: Array<{ at: number; reason: string }> = [];
+  private readonly handshakeListeners = new Set<(reason: string) => void>();
+
   private constructor(
-    private readonly server: Server,
-    /** The notify URL targets must put in their pushers' data.url. */
-    readonly url: string,
-    readonly tls: boolean,
-    readonly fingerprint: string | undefined,
-    private readonly sockets: ReadonlySet<Socket>,
+    /** The notify URL targets must put in their pushers' data.url: the HTTPS one once a target refused the first. */
+    public url: string,
     private readonly runId: string | undefined,
     private readonly maxKeptBytes: number,
-    timing: TimingOptions,
+    private readonly options: GatewayOptions,
   ) {
-    this.timing = new DeliveryTiming(timing);
+    this.timing = new DeliveryTiming(options);
+  }
+
+  /** Whether the URL targets are told to use is an https:// one. */
+  get tls(): boolean {
+    return this.url.startsWith('https:');
   }
 
   static async start(options: GatewayOptions = {}): Promise<MockGateway> {
     const [host, port] = parseListen(options.listen);
-    let gateway: MockGateway | undefined;
-    const handler = (req: IncomingMessage, res: ServerResponse): void => gateway?.handle(req, res);
-    const cert = options.tls ? makeCertificate() : undefined;
+    // Read before anything listens: a certificate file that cannot be read is the user's setting, said in one line.
+    const given = options.certFile !== undefined ? readCertificate(options.certFile, options.keyFile) : undefined;
+    const gateway = new MockGateway('', options.runId, options.maxKeptBytes ?? MAX_KEPT_BYTES, { ...options, ...(given ? { given } : {}) } as GatewayOptions);
+    const tls = options.tls === true || (options.url?.startsWith('https:') ?? false);
+    const url = await gateway.listen(host, port, tls);
+    gateway.url = options.url ?? url;
+    return gateway;
+  }
+
+  /** Starts a listener (HTTP, or HTTPS with the given certificate or one made now) and returns its notify URL. */
+  private async listen(host: string, port: number, tls: boolean): Promise<string> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    const given = (this.options as { given?: { key: string; cert: string } }).given;
+    const cert = tls ? (given ?? makeCertificate()) : undefined;
     const server: Server = cert ? createHttpsServer({ key: cert.key, cert: cert.cert }, handler) : createHttpServer(handler);
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
@@ -299,16 +324,17 @@ export class MockGateway implements Service {
     // Every socket, from its first byte: closeAllConnections() does not reach a
     // TLS socket whose handshake never finished, and the run would wait out
     // Node's two-minute handshake timeout before it could exit.
-    const sockets = new Set<Socket>();
     server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      gateway?.connections.set(socket, { acceptedAt: performance.now(), used: false });
-      gateway?.arrivals.started(socket);
+      this.sockets.add(socket);
+      this.connections.set(socket, { acceptedAt: performance.now(), used: false });
+      this.arrivals.started(socket);
       socket.once('close', () => {
-        sockets.delete(socket);
-        gateway?.arrivals.ended(socket);
+        this.sockets.delete(socket);
+        this.arrivals.ended(socket);
       });
     });
+    // A handshake the target did not finish: it does not trust the certificate (an alert), or gave up (closed).
+    if (cert) server.on('tlsClientError', (err: NodeJS.ErrnoException) => this.handshakeFailed(handshakeReason(err)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen on ${host}:${port} (${err.code ?? err.message})`)));
       server.listen(port, host, () => {
@@ -317,15 +343,51 @@ export class MockGateway implements Service {
       });
     });
     server.on('error', () => undefined);
+    this.servers.push(server);
     const addr = server.address() as AddressInfo;
     const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-    const url = options.url ?? `${cert ? 'https' : 'http'}://${shownHost}:${addr.port}${NOTIFY_PATH}`;
-    gateway = new MockGateway(server, url, cert !== undefined, cert?.fingerprint, sockets, options.runId, options.maxKeptBytes ?? MAX_KEPT_BYTES, options);
-    return gateway;
+    return `${cert ? 'https' : 'http'}://${shownHost}:${addr.port}${NOTIFY_PATH}`;
+  }
+
+  /**
+   * The target refused the gateway's http:// URL (the spec says a pusher's URL
+   * MUST be HTTPS): from now on the gateway is offered over HTTPS, on a
+   * listener started now, to every case. Says what changed, or undefined when
+   * there is nothing else to offer (already HTTPS, or a URL the user gave).
+   */
+  async fallback(): Promise<string | undefined> {
+    // HTTPS from the start, or a URL the user gave: nothing else to offer. Once switched, a step refused for
+    // the http:// URL it sent before the switch (another case's did it) is sent again all the same.
+    if (this.options.tls === true || this.options.url !== undefined) return undefined;
+    this.secure ??= this.listen(parseListen(this.options.listen)[0], 0, true).then((u) => (this.url = u));
+    await this.secure;
+    return 'the mock gateway over HTTPS, as the target refused its http:// URL';
+  }
+
+  private handshakeFailed(reason: string): void {
+    this.handshakeFailures.push({ at: performance.now(), reason });
+    if (this.handshakeFailures.length > 100) this.handshakeFailures.shift();
+    for (const l of [...this.handshakeListeners]) l(reason);
+  }
+
+  /** The last TLS handshake the target did not finish since `since` (performance.now()), if any. */
+  handshakeFailureSince(since: number): string | undefined {
+    return [...this.handshakeFailures].reverse().find((f) => f.at >= since)?.reason;
+  }
+
+  /** Calls `listener` at the next failed handshake; returns the call that stops it. */
+  onHandshakeFailure(listener: (reason: string) => void): () => void {
+    this.handshakeListeners.add(listener);
+    return () => this.handshakeListeners.delete(listener);
   }
 
   value(key: string): unknown {
     return key === 'url' ? this.url : undefined;
+  }
+
+  /** The run offers the service another way when the target refuses the first: see fallback(). */
+  alternative(): Promise<string | undefined> {
+    return this.fallback();
   }
 
   /** Calls `listener` with each poke kept, once it is answered (for the trace and the exchanges of a case). */
@@ -362,21 +424,28 @@ export class MockGateway implements Service {
     return this.arrivals.settled(maxMs);
   }
 
-  /** The first poke for `pushkey` that `match` accepts, among those kept or those to come within `timeoutMs`. */
-  waitFor(pushkey: string, match: (p: Poke) => boolean, timeoutMs: number, since = 0): Promise<Poke | undefined> {
+  /**
+   * The first poke for `pushkey` that `match` accepts, among those kept or
+   * those to come within `timeoutMs`. `shorten`, asked at each failed TLS
+   * handshake, may end the wait at once (undefined) when it says a poke cannot come.
+   */
+  waitFor(pushkey: string, match: (p: Poke) => boolean, timeoutMs: number, since = 0, shorten?: () => boolean): Promise<Poke | undefined> {
     const seen = this.pokes.find((p) => p.at >= since && isFor(p, pushkey) && match(p));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve) => {
+      let stop = (): void => undefined;
       const waiter: Waiter = {
         pushkey,
         match,
         resolve: (p) => {
           clearTimeout(waiter.timer);
+          stop();
           this.waiters.delete(waiter);
           resolve(p);
         },
         timer: setTimeout(() => waiter.resolve(undefined), timeoutMs),
       };
+      if (shorten) stop = this.onHandshakeFailure(() => (shorten() ? waiter.resolve(undefined) : undefined));
       this.waiters.add(waiter);
     });
   }
@@ -497,9 +566,11 @@ export class MockGateway implements Service {
 
   async close(): Promise<void> {
     for (const w of [...this.waiters]) w.resolve(undefined);
-    this.server.closeAllConnections?.();
+    this.handshakeListeners.clear();
+    await this.secure?.catch(() => undefined);
+    for (const server of this.servers) server.closeAllConnections?.();
     for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 }
 
@@ -508,6 +579,36 @@ function headersOf(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
   return out;
+}
+
+/** What a failed handshake says: the alert the target sent (it does not trust the certificate), or that it closed the connection. */
+function handshakeReason(err: NodeJS.ErrnoException): string {
+  const alert = /alert ([a-z ]+)/i.exec(err.message)?.[1];
+  if (alert) return `the target ended the TLS handshake with the alert "${alert.trim()}"`;
+  if (err.code === 'ECONNRESET' || /socket hang up|disconnected/i.test(err.message)) return 'the target closed the connection during the TLS handshake';
+  return `the TLS handshake failed (${err.code ?? 'error'})`;
+}
+
+/** A PEM certificate and key the user gave; a file that cannot be read, or a key that does not fit, is said in one line. */
+function readCertificate(certFile: string, keyFile: string | undefined): { key: string; cert: string } {
+  if (keyFile === undefined) throw new Error('--gateway-cert needs --gateway-key');
+  const read = (file: string, what: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read the ${what} ${escapeForTerminal(file)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  const cert = read(certFile, 'certificate');
+  const key = read(keyFile, 'key');
+  if (!cert.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${escapeForTerminal(certFile)} holds no PEM certificate`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) throw new Error(`${escapeForTerminal(keyFile)} holds no PEM private key`);
+  try {
+    createSecureContext({ key, cert });
+  } catch (err) {
+    throw new Error(`the key ${escapeForTerminal(keyFile)} and the certificate ${escapeForTerminal(certFile)} cannot serve HTTPS (${escapeForTerminal((err as Error).message.slice(0, 120))})`);
+  }
+  return { key, cert };
 }
 
 function parseListen(listen: string | undefined): [string, number] {

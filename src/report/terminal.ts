@@ -31,6 +31,7 @@ const SKIP_TITLES: Record<string, string> = {
   target: 'the target cannot take part',
   'needs-gateway': 'push delivery not possible in this run',
   'retry-window': 'not judged: no retry within the window chosen with --retry-window',
+  'gateway-tls': 'not judged: the target does not trust the mock gateway\'s certificate',
 };
 
 /** Seconds as shown in waits: whole seconds from ten on. */

@@ -48,7 +48,7 @@ export interface AreaVerdict {
 const LEFT_OUT = new Set(['choice', 'version']);
 
 /** A skip reason as one clause: without the step it came from (the report lists that per case). */
-const clause = (reason: string): string => reason.replace(/\s*\(step \d+ "[^]*$/, '').replace(/[.;\s]+$/, '');
+const clause = (reason: string): string => reason.replace(/^not judged: /, '').replace(/\s*\(step \d+ "[^]*$/, '').replace(/[.;\s]+$/, '');
 
 /** Per edition and area, in the order the report holds them: what was judged and what was not. */
 export function areaVerdicts(results: readonly CaseResult[], titles: Record<string, { title: string }> = {}): AreaVerdict[] {

@@ -4,7 +4,7 @@
  * level its requirement has in the version judged, and cleans up what the
  * case created by the edition's declared rules. Knows no endpoint.
  */
-import { scopeOf, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
+import { scopeOf, type AnswerMatch, type Case, type Check, type CleanupRule, type EditionSetup, type Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
 import { TransportError } from '../http/client.js';
@@ -13,6 +13,7 @@ import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
 import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
 import { expectKinds } from './expect/index.js';
+import { statusMatches } from './expect/status.js';
 import type { Observed, StepContext, StepKind, StepRun } from './kinds.js';
 import type { Services } from './services.js';
 import { stepKinds } from './steps/index.js';
@@ -145,11 +146,11 @@ function pathMatch(pattern: string, url: string): string[] | undefined {
 
 const pathMatches = (pattern: string, url: string): boolean => pathMatch(pattern, url) !== undefined;
 
-/** Whether a step's answer is one the case cannot be judged from (skip_if): status, errcode and body all as given. */
-function skips(skipIf: NonNullable<Step['skipIf']>, observed: Observed, errcode: unknown): boolean {
-  if (skipIf.status && (observed.status === undefined || !skipIf.status.includes(observed.status))) return false;
-  if (skipIf.errcode && !skipIf.errcode.includes(typeof errcode === 'string' ? errcode : '')) return false;
-  if (skipIf.body !== undefined && (!observed.isJson || match(skipIf.body, observed.json, 'includes').length > 0)) return false;
+/** Whether a step's answer is the one a skip_if or end_if describes: status, errcode and body all as given. */
+function answers(when: AnswerMatch, observed: Observed, errcode: unknown): boolean {
+  if (when.status && !statusMatches(when.status, observed.status)) return false;
+  if (when.errcode && !when.errcode.includes(typeof errcode === 'string' ? errcode : '')) return false;
+  if (when.body !== undefined && (!observed.isJson || match(when.body, observed.json, 'includes').length > 0)) return false;
   return true;
 }
 
@@ -206,7 +207,9 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   }
   let clean = false;
   try {
-    clean = await caseScope.run(env.scope, () => runSteps(c, env, users, result, started));
+    // The case's bound counts from here: waiting for users from the pool (held by slow cases) is not the case's time.
+    const stepsFrom = performance.now();
+    clean = await caseScope.run(env.scope, () => runSteps(c, env, users, result, stepsFrom));
   } finally {
     env.users.release(users, clean && result.outcome === 'passed' && result.failures.length === 0 && result.warnings.length === 0);
   }
@@ -219,6 +222,8 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
+  /** The services whose values the step being run read. */
+  const stepServices = new Set<string>();
   const ctx: ValueContext = {
     unique: (name) => {
       let v = uniques.get(name);
@@ -231,7 +236,11 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     variable: (name) => vars.get(name),
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
     template: (name) => env.suite.templates[scopeOf(c)]?.[name],
-    service: (name, key) => env.services.value(name, key),
+    service: (name, key) => {
+      // Which services' values the step sends: a step refused for one may be sent again when that service offers another way.
+      stepServices.add(name);
+      return env.services.value(name, key);
+    },
   };
   const pending: Pending[] = [];
   // Every request is bounded by the per-request timeout; the case as a whole by
@@ -273,7 +282,14 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         return;
       }
       env.scope.enter(i + 1, step.title);
-      const ran: StepRun = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
+      stepServices.clear();
+      let ran: StepRun = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
+      // Refused for a value of a service that can offer itself another way (the gateway's http:// URL): once more, that way.
+      const other = (setup.alternatives ?? []).find((a) => ran.observed?.status !== undefined && a.status.includes(ran.observed.status) && stepServices.has(a.service));
+      if (other && (await env.services.alternative(other.service)) !== undefined) {
+        result.requests += ran.requests;
+        ran = await runStep(kind, step.spec, stepContext(i + 1, step.title), env.slots);
+      }
       if (ran.sent) previousAnswerAt = performance.now();
       result.requests += ran.requests;
       // A step's own waits (a retry window, a quiet period) are part of its design, not of the case's bound.
@@ -308,7 +324,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       }
       const observed = withoutBaseline(ran, setup, users);
       const errcodeOf = (): unknown => (typeof observed.json === 'object' && observed.json !== null ? (observed.json as { errcode?: unknown }).errcode : undefined);
-      if (step.skipIf && skips(step.skipIf, observed, errcodeOf())) {
+      if (step.skipIf && answers(step.skipIf, observed, errcodeOf())) {
         result.outcome = 'skipped';
         result.skipReason = `${step.skipIf.reason} (step ${i + 1} "${step.title}" answered ${observed.status}${typeof errcodeOf() === 'string' ? ` ${errcodeOf() as string}` : ''})`;
         result.skipCode = 'target';
@@ -371,6 +387,8 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
         }
       }
       if (mustFailures.length) break;
+      // The answer leaves nothing for the later steps to judge (a value refused is not there to be forwarded).
+      if (step.endIf && answers(step.endIf, observed, errcodeOf())) break;
     }
   };
   // What the case found and changed is put back first (finally), then what it created is removed (clean-up rules).

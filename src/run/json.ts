@@ -33,3 +33,30 @@ export function parseJson(text: string): { json: unknown; isJson: boolean } {
   }
 }
 
+
+/**
+ * The text with what `replace` says put in place of the tokens outside JSON
+ * strings: at each such position it returns the replacement and how many
+ * characters it stands for, or undefined to keep the character. Reads at
+ * most `limit` characters (the rest is dropped).
+ */
+export function replaceOutsideStrings(text: string, replace: (rest: string) => { out: string; length: number } | undefined, limit = text.length): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length && i < limit; i++) {
+    const c = text[i] as string;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += text[++i] ?? '';
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    const r = c === '"' ? undefined : replace(text.slice(i, i + 16));
+    if (r) {
+      out += r.out;
+      i += r.length - 1;
+    } else out += c;
+  }
+  return out;
+}

@@ -141,6 +141,12 @@ export interface ExpectKind extends CaseExpectKind {
    * judged. A step with none of them fails every expectation instead.
    */
   judgesArrival?: boolean;
+  /**
+   * The check's whole claim is that the body is JSON. A step whose MUST
+   * checks hold one of them is judged when its body is not JSON (the check
+   * fails); without one, such a body leaves the step without a verdict.
+   */
+  judgesJson?: boolean;
   check?(value: unknown, path: Array<string | number>, out: ValueProblem[], refs: References): void;
   evaluate(value: unknown, observed: Observed): CheckOutcome[];
 }

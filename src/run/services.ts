@@ -52,6 +52,11 @@ export class Services {
     return p;
   }
 
+  /** Asks a started service to offer itself another way (see Service.alternative); what changed, or undefined. */
+  async alternative(name: string): Promise<string | undefined> {
+    return (await this.started.get(name)?.alternative?.()) ?? undefined;
+  }
+
   /** A started service, for steps; undefined before it is started. */
   get<T extends Service>(name: string): T | undefined {
     return this.started.get(name) as T | undefined;

@@ -5,7 +5,7 @@
  * push relay: the reference server delivers as it should, and the relay
  * changes what reaches the mock gateway, or what the reference server hears back.
  */
-import type { Broken } from './mutations.js';
+import { advertising, readsNonFinite, versionsUpTo, type Broken } from './mutations.js';
 import { body, isSet, json, type Json, type Mutation, type ProxyRequest, type ProxyResponse } from './proxy-server.js';
 import { ok, type PushApi, type PushCall, type RelayAnswer, type RelayedPusher } from './push-relay.js';
 import { RULES_ANY_EVENT_CASES, RULES_ARRIVAL_REQUIREMENTS, RULES_DELIVERY_CASES } from './pushrules-mutations.js';
@@ -65,7 +65,16 @@ const rememberSent = (req: ProxyRequest, res: ProxyResponse, state: Map<string, 
 /** A badge update as Synapse sends one: counts alone, with an empty id and sender and a null type. */
 const badge = (p: RelayedPusher, unread: number): Json => ({ notification: { id: '', type: null, sender: '', counts: { unread }, devices: [deviceOf(p)] } });
 
-const V1_DELIVERY = ['v1.push.message-poked', 'v1.push.data-forwarded', 'v1.push.event-id-only', 'v1.push.every-pusher', 'v1.push.own-message-not-poked', 'v1.push.rejected-pushkey', 'v1.push.retry-after-error', 'v1.push.stops-after-delete', 'v1.push.unread-after-receipt', ...RULES_DELIVERY_CASES];
+/**
+ * The v1 delivery cases that wait for a poke. The one about a pusher holding
+ * NaN ends where the reference server refuses it, and waits for none; 1e400 is
+ * kept, as null, since the proxy writes the set body again to put its relay in
+ * place of the gateway's URL (JSON.stringify writes Infinity as null).
+ */
+const V1_DELIVERY = ['v1.push.message-poked', 'v1.push.data-forwarded', 'v1.push.data-out-of-range', 'v1.push.data-present', 'v1.push.data-url-only', 'v1.push.event-id-only', 'v1.push.every-pusher', 'v1.push.own-message-not-poked', 'v1.push.rejected-pushkey', 'v1.push.retry-after-error', 'v1.push.stops-after-delete', 'v1.push.unread-after-receipt', ...RULES_DELIVERY_CASES];
+/** Every device of the call rewritten: its data, when the pusher's holds nothing but url, as `empty` says (null, or left out). */
+const urlOnlyData = (call: PushCall, empty: 'null' | 'absent'): Json =>
+  withDevices(call, ({ data, ...d }) => (isObject(data) && Object.keys(data).length === 0 ? (empty === 'null' ? { ...d, data: null } : d) : { ...d, data }));
 
 /** Servers that break one rule of push delivery each. */
 export const BROKEN_DELIVERY: Broken[] = [
@@ -104,8 +113,9 @@ export const BROKEN_DELIVERY: Broken[] = [
   },
   {
     name: 'v1: notifications leave out the event id',
+    // The 1e400 case takes a poke that names no event (one it cannot parse names none), and judges only its form.
     violates: 'v1.push.event-id',
-    fails: V1_DELIVERY.filter((id) => !RULES_ANY_EVENT_CASES.includes(id)),
+    fails: V1_DELIVERY.filter((id) => id !== 'v1.push.data-out-of-range' && !RULES_ANY_EVENT_CASES.includes(id)),
     // Only the case that waits for any poke can read one without an event id; the others wait for a poke about
     // their event, and one that does not say which event it is about is not that poke.
     alsoCites: ['v1.push.poked', ...RULES_ARRIVAL_REQUIREMENTS],
@@ -139,6 +149,27 @@ export const BROKEN_DELIVERY: Broken[] = [
     fails: ['v1.push.data-forwarded'],
     delivery: true,
     onPush: (call) => call.forward(withDevices(call, (d) => ({ ...d, data: isObject(d['data']) && 'format' in d['data'] ? { format: d['data']['format'] } : {} }))),
+  },
+  {
+    name: 'v1: a pusher whose data holds only url is notified with "data": null (as Dendrite does)',
+    violates: 'v1.push.data-object',
+    fails: ['v1.push.data-url-only'],
+    delivery: true,
+    onPush: (call) => call.forward(urlOnlyData(call, 'null')),
+  },
+  {
+    name: 'v1: devices never carry data (advertising v1.13 and later, where it must be forwarded)',
+    violates: 'v1.push.data-present',
+    fails: ['v1.push.data-present'],
+    delivery: true,
+    onPush: (call) => call.forward(withDevices(call, ({ data: _d, ...d }) => d)),
+  },
+  {
+    name: 'v1: NaN and Infinity read as Python\'s json reads them (1e400 as Infinity), listed as null, but notifications write them as bare NaN and Infinity',
+    violates: 'v1.push.json',
+    fails: ['v1.push.data-nan', 'v1.push.data-out-of-range'],
+    delivery: true,
+    ...readsNonFinite({ listed: 'null', poked: 'bare' }),
   },
   {
     name: 'v1: the sender of a message is notified of it too',
@@ -376,6 +407,17 @@ export const ALLOWED_DELIVERY: Mutation[] = [
       const n = notificationOf(call);
       return call.forward({ event_id: n['event_id'], room_id: n['room_id'], app_id: p.appId, pushkey: p.pushkey });
     },
+  },
+  {
+    name: 'delivery: devices never carry data, advertising up to v1.12 (before v1.13 servers need not forward it)',
+    delivery: true,
+    onRequest: advertising(versionsUpTo('v1.12')),
+    onPush: (call) => call.forward(withDevices(call, ({ data: _d, ...d }) => d)),
+  },
+  {
+    name: 'delivery: a pusher whose data holds only url is notified without data',
+    delivery: true,
+    onPush: (call) => call.forward(urlOnlyData(call, 'absent')),
   },
   {
     name: `delivery: every notification is sent 1.5 s late (${scaled(1500)} ms on the tests' time scale)`,

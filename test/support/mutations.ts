@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { schemasDir } from '../../src/paths.js';
+import { replaceOutsideStrings } from '../../src/run/json.js';
 import { body, isGet, isSet, json, withJson, type Json, type Mutation, type ProxyRequest, type ProxyResponse } from './proxy-server.js';
 
 export interface Broken extends Mutation {
@@ -190,6 +191,9 @@ const missingDeleteAnswers = (answer: ProxyResponse): Mutation['onRequest'] => (
   return pushersOf(state, req.token).has(`${req.path}\n${b['app_id']}\n${b['pushkey']}`) ? undefined : answer;
 };
 
+/** Every key of the draft's pushers/set, none of them marked optional. */
+const DRAFT_KEYS = ['pushkey', 'kind', 'instance_handle', 'app_id', 'app_display_name', 'device_display_name', 'lang', 'data'];
+
 /** The four fields that, before v1.6, every request (a delete too) had to carry. */
 const PRE_V1_6_FIELDS = ['app_display_name', 'device_display_name', 'lang', 'data'];
 
@@ -202,12 +206,16 @@ export const refuseMinimalDelete: Omit<Mutation, 'name'> = {
   },
 };
 
-/** A v1 delete (kind null) also removes the pushers of other users with the same app_id and pushkey. */
-export const deleteAcrossUsers: Omit<Mutation, 'name'> = {
+/**
+ * A v1 delete (kind null) also removes the pushers of other users with the
+ * same app_id and pushkey: unless it carries append true (the append rule
+ * read as covering deletes too, as Dendrite reads it), or `always`.
+ */
+const deleteAcrossUsers = (always: boolean): Omit<Mutation, 'name'> => ({
   onRequest: async (req, state, forward) => {
     if (!isSet(req, 'v1') || !isDelete(req) || !req.token) return undefined;
     const b = body(req);
-    if (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string') return undefined;
+    if (typeof b['app_id'] !== 'string' || typeof b['pushkey'] !== 'string' || (b['append'] === true && !always)) return undefined;
     const key = `${req.path}\n${b['app_id']}\n${b['pushkey']}`;
     const all = (state.get('pushers') as Map<string, Map<string, Json>> | undefined) ?? new Map<string, Map<string, Json>>();
     for (const [token, mine] of all) {
@@ -218,7 +226,9 @@ export const deleteAcrossUsers: Omit<Mutation, 'name'> = {
     return undefined;
   },
   onResponse: (req, res, state) => void remember(state, req, res),
-};
+});
+/** The append rule on a delete: without append true, other users' pushers with the same app_id and pushkey go too. */
+export const deleteFollowsAppend = deleteAcrossUsers(false);
 
 /** append: true is read as false: the other users' pushers with the same app_id and pushkey are removed. */
 export const replaceOnAppend: Omit<Mutation, 'name'> = {
@@ -230,34 +240,65 @@ export const urlAnyPath: Omit<Mutation, 'name'> = {
   onRequest: urlLetThrough((_url, u) => u?.protocol === 'https:' && u.host !== ''),
 };
 
-/** A data.format other than event_id_only is refused (an enumeration, as from v1.17). */
+/** The data.format of a v1 create, when it is one other than event_id_only. */
+const otherFormat = (req: ProxyRequest): unknown => {
+  if (!isSet(req, 'v1') || !isCreate(req)) return undefined;
+  const data = body(req)['data'];
+  const format = typeof data === 'object' && data !== null ? (data as Json)['format'] : undefined;
+  return format === 'event_id_only' ? undefined : format;
+};
+/** A data.format other than event_id_only is refused (an enumeration of one value). */
 export const refuseOtherFormat: Omit<Mutation, 'name'> = {
-  onRequest: (req) => {
-    if (!isSet(req, 'v1') || !isCreate(req)) return undefined;
-    const data = body(req)['data'];
-    const format = typeof data === 'object' && data !== null ? (data as Json)['format'] : undefined;
-    return format !== undefined && format !== 'event_id_only' ? json(400, { errcode: 'M_INVALID_PARAM', error: 'data.format: must be "event_id_only"' }) : undefined;
-  },
+  onRequest: (req) => (otherFormat(req) !== undefined ? json(400, { errcode: 'M_INVALID_PARAM', error: 'data.format: must be "event_id_only"' }) : undefined),
+};
+
+/** What stands in, as a string the reference server keeps, for a value JSON cannot write. */
+const NON_FINITE = /"org\.conformance\.non-finite:(NaN|-?Infinity)"/g;
+const nonFinite = (token: string): string => `org.conformance.non-finite:${token}`;
+/** Numbers JSON cannot write (1e400 reads as Infinity) replaced by their stand-ins. */
+function standIns(v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) return nonFinite(Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity');
+  if (Array.isArray(v)) return v.map(standIns);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, standIns(x)]));
+  return v;
+}
+/** The bare tokens NaN, Infinity and -Infinity outside strings, as their stand-ins (strings): what a lenient parser reads. */
+const tokensAsStandIns = (text: string): string =>
+  replaceOutsideStrings(text, (rest) => {
+    const token = /^(?:NaN|-?Infinity)/.exec(rest)?.[0];
+    return token ? { out: JSON.stringify(nonFinite(token)), length: token.length } : undefined;
+  });
+/**
+ * Reads v1 set bodies as Python's json module does: NaN and Infinity are
+ * numbers, and 1e400 is Infinity. The reference server is given stand-ins it
+ * keeps; `written` says how a server writes them back in GET /pushers (and,
+ * with `poked`, in notifications): as bare tokens (not JSON), or as null.
+ */
+export const readsNonFinite = (written: { listed: 'bare' | 'null'; poked: 'bare' | 'null' }): Omit<Mutation, 'name'> => {
+  const write = (how: 'bare' | 'null') => (text: string): string => text.replace(NON_FINITE, (_m, token: string) => (how === 'bare' ? token : 'null'));
+  return {
+    onRequest: (req) => {
+      if (!isSet(req, 'v1')) return undefined;
+      if (req.json !== undefined) {
+        const replaced = standIns(req.json);
+        return JSON.stringify(replaced) === JSON.stringify(req.json) ? undefined : withJson(req, replaced);
+      }
+      // Only the tokens are read leniently: bytes that are not UTF-8, a trailing comma or trailing text stay refused.
+      const text = tokensAsStandIns(req.body);
+      if (text === req.body || (req.bytes && !Buffer.from(req.body, 'utf8').equals(req.bytes))) return undefined;
+      try {
+        return withJson(req, JSON.parse(text) as unknown);
+      } catch {
+        return undefined;
+      }
+    },
+    onResponse: (req, res) => (isGet(req) && res.body.includes('org.conformance.non-finite:') ? { ...res, body: write(written.listed)(res.body) } : undefined),
+    onPush: (call) => call.forward(write(written.poked)(JSON.stringify(call.body))),
+  };
 };
 
 /** Commas before a closing } or ], outside strings, dropped: what a lenient parser accepts. */
-function withoutTrailingCommas(text: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    if (inString) {
-      out += c;
-      if (c === '\\') out += text[++i] ?? '';
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    if (c === ',' && /^\s*[}\]]/.test(text.slice(i + 1))) continue;
-    out += c;
-  }
-  return out;
-}
+const withoutTrailingCommas = (text: string): string => replaceOutsideStrings(text, (rest) => (/^,\s*[}\]]/.test(rest) ? { out: '', length: 1 } : undefined));
 
 /**
  * A v1 delete (kind null) of one of the user's pushers that is not the one
@@ -399,8 +440,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: a successful set answers 201',
     violates: 'v1.set.success',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.auth.query-token', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.app-id-64-chars', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true', 'v1.set.valid-pusher'],
-    alsoCites: ['v1.auth.query-token', 'v1.set.app-id-length', 'v1.set.profile-tag-shared', 'v1.set.pushkey-length'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.append.true-keeps', 'v1.auth.query-token', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.app-id-64-chars', 'v1.set.format-other-string', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true', 'v1.set.valid-pusher'],
+    alsoCites: ['v1.auth.query-token', 'v1.set.app-id-length', 'v1.set.format-other', 'v1.set.profile-tag-shared', 'v1.set.pushkey-length'],
     onResponse: (req, res) => (isSet(req, 'v1') && isCreate(req) && res.status === 200 ? { ...res, status: 201 } : undefined),
   },
   {
@@ -412,8 +453,8 @@ export const BROKEN: Broken[] = [
   {
     name: 'v1: GET /pushers answers a bare array',
     violates: 'v1.get.shape',
-    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.auth.query-token', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
-    alsoCites: ['v1.append.replaces', 'v1.auth.query-token', 'v1.delete.own-only', 'v1.delete.removes', 'v1.get.isolation', 'v1.get.round-trip', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
+    fails: ['v1.append.absent-replaces', 'v1.append.false-replaces', 'v1.auth.query-token', 'v1.delete.full-body', 'v1.delete.other-users-pusher', 'v1.delete.removes-pusher', 'v1.get.isolation', 'v1.get.isolation-shared-pusher', 'v1.get.round-trip', 'v1.get.astral-characters', 'v1.get.data-empty-values', 'v1.get.long-display-names', 'v1.get.round-trip-profile-tag', 'v1.get.url-verbatim', 'v1.get.verbatim-strings', 'v1.set.format-other-string', 'v1.set.profile-tag-shared', 'v1.set.pushkey-512-bytes', 'v1.set.pushkey-case-sensitive', 'v1.set.same-pushkey-two-app-ids', 'v1.set.update-in-place', 'v1.set.update-in-place-append-true'],
+    alsoCites: ['v1.append.replaces', 'v1.auth.query-token', 'v1.delete.own-only', 'v1.delete.removes', 'v1.get.isolation', 'v1.get.round-trip', 'v1.set.format-other', 'v1.set.identity', 'v1.set.profile-tag-shared', 'v1.set.update-in-place'],
     onResponse: (req, res) => (isGet(req) && res.status === 200 ? { ...res, body: JSON.stringify(parseBody(res)['pushers']) } : undefined),
   },
   {
@@ -703,10 +744,10 @@ export const BROKEN: Broken[] = [
     ...deleteOnlyNewest((b) => 'data' in b),
   },
   {
-    name: 'v1: kind null also removes other users\' pushers with the same app_id and pushkey (advertising v1.6 and later)',
+    name: 'v1: kind null also removes other users\' pushers with the same app_id and pushkey, append true or not',
     violates: 'v1.delete.own-only',
     fails: ['v1.delete.other-users-pusher'],
-    ...deleteAcrossUsers,
+    ...deleteAcrossUsers(true),
   },
   {
     name: 'v1: a delete with only kind, app_id and pushkey is refused with 400 M_MISSING_PARAM (advertising v1.19)',
@@ -715,14 +756,27 @@ export const BROKEN: Broken[] = [
     ...refuseMinimalDelete,
   },
   {
-    ...combine('v1: a data.format other than event_id_only is refused (advertising up to v1.16, where format is any string)', { onRequest: advertising(versionsUpTo('v1.16')) }, refuseOtherFormat),
-    violates: 'v1.set.format-any-string',
+    name: 'v1: a data.format other than event_id_only is accepted, and kept as event_id_only',
+    violates: 'v1.set.format-other',
     fails: ['v1.set.format-other-string'],
+    onRequest: (req) => (otherFormat(req) !== undefined ? withJson(req, { ...body(req), data: { ...(body(req)['data'] as Json), format: 'event_id_only' } }) : undefined),
+  },
+  {
+    name: 'v1: a data.format other than event_id_only is refused with 403 M_FORBIDDEN',
+    violates: 'v1.set.format-other',
+    fails: ['v1.set.format-other-string'],
+    onRequest: (req) => (otherFormat(req) !== undefined ? json(403, { errcode: 'M_FORBIDDEN', error: 'unknown format' }) : undefined),
+  },
+  {
+    name: 'v1: NaN and Infinity read as Python\'s json reads them (1e400 as Infinity), and GET /pushers writes them back as bare NaN and Infinity',
+    violates: 'v1.api.json-answers',
+    fails: ['v1.set.body-nan-infinity', 'v1.set.number-out-of-range'],
+    ...readsNonFinite({ listed: 'bare', poked: 'null' }),
   },
   {
     name: 'errors carry no human-readable message and the server sends extra headers',
     violates: 'v1.errors.shape',
-    fails: ['v1.auth.get-no-token', 'v1.auth.get-unknown-token', 'v1.auth.set-no-token', 'v1.auth.set-unknown-token', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.set.app-id-65-chars', 'v1.set.body-invalid-utf8', 'v1.set.body-json-array', 'v1.set.body-json-null', 'v1.set.body-json-number', 'v1.set.body-json-string', 'v1.set.body-lenient-json', 'v1.set.body-not-json', 'v1.set.http-url-ftp-scheme', 'v1.set.http-url-not-a-string', 'v1.set.http-url-not-a-url', 'v1.set.http-url-plain-http', 'v1.set.http-url-wrong-path', 'v1.set.http-without-url', 'v1.set.missing-app-display-name', 'v1.set.missing-app-id', 'v1.set.missing-data', 'v1.set.missing-device-display-name', 'v1.set.missing-kind', 'v1.set.missing-lang', 'v1.set.missing-pushkey', 'v1.set.pushkey-513-bytes', 'v1.set.wrong-type-app-display-name', 'v1.set.wrong-type-app-id', 'v1.set.wrong-type-append', 'v1.set.wrong-type-data', 'v1.set.wrong-type-device-display-name', 'v1.set.wrong-type-kind', 'v1.set.wrong-type-lang', 'v1.set.wrong-type-null', 'v1.set.wrong-type-profile-tag', 'v1.set.wrong-type-pushkey'],
+    fails: ['v1.auth.get-no-token', 'v1.auth.get-unknown-token', 'v1.auth.set-no-token', 'v1.auth.set-unknown-token', 'v1.delete.without-app-id', 'v1.delete.without-pushkey', 'v1.set.app-id-65-chars', 'v1.set.body-invalid-utf8', 'v1.set.body-json-array', 'v1.set.body-json-null', 'v1.set.body-json-number', 'v1.set.body-json-string', 'v1.set.body-lenient-json', 'v1.set.body-nan-infinity', 'v1.set.body-not-json', 'v1.set.http-url-ftp-scheme', 'v1.set.http-url-not-a-string', 'v1.set.http-url-not-a-url', 'v1.set.http-url-plain-http', 'v1.set.http-url-wrong-path', 'v1.set.http-without-url', 'v1.set.missing-app-display-name', 'v1.set.missing-app-id', 'v1.set.missing-data', 'v1.set.missing-device-display-name', 'v1.set.missing-kind', 'v1.set.missing-lang', 'v1.set.missing-pushkey', 'v1.set.number-out-of-range', 'v1.set.pushkey-513-bytes', 'v1.set.wrong-type-app-display-name', 'v1.set.wrong-type-app-id', 'v1.set.wrong-type-append', 'v1.set.wrong-type-data', 'v1.set.wrong-type-device-display-name', 'v1.set.wrong-type-kind', 'v1.set.wrong-type-lang', 'v1.set.wrong-type-null', 'v1.set.wrong-type-profile-tag', 'v1.set.wrong-type-pushkey'],
     onResponse: (_req, res): ProxyResponse => {
       const b = parseBody(res);
       if (res.status < 400 || typeof b['errcode'] !== 'string') return { ...res, headers: { ...res.headers, 'x-extra': '1' } };
@@ -876,7 +930,7 @@ export const BROKEN: Broken[] = [
   {
     name: 'draft: kind null answers {} and deletes nothing',
     violates: 'draft.delete.removes',
-    fails: ['draft.delete.frees-handle', 'draft.delete.full-body', 'draft.set.update-same-handle'],
+    fails: ['draft.delete.frees-handle', 'draft.set.update-same-handle'],
     alsoCites: ['draft.set.update-same-handle'],
     onRequest: replyOnSet('draft', (b) => 'kind' in b && b['kind'] === null && typeof b['app_id'] === 'string' && typeof b['pushkey'] === 'string', json(200, {})),
   },
@@ -920,10 +974,19 @@ export const BROKEN: Broken[] = [
     onRequest: rewriteSet('draft', (b) => (typeof b['instance_handle'] === 'string' && b['instance_handle'] !== b['instance_handle'].toLowerCase() ? { ...b, instance_handle: b['instance_handle'].toLowerCase() } : undefined)),
   },
   {
-    name: 'draft: kind null answers {} and deletes nothing when the request carries the other keys too',
+    name: 'draft: kind null deletes the pusher but its instance_handle stays taken',
     violates: 'draft.delete.removes',
-    fails: ['draft.delete.full-body'],
-    onRequest: replyOnSet('draft', (b) => 'kind' in b && b['kind'] === null && 'instance_handle' in b, json(200, {})),
+    fails: ['draft.delete.frees-handle', 'draft.set.update-same-handle'],
+    alsoCites: ['draft.set.update-same-handle'],
+    onRequest: (req, state) => {
+      const b = body(req);
+      if (!isSet(req, 'draft') || !req.token || typeof b['instance_handle'] !== 'string') return undefined;
+      const kept = (state.get('kept-handles') as Set<string> | undefined) ?? new Set<string>();
+      state.set('kept-handles', kept);
+      const key = `${req.token}\n${b['instance_handle']}`;
+      if (isDelete(req)) kept.add(key);
+      return isCreate(req) && kept.has(key) ? json(400, { errcode: 'M_INVALID_PARAM', error: 'instance_handle in use' }) : undefined;
+    },
   },
 ];
 
@@ -934,9 +997,9 @@ export const BROKEN: Broken[] = [
  */
 export const V1_5_SERVER: Mutation = {
   ...combine(
-    'v1: a v1.5 server (advertises up to v1.5): a delete needs every field (400 M_MISSING_PARAM otherwise) and removes other users\' pushers with the same app_id and pushkey too',
+    'v1: a v1.5 server (advertises up to v1.5): a delete needs every field (400 M_MISSING_PARAM otherwise) and, without append true, removes other users\' pushers with the same app_id and pushkey too',
     refuseMinimalDelete,
-    deleteAcrossUsers,
+    deleteFollowsAppend,
   ),
   versions: versionsUpTo('v1.5'),
 };
@@ -1088,7 +1151,17 @@ export const ALLOWED: Mutation[] = [
     onRequest: replyOnSet('draft', (b) => typeof b['instance_handle'] === 'string' && b['instance_handle'].length > 32, json(400, { errcode: 'M_INVALID_PARAM', error: 'instance_handle too long' })),
   },
   V1_5_SERVER,
-  combine('v1: a data.format other than event_id_only is refused, advertising v1.19 (format is an enumeration from v1.17)', refuseOtherFormat),
+  combine('v1: a delete (kind null) without append true also removes other users\' pushers with the same app_id and pushkey (the append rule read as covering deletes, as Dendrite reads it)', deleteFollowsAppend),
+  combine('v1: a data.format other than event_id_only is refused with 400, advertising v1.19 (format is an enumeration from v1.17)', refuseOtherFormat),
+  combine('v1: a data.format other than event_id_only is refused with 400, advertising up to v1.16 (where "the only format available" is event_id_only)', { onRequest: advertising(versionsUpTo('v1.16')) }, refuseOtherFormat),
+  {
+    name: 'draft: a delete (kind null) must carry every key of the endpoint, or it is refused with 400',
+    onRequest: (req) => (isSet(req, 'draft') && isDelete(req) && DRAFT_KEYS.some((k) => !(k in body(req))) ? json(400, { errcode: 'M_MISSING_PARAM', error: 'every key is required' }) : undefined),
+  },
+  {
+    name: 'draft: a delete answers 200 with a body of its own ({"deleted": true}); only a creation promises {}',
+    onResponse: (req, res) => (isSet(req, 'draft') && isDelete(req) && res.status === 200 ? json(200, { deleted: true }) : undefined),
+  },
   {
     name: 'v1: deleting a pusher that does not exist answers 404 M_NOT_FOUND',
     onRequest: missingDeleteAnswers(json(404, { errcode: 'M_NOT_FOUND', error: 'no such pusher' })),
@@ -1173,6 +1246,13 @@ export const ALLOWED_AT_MUST: AllowedAtMust[] = [
       const first = firstJsonValue(req.body);
       return first === undefined ? undefined : withJson(req, first);
     },
+  },
+  {
+    name: 'v1: NaN and Infinity read as Python\'s json reads them (1e400 as Infinity), and listed and notified as null',
+    skips: ['v1.set.strict-json'],
+    failsStrict: ['v1.set.body-nan-infinity'],
+    delivery: true,
+    ...readsNonFinite({ listed: 'null', poked: 'null' }),
   },
   {
     name: 'v1: append true is ignored: another user\'s pusher with the same app_id and pushkey is replaced',

@@ -8,12 +8,13 @@ import type { ExpectKind, ExpectRegistry } from '../kinds.js';
 import { arrivedKind } from './arrived.js';
 import { bodyIncludesKind, bodyKind } from './body.js';
 import { errcodeKind } from './errcode.js';
+import { isJsonKind } from './is-json.js';
 import { listKind } from './list.js';
 import { matrixErrorKind } from './matrix-error.js';
 import { schemaKind } from './schema.js';
 import { statusKind } from './status.js';
 
-const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind, ...AREA_EXPECT_KINDS];
+const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind, isJsonKind, ...AREA_EXPECT_KINDS];
 
 export const expectKinds: ExpectRegistry & { all: readonly ExpectKind[] } = {
   all: KINDS,

@@ -59,10 +59,16 @@ export const awaitNotificationKind: StepKind = {
     let seen = 0;
     let last: Poke | undefined;
     const counted: Poke[] = [];
+    // A target that cannot finish a TLS handshake with the gateway (it does not trust the run's certificate) can send nothing:
+    // once one fails, a poke that has not come within a quiet period will not come, and the case cannot be judged.
+    let untrusted: string | undefined;
+    const stopWatching = gateway.onHandshakeFailure((reason) => (untrusted ??= reason));
     try {
       while (seen < want) {
         const left = timeout - (performance.now() - started);
-        const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.sentAt >= last.answeredAt), left) : undefined;
+        const failed = gateway.handshakeFailureSince(ctx.caseStarted ?? started);
+        if (seen === 0 && failed !== undefined) untrusted ??= failed;
+        const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.sentAt >= last.answeredAt), untrusted !== undefined && seen === 0 ? Math.min(left, gateway.timing.quietPeriod().ms) : left, 0, () => seen === 0 && untrusted !== undefined) : undefined;
         if (!next) break;
         // The first poke's latency is the target's delivery time; a retry's is its back-off.
         if (seen === 0) noteLatency(gateway, ctx, next);
@@ -71,9 +77,13 @@ export const awaitNotificationKind: StepKind = {
         seen++;
       }
     } finally {
+      stopWatching();
       done();
     }
     const periods = window ? [{ kind: window.kind, ms: window.ms, basis: window.basis }] : [];
+    if (seen === 0 && untrusted !== undefined) {
+      return { requests: 0, waitedMs: 0, periods, skipCode: 'gateway-tls', skip: `not judged: no poke came, and ${untrusted} with the mock gateway: the target does not trust the run's certificate (give one it trusts with --gateway-cert and --gateway-key, or let its test setup accept any push gateway's certificate; see the README)` };
+    }
     if (seen < want || !last) {
       const message = `${missingText({ what, timeoutMs: timeout, counted, forPushkey: gateway.pokesFor(m.pushkey), caseStarted: ctx.caseStarted ?? started })}${strayNote(gateway.strayCount, gateway.strays)}`;
       // The user chose the shorter window: like --no-delivery, a skip that never counts against the run.

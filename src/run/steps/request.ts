@@ -3,7 +3,7 @@ import { TransportError, type HttpRequest, type HttpResponse } from '../../http/
 import type { EditionInfo } from '../../spec/editions.js';
 import { recordExchange } from '../exchange.js';
 import type { Observed, StepKind, StepRun } from '../kinds.js';
-import { jsonDepth, MAX_JSON_DEPTH, parseJson } from '../json.js';
+import { jsonDepth, MAX_JSON_DEPTH, parseJson, replaceOutsideStrings } from '../json.js';
 
 /** A request step as it is written in a case file. */
 interface RequestSpec {
@@ -15,7 +15,8 @@ interface RequestSpec {
   /** Where the token goes: the Authorization header (default) or the `access_token` query parameter. */
   token_in?: 'header' | 'query';
   json?: unknown;
-  raw?: string;
+  /** A body as written; as a list, literal text and values (generators) written as JSON between them. */
+  raw?: string | unknown[];
   raw_base64?: string;
   content_type?: string;
 }
@@ -23,11 +24,21 @@ interface RequestSpec {
 /** A token no server issued: long, random-looking, and not a secret. */
 const INVALID_TOKEN = 'syt_conformance_not_a_token_0000000000000000';
 
-/** The first JSON object at the start of a text, as a lenient parser reads it (trailing text and a trailing comma allowed). */
+/**
+ * NaN, Infinity and -Infinity outside strings read as null, as a lenient
+ * parser (Python's json) reads them as numbers that JSON cannot write.
+ */
+const withoutNonFinite = (text: string): string =>
+  replaceOutsideStrings(text, (rest) => {
+    const token = /^-?(?:NaN|Infinity)/.exec(rest)?.[0];
+    return token ? { out: 'null', length: token.length } : undefined;
+  }, 1 << 16);
+
+/** The first JSON object at the start of a text, as a lenient parser reads it (trailing text, a trailing comma, NaN and Infinity allowed). */
 function lenientJson(text: string): unknown {
   const parsed = parseJson(text);
   if (parsed.isJson) return parsed.json;
-  const t = text.trimStart();
+  const t = withoutNonFinite(text).trimStart();
   if (!t.startsWith('{')) return undefined;
   let depth = 0;
   let inString = false;
@@ -91,7 +102,10 @@ export const requestKind: StepKind = {
       auth: { type: 'string', description: "A user alias of the case, 'none' (no token) or 'invalid' (a token no server issued). Default: the case's first user." },
       token_in: { enum: ['header', 'query'], description: 'Where the access token goes: `Authorization: Bearer` (default) or the `access_token` query parameter.' },
       json: { ...jsonOrGenerator, description: 'A JSON body; may contain generators.' },
-      raw: { type: 'string', description: 'A body sent as written (UTF-8), for malformed input.' },
+      raw: {
+        description: 'A body sent as written (UTF-8), for malformed input; or a list of its parts: literal strings as written, and values (generators) written as JSON in between.',
+        oneOf: [{ type: 'string' }, { type: 'array', minItems: 1, items: { oneOf: [{ type: 'string' }, { type: 'object' }] } }],
+      },
       raw_base64: { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$', description: 'A body given as base64 and sent as those bytes, for input that is not even valid UTF-8.' },
       content_type: { type: 'string' },
     },
@@ -101,6 +115,10 @@ export const requestKind: StepKind = {
     const r = spec as RequestSpec;
     checkOperators(r.json, [...path, 'json'], false, out);
     references(r.json, refs);
+    if (Array.isArray(r.raw)) {
+      checkOperators(r.raw, [...path, 'raw'], false, out);
+      references(r.raw, refs);
+    }
     if (Array.isArray(r.path)) {
       if (typeof r.path[0] !== 'string' || !r.path[0].startsWith('/')) out.push([[...path, 'path', 0], 'a path list starts with a literal part beginning with /']);
       checkOperators(r.path, [...path, 'path'], false, out);
@@ -122,7 +140,8 @@ export const requestKind: StepKind = {
     const query = token !== undefined && r.token_in === 'query' ? `?access_token=${encodeURIComponent(token)}` : '';
     let body: string | Uint8Array | undefined;
     let sentJson: unknown;
-    if (r.raw !== undefined) body = r.raw;
+    if (typeof r.raw === 'string') body = r.raw;
+    else if (r.raw !== undefined) body = r.raw.map((part) => (typeof part === 'string' ? part : (JSON.stringify(ctx.resolve(part)) ?? 'null'))).join('');
     else if (r.raw_base64 !== undefined) body = Buffer.from(r.raw_base64, 'base64');
     // A raw body a lenient server may still read as JSON is matched by clean-up rules as that JSON.
     if (body !== undefined && sentJson === undefined) sentJson = lenientJson(typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
@@ -157,7 +176,8 @@ export const requestKind: StepKind = {
    * Answers that give no verdict on the rule a step checks: the server broke
    * (5xx), sent the client elsewhere (3xx), kept rate-limiting past the
    * budget, or did not speak JSON where a MUST check reads the body or the
-   * status is already wrong. They are errors, reported apart from failures.
+   * status is already wrong (unless a MUST check judges whether the body is
+   * JSON: then that is the verdict). They are errors, reported apart from failures.
    * Where the MUST checks hold on the status alone (a draft 404 with an empty
    * body), the step is judged like any other.
    */
@@ -170,7 +190,7 @@ export const requestKind: StepKind = {
     if (res.status === 429) return { code: 'ERR_RATE_LIMITED', message: 'still rate-limited (429) when the rate-limit budget ran out' };
     if (res.truncated) return { code: 'ERR_BODY_TOO_LARGE', message: `the response body is larger than the cap of ${o.cap} bytes; the rest was not read` };
     if (o.tooDeep) return { code: 'ERR_JSON_TOO_DEEP', message: `answered JSON nested deeper than ${MAX_JSON_DEPTH} levels, which no check reads` };
-    if (!o.isJson) {
+    if (!o.isJson && !must.some((c) => kinds.get(c.kind)?.judgesJson)) {
       const needsJson = must.some((c) => kinds.get(c.kind)?.readsBody);
       const statusWrong = must.some((c) => !kinds.get(c.kind)?.readsBody && !holds(c));
       if (needsJson || statusWrong) return { code: 'ERR_NOT_JSON', message: `answered ${res.status} with ${res.headers['content-type'] ?? 'no content-type'} and a body that is not JSON, where the API always answers JSON${unreadBodyHint(res)}` };

@@ -48,7 +48,7 @@ interface JsonReport {
   failures: Array<{ title: string; err: { message?: string } }>;
   conformance: {
     summary: { total: number; passed: number; failed: number; errored: number };
-    results: Array<{ id: string; outcome: string; error?: { code: string; message: string } }>;
+    results: Array<{ id: string; area?: string; outcome: string; error?: { code: string; message: string } }>;
   };
 }
 
@@ -129,7 +129,10 @@ const SITUATIONS: Situation[] = [
       const report = JSON.parse(ran.reports.json ?? '{}') as JsonReport;
       expect(report.conformance.summary.total).to.be.greaterThan(40);
       const skipped = report.conformance.results.filter((r) => r.outcome === 'skipped').length;
-      expect(report.conformance.summary.errored, 'every case errored (but those left out for the version judged)').to.equal(report.conformance.summary.total - skipped);
+      // The push rules cases that set no pusher never reach a pushers endpoint, and pass.
+      const passed = report.conformance.results.filter((r) => r.outcome === 'passed');
+      expect(passed.filter((r) => r.area !== 'pushrules').map((r) => r.id), 'cases that passed without the pushers endpoints').to.deep.equal([]);
+      expect(report.conformance.summary.errored, 'every other case errored (but those left out for the version judged)').to.equal(report.conformance.summary.total - skipped - passed.length);
       expect(report.conformance.summary.failed).to.equal(0);
       for (const e of errorsOf(report)) expect(e.code, e.case).to.equal('ERR_HTTP_TIMEOUT');
     },
@@ -485,7 +488,8 @@ describe('a target that answers about 1 MB of JSON to every request', function (
     try {
       const file = join(dir, 'r.json');
       // A heap of 120 MB: a run that kept every body, or built its reports by walking them all, would not fit.
-      const ran = await spawnCli(['--target', server.url, '--edition', 'v1', '--repeat', '3', '--timeout', '10000', '--reporter', `json:${file}`, '--reporter', 'tap:/dev/null', '--reporter', 'junit:/dev/null', '--reporter', 'spec'], 170_000, {}, ['--max-old-space-size=120']);
+      // No delivery: the pushers endpoints answer a megabyte and keep no pusher, so delivery cases would only wait out their timeouts.
+      const ran = await spawnCli(['--target', server.url, '--edition', 'v1', '--repeat', '3', '--timeout', '10000', '--no-delivery', '--reporter', `json:${file}`, '--reporter', 'tap:/dev/null', '--reporter', 'junit:/dev/null', '--reporter', 'spec'], 170_000, {}, ['--max-old-space-size=120']);
       expect(ran.signal, 'the run ended on its own').to.equal(null);
       expect(ran.code, ran.stderr.slice(-2000)).to.equal(1);
       const text = readFileSync(file, 'utf8');

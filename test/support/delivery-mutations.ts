@@ -8,6 +8,7 @@
 import { advertising, readsNonFinite, versionsUpTo, type Broken } from './mutations.js';
 import { body, isSet, json, type Json, type Mutation, type ProxyRequest, type ProxyResponse } from './proxy-server.js';
 import { ok, type PushApi, type PushCall, type RelayAnswer, type RelayedPusher } from './push-relay.js';
+import { RULES_ANY_EVENT_CASES, RULES_ARRIVAL_REQUIREMENTS, RULES_DELIVERY_CASES } from './pushrules-mutations.js';
 import { scaled, WITHIN_QUIET_MS } from './timing.js';
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,7 +71,7 @@ const badge = (p: RelayedPusher, unread: number): Json => ({ notification: { id:
  * kept, as null, since the proxy writes the set body again to put its relay in
  * place of the gateway's URL (JSON.stringify writes Infinity as null).
  */
-const V1_DELIVERY = ['v1.push.message-poked', 'v1.push.data-forwarded', 'v1.push.data-out-of-range', 'v1.push.data-present', 'v1.push.data-url-only', 'v1.push.event-id-only', 'v1.push.every-pusher', 'v1.push.own-message-not-poked', 'v1.push.rejected-pushkey', 'v1.push.retry-after-error', 'v1.push.stops-after-delete', 'v1.push.unread-after-receipt'];
+const V1_DELIVERY = ['v1.push.message-poked', 'v1.push.data-forwarded', 'v1.push.data-out-of-range', 'v1.push.data-present', 'v1.push.data-url-only', 'v1.push.event-id-only', 'v1.push.every-pusher', 'v1.push.own-message-not-poked', 'v1.push.rejected-pushkey', 'v1.push.retry-after-error', 'v1.push.stops-after-delete', 'v1.push.unread-after-receipt', ...RULES_DELIVERY_CASES];
 /** Every device of the call rewritten: its data, when the pusher's holds nothing but url, as `empty` says (null, or left out). */
 const urlOnlyData = (call: PushCall, empty: 'null' | 'absent'): Json =>
   withDevices(call, ({ data, ...d }) => (isObject(data) && Object.keys(data).length === 0 ? (empty === 'null' ? { ...d, data: null } : d) : { ...d, data }));
@@ -81,6 +82,8 @@ export const BROKEN_DELIVERY: Broken[] = [
     name: 'v1: no notification is ever sent to a v1 pusher',
     violates: 'v1.push.poked',
     fails: V1_DELIVERY,
+    // Push rules cases whose notification is the effect of the rule they check fail on that rule.
+    alsoCites: RULES_ARRIVAL_REQUIREMENTS,
     delivery: true,
     onPush: (call) => (call.pushers[0]?.edition === 'v1' ? ok() : undefined),
   },
@@ -104,6 +107,7 @@ export const BROKEN_DELIVERY: Broken[] = [
     name: 'v1: notifications name another pushkey than the pusher\'s, so the pusher is never notified',
     violates: 'v1.push.poked',
     fails: V1_DELIVERY,
+    alsoCites: RULES_ARRIVAL_REQUIREMENTS,
     delivery: true,
     onPush: (call) => (call.pushers[0]?.edition === 'v1' ? call.forward(withDevices(call, (d) => ({ ...d, pushkey: `${String(d['pushkey'])}-other` }))) : undefined),
   },
@@ -111,10 +115,10 @@ export const BROKEN_DELIVERY: Broken[] = [
     name: 'v1: notifications leave out the event id',
     // The 1e400 case takes a poke that names no event (one it cannot parse names none), and judges only its form.
     violates: 'v1.push.event-id',
-    fails: V1_DELIVERY.filter((id) => id !== 'v1.push.data-out-of-range'),
+    fails: V1_DELIVERY.filter((id) => id !== 'v1.push.data-out-of-range' && !RULES_ANY_EVENT_CASES.includes(id)),
     // Only the case that waits for any poke can read one without an event id; the others wait for a poke about
     // their event, and one that does not say which event it is about is not that poke.
-    alsoCites: ['v1.push.poked'],
+    alsoCites: ['v1.push.poked', ...RULES_ARRIVAL_REQUIREMENTS],
     delivery: true,
     onPush: (call) => call.forward(withNotification(call, ({ event_id: _e, ...n }) => n)),
   },
@@ -332,11 +336,12 @@ function batching(): Pick<Mutation, 'onPush'> {
 /** Servers that deliver in ways the spec allows: they must pass, with --strict. */
 export const ALLOWED_DELIVERY: Mutation[] = [
   {
-    name: 'delivery: notifications carry extra fields (room_name, sender_display_name, user_is_target, a custom key, device tweaks) and prio "low"',
+    name: 'delivery: notifications carry extra fields (room_name, sender_display_name, user_is_target, a custom key, a device tweak of the server\'s own) and prio "low"',
     delivery: true,
     onPush: (call) => {
       const extra = withNotification(call, (n) => ({ ...n, prio: 'low', room_name: 'A room', sender_display_name: 'Bob', user_is_target: false, 'org.example.extra': { nested: [1] } }));
-      return call.forward({ ...extra, notification: { ...(extra['notification'] as Json), devices: ((extra['notification'] as Json)['devices'] as Json[]).map((d) => ({ ...d, tweaks: { sound: 'default' } })) } });
+      // A tweak of the server's own beside those the push rules set (which must stay as they are).
+      return call.forward({ ...extra, notification: { ...(extra['notification'] as Json), devices: ((extra['notification'] as Json)['devices'] as Json[]).map((d) => ({ ...d, tweaks: { 'org.example.led': 'green', ...(isObject(d['tweaks']) ? d['tweaks'] : {}) } })) } });
     },
   },
   {

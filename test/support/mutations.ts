@@ -995,12 +995,14 @@ export const BROKEN: Broken[] = [
  * which requires every field also in a delete and does not say whose pushers
  * a delete removes. Cases of rules from v1.6 on are skipped for its version.
  */
-export const V1_5_SERVER: Mutation = combine(
-  'v1: a v1.5 server (advertises up to v1.5): a delete needs every field (400 M_MISSING_PARAM otherwise) and, without append true, removes other users\' pushers with the same app_id and pushkey too',
-  { onRequest: advertising(versionsUpTo('v1.5')) },
-  refuseMinimalDelete,
-  deleteFollowsAppend,
-);
+export const V1_5_SERVER: Mutation = {
+  ...combine(
+    'v1: a v1.5 server (advertises up to v1.5): a delete needs every field (400 M_MISSING_PARAM otherwise) and, without append true, removes other users\' pushers with the same app_id and pushkey too',
+    refuseMinimalDelete,
+    deleteFollowsAppend,
+  ),
+  versions: versionsUpTo('v1.5'),
+};
 
 /** Correct servers that choose differently wherever the spec allows a choice: they must pass, even with --strict. */
 export const ALLOWED: Mutation[] = [

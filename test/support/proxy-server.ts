@@ -40,6 +40,11 @@ export interface Mutation {
    * that `onPush` sees every notification. Without it, delivery cases are skipped.
    */
   delivery?: boolean;
+  /**
+   * The versions the reference server advertises, and follows where versions
+   * differ (push rules): a server of an older version, not one that only says so.
+   */
+  versions?: readonly string[];
   /** Per-server state the mutation may keep (e.g. every pusher it has seen). */
   onRequest?(req: ProxyRequest, state: Map<string, unknown>, forward: (req: ProxyRequest) => Promise<ProxyResponse>, push: PushApi): ProxyResponse | ProxyRequest | undefined | Promise<ProxyResponse | ProxyRequest | undefined>;
   onResponse?(req: ProxyRequest, res: ProxyResponse, state: Map<string, unknown>, push: PushApi): ProxyResponse | undefined | Promise<ProxyResponse | undefined>;
@@ -111,7 +116,7 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
   // With delivery, the reference server is told not to verify the relay's certificate, made for the test.
   // Connections kept a minute: under load a client may reuse one just as a 5 s keep-alive runs out, and the
   // request is lost with the connection. A run through the proxy must not depend on that race.
-  const inner: RunningServer = await createServer({ port: 0, keepAliveTimeoutMs: KEEP_ALIVE_MS, ...(mutation.delivery ? { pushTlsVerify: false } : {}) });
+  const inner: RunningServer = await createServer({ port: 0, keepAliveTimeoutMs: KEEP_ALIVE_MS, ...(mutation.delivery ? { pushTlsVerify: false } : {}), ...(mutation.versions ? { versions: mutation.versions } : {}) });
   const state = new Map<string, unknown>();
   let relay: PushRelay | undefined;
   if (mutation.delivery) relay = await PushRelay.start(async (call): Promise<RelayAnswer> => (await mutation.onPush?.(call, state, relay ?? NO_PUSH)) ?? call.forward());

@@ -177,12 +177,15 @@ describe('servers that cannot take part in push delivery', function () {
     expect(judged.map((r) => r.id).sort()).to.deep.equal(delivery(report));
   });
 
-  it('a server that does not trust the run\u2019s certificate: every delivery case is skipped, not failed, with what to set', async function () {
+  it('a server that does not trust the run\u2019s certificate: every delivery case that waits for a poke is skipped, not failed, with what to set', async function () {
     // Offered HTTPS after refusing http://, the bundled server verifies the gateway's certificate and ends each handshake.
     const report = await scheduledReport('untrusted gateway');
     expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
     const skipped = report.results.filter((r) => r.outcome === 'skipped' && r.skipCode === 'gateway-tls');
-    expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery(report));
+    // The cases about NaN and 1e400 in a pusher's data end with their verdict when the server refuses those values: no poke is awaited.
+    const endedBeforeAPoke = ['v1.push.data-nan', 'v1.push.data-out-of-range'];
+    expect(report.results.filter((r) => endedBeforeAPoke.includes(r.id)).map((r) => r.outcome)).to.deep.equal(['passed', 'passed']);
+    expect(skipped.map((r) => r.id).sort()).to.deep.equal(delivery(report).filter((id) => !endedBeforeAPoke.includes(id)));
     for (const r of skipped) {
       expect(r.skipCause).to.equal('target');
       expect(r.skipReason).to.match(/TLS handshake .*does not trust the run's certificate.*--gateway-cert and --gateway-key/);

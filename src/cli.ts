@@ -142,11 +142,21 @@ if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw err;
   });
+  let settled = false;
+  // A run whose promises can no longer settle (a bug: nothing left to wake them) would end with exit 0, as if it had
+  // passed: the process ending first is an internal error, never a green run.
+  process.once('beforeExit', () => {
+    if (settled) return;
+    process.stderr.write('conformance: internal error (a bug in the suite, please report it): the run stopped before reaching an outcome\n');
+    process.exitCode = 70;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
+      settled = true;
       process.exitCode = code;
     },
     (err: unknown) => {
+      settled = true;
       process.stderr.write(`conformance: internal error (a bug in the suite, please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = 70;
     },

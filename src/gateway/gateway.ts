@@ -83,6 +83,11 @@ export class Poke {
     return body;
   }
 
+  /** Its text nests deeper than any check reads: it can be attributed by its text only, and judged by nothing. */
+  get tooDeep(): boolean {
+    return jsonDepth(this.text) > MAX_JSON_DEPTH;
+  }
+
   /** Pushkeys of its notification's devices. */
   get pushkeys(): string[] {
     if (this.#pushkeys) return this.#pushkeys;

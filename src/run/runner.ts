@@ -350,7 +350,11 @@ export async function run(options: RunOptions): Promise<RunReport> {
         started.push(
           runOne(i)
             .catch((error: unknown) => void (failure ??= { error }))
-            .finally(() => slots.release()),
+            .finally(() => {
+              slots.release();
+              // The loop may be waiting for the body budget to let one more case send: a slot given back is a change too.
+              bodies.changed();
+            }),
         );
       }
       await Promise.all(started);

@@ -1,4 +1,6 @@
 import type { StepKind, StepRun } from '../kinds.js';
+import { MAX_JSON_DEPTH } from '../../json.js';
+import { RESULT_BODY_CAP } from '../exchange.js';
 import type { Poke } from '../../gateway/gateway.js';
 import { DEFAULT_RETRY_WINDOW_MS } from '../../gateway/timing.js';
 import { filterSchema, gatewayOf, matcher, noteLatency, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
@@ -68,8 +70,13 @@ export const awaitNotificationKind: StepKind = {
         const left = timeout - (performance.now() - started);
         const failed = gateway.handshakeFailureSince(ctx.caseStarted ?? started);
         if (seen === 0 && failed !== undefined) untrusted ??= failed;
-        const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => m.match(p) && (last === undefined || p.sentAt >= last.answeredAt), untrusted !== undefined && seen === 0 ? Math.min(left, gateway.timing.quietPeriod().ms) : left, 0, () => seen === 0 && untrusted !== undefined) : undefined;
+        // A poke for the pushkey nested deeper than any check reads cannot be told about which event it is: it ends the wait, without a verdict.
+        const next = left > 0 ? await gateway.waitFor(m.pushkey, (p) => (m.match(p) || (p.body === undefined && p.tooDeep)) && (last === undefined || p.sentAt >= last.answeredAt), untrusted !== undefined && seen === 0 ? Math.min(left, gateway.timing.quietPeriod().ms) : left, 0, () => seen === 0 && untrusted !== undefined) : undefined;
         if (!next) break;
+        if (next.body === undefined && next.tooDeep) {
+          const poke = next;
+          return { requests: 0, waitedMs: 0, problem: { code: 'ERR_JSON_TOO_DEEP', message: `a poke for pushkey ${m.pushkey} came whose JSON nests deeper than ${MAX_JSON_DEPTH} levels: no check reads it, so the case has no verdict`, exchange: { request: { method: 'POST', url: gateway.url, headers: {}, body: ctx.redactor.applyCut(poke.text, RESULT_BODY_CAP).text, bodyCut: poke.text.length > RESULT_BODY_CAP }, durationMs: 0, curl: "# the target's poke to the mock gateway" } } };
+        }
         // The first poke's latency is the target's delivery time; a retry's is its back-off.
         if (seen === 0) noteLatency(gateway, ctx, next);
         last = next;

@@ -5,7 +5,7 @@
  * after the other. Bounded: at most MESSAGES messages and BOUND_MS in all.
  */
 import { request } from 'undici';
-import { MockGateway } from '../src/gateway/index.js';
+import { MockGateway } from '../src/areas/delivery/gateway/index.js';
 import { createServer } from '../reference-server/index.js';
 import { percentile, round } from './stats.js';
 

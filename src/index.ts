@@ -9,7 +9,7 @@ export { stepKinds } from './run/steps/index.js';
 export { expectKinds } from './run/expect/index.js';
 export type { StepKind, ExpectKind } from './run/kinds.js';
 export type { Service, ServiceSpec } from './run/services.js';
-export { gatewayService, MockGateway, type DeliveryOptions } from './gateway/index.js';
+export { gatewayService, MockGateway, type DeliveryOptions } from './areas/delivery/gateway/index.js';
 export { REPORTERS, reporter, render } from './report/index.js';
 export { prepareReportFiles, writeReportFile, readInputFile, InputTooLarge, INPUT_CAP } from './report/files.js';
 export { incompleteReport, incompletePaths } from './report/incomplete.js';

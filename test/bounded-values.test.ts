@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jsonText, shortJson } from '../src/text.js';
-import { gatewayService } from '../src/gateway/index.js';
+import { gatewayService } from '../src/areas/delivery/gateway/index.js';
 import { run } from '../src/run/runner.js';
 import { loadSuite } from '../src/run/suite.js';
 import { cli } from './support/cli.js';

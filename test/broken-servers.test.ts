@@ -10,7 +10,7 @@ import { loadSuite } from '../src/run/suite.js';
 import { run } from '../src/run/runner.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
 import { loadSpec } from '../src/spec/requirements.js';
-import { gatewayService } from '../src/gateway/index.js';
+import { gatewayService } from '../src/areas/delivery/gateway/index.js';
 import { ALLOWED_DELIVERY, BROKEN_DELIVERY, NO_ROOMS } from './support/delivery-mutations.js';
 import { ALLOWED as ALLOWED_API, ALLOWED_AT_MUST, BROKEN as BROKEN_API, V1_5_SERVER } from './support/mutations.js';
 import { ALLOWED_RULES_AT_MUST, BROKEN_RULES } from './support/pushrules-mutations.js';

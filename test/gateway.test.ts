@@ -10,8 +10,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { integer, makeCertificate } from '../src/gateway/cert.js';
-import { isBadgeBody, MockGateway } from '../src/gateway/gateway.js';
+import { integer, makeCertificate } from '../src/areas/delivery/gateway/cert.js';
+import { isBadgeBody, MockGateway } from '../src/areas/delivery/gateway/gateway.js';
 
 /** POSTs a body to the gateway with the request target written as given (origin or absolute form). */
 function post(port: number, target: string, body: unknown, agent?: Agent): Promise<{ status: number; body: string }> {

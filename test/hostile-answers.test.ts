@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MockGateway } from '../src/gateway/gateway.js';
+import { MockGateway } from '../src/areas/delivery/gateway/gateway.js';
 import { tokensIn } from '../src/run/users.js';
 import { cli } from './support/cli.js';
 import { startProxy, type ProxyResponse } from './support/proxy-server.js';

@@ -16,7 +16,7 @@ import { loadSuite } from '../src/run/suite.js';
 import { run } from '../src/run/runner.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
 import { loadSpec } from '../src/spec/requirements.js';
-import { gatewayService } from '../src/gateway/index.js';
+import { gatewayService } from '../src/areas/delivery/gateway/index.js';
 import { ALLOWED_RULES, ALLOWED_RULES_AT_MUST, BROKEN_RULES } from './support/pushrules-mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
 import { REQUEST_TIMEOUT_MS, runQueue } from './support/run-queue.js';

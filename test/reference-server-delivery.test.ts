@@ -6,7 +6,7 @@ import { Ajv } from 'ajv';
 import { expect } from 'chai';
 import { createServer, type ReferenceServerOptions, type RunningServer } from '../reference-server/index.js';
 import { HostPolicy, isLoopbackAddress } from '../reference-server/push/hosts.js';
-import { makeCertificate } from '../src/gateway/cert.js';
+import { makeCertificate } from '../src/areas/delivery/gateway/cert.js';
 
 /**
  * The reference server's rooms and push delivery: the room routes and their

@@ -11,7 +11,7 @@ import { PUSH_RULE_OVERHEAD_BYTES, resolvePushRuleLimits } from '../reference-se
 import { newestV1, semanticsFor } from '../reference-server/pushrules/semantics.js';
 import { PushRuleStore } from '../reference-server/pushrules/store.js';
 import type { EffectiveRule } from '../reference-server/pushrules/types.js';
-import { makeCertificate } from '../src/gateway/cert.js';
+import { makeCertificate } from '../src/areas/delivery/gateway/cert.js';
 
 /**
  * The reference server's push rules: the evaluator's parts on their own (globs,

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { makeCertificate } from '../src/gateway/cert.js';
+import { makeCertificate } from '../src/areas/delivery/gateway/cert.js';
 import { HttpClient, type Timings } from '../src/http/client.js';
 import { Transport, type RateLimitWait } from '../src/http/transport.js';
 

@@ -4,7 +4,7 @@
  * command line collected at once.
  */
 import { DEFAULT_JOBS } from '../run/runner.js';
-import { gatewayService } from '../gateway/index.js';
+import { gatewayService } from '../areas/delivery/gateway/index.js';
 import { editionIds } from '../spec/requirements.js';
 import { escapeForTerminal } from '../text.js';
 import { noCaseMatches, runAndReport, type ConformanceOptions, type ReportRequest } from '../conformance.js';

@@ -15,7 +15,7 @@
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { makeCertificate } from '../../src/gateway/cert.js';
+import { makeCertificate } from '../../src/areas/delivery/gateway/cert.js';
 
 type Json = Record<string, unknown>;
 

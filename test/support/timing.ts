@@ -1,11 +1,11 @@
 /**
  * The time scale of the project's tests for push delivery. The runner's
  * timeouts and windows (15 s for a poke, 65 s for a retry) are taken times
- * TEST_TIME_SCALE (see src/gateway/timing.ts), and the test servers that
+ * TEST_TIME_SCALE (see src/areas/delivery/gateway/timing.ts), and the test servers that
  * deliver late take their delays from the same scale, or from the runner's
  * shortest quiet period, so every verdict is what it would be at full length.
  */
-import { QUIET_FLOOR_MS } from '../../src/gateway/timing.js';
+import { QUIET_FLOOR_MS } from '../../src/areas/delivery/gateway/timing.js';
 
 export const TEST_TIME_SCALE = 0.4;
 

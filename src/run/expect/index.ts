@@ -1,11 +1,10 @@
 /**
- * The registry of expectation kinds: one file each. A new kind (for push
- * notifications, push rules, …) is a new file and one line here; the core
- * finds it by its name in the case file.
+ * The registry of expectation kinds: the core's own, one file each, then
+ * those the areas bring (src/areas/index.ts); the core finds each by its name
+ * in the case file.
  */
 import { AREA_EXPECT_KINDS } from '../../areas/index.js';
 import type { ExpectKind, ExpectRegistry } from '../kinds.js';
-import { arrivedKind } from './arrived.js';
 import { bodyIncludesKind, bodyKind } from './body.js';
 import { errcodeKind } from './errcode.js';
 import { isJsonKind } from './is-json.js';
@@ -14,7 +13,7 @@ import { matrixErrorKind } from './matrix-error.js';
 import { schemaKind } from './schema.js';
 import { statusKind } from './status.js';
 
-const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, arrivedKind, isJsonKind, ...AREA_EXPECT_KINDS];
+const KINDS: readonly ExpectKind[] = [statusKind, errcodeKind, bodyKind, bodyIncludesKind, schemaKind, listKind, matrixErrorKind, isJsonKind, ...AREA_EXPECT_KINDS];
 
 export const expectKinds: ExpectRegistry & { all: readonly ExpectKind[] } = {
   all: KINDS,

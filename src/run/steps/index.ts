@@ -1,15 +1,12 @@
 /**
- * The registry of step kinds: one file each. A new kind (waiting for a push
- * notification, …) is a new file and one line here.
+ * The registry of step kinds: the core's own (request), then those the areas
+ * bring (src/areas/index.ts: push delivery's waits for pokes, …).
  */
+import { AREA_STEP_KINDS } from '../../areas/index.js';
 import type { StepKind } from '../kinds.js';
-import { awaitNotificationKind } from './await-notification.js';
-import { expectNoNotificationKind } from './expect-no-notification.js';
-import { gatewayAnswerKind } from './gateway-answer.js';
 import { requestKind } from './request.js';
-import { waitKind } from './wait.js';
 
-const KINDS: StepKind[] = [requestKind, awaitNotificationKind, expectNoNotificationKind, gatewayAnswerKind, waitKind];
+const KINDS: StepKind[] = [requestKind, ...AREA_STEP_KINDS];
 
 export const stepKinds = {
   get all(): readonly StepKind[] {

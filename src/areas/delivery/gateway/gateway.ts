@@ -20,9 +20,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
-import type { ReceivedExchange, Service } from '../service.js';
-import { jsonDepth, MAX_JSON_DEPTH } from '../json.js';
-import { escapeForTerminal } from '../text.js';
+import type { ReceivedExchange, Service } from '../../../service.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../../../json.js';
+import { escapeForTerminal } from '../../../text.js';
 import { makeCertificate } from './cert.js';
 import { DeliveryTiming, type TimingOptions } from './timing.js';
 

@@ -1,4 +1,4 @@
-import type { ExpectKind } from '../kinds.js';
+import type { ExpectKind } from '../../run/kinds.js';
 
 /**
  * `arrived: true`: the step observed what it waited for (a notification).

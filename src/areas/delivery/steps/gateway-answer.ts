@@ -1,6 +1,6 @@
-import type { StepKind, StepRun } from '../kinds.js';
+import type { StepKind, StepRun } from '../../../run/kinds.js';
 import { gatewayOf, checkValues, NO_GATEWAY } from './notification-common.js';
-import { asKey } from '../../cases/values.js';
+import { asKey } from '../../../cases/values.js';
 
 interface Spec {
   pushkey: unknown;

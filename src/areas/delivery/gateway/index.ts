@@ -4,7 +4,7 @@
  * cannot (the target is on another machine and was given no address to
  * reach the gateway at, or delivery was turned off).
  */
-import type { ServiceSpec } from '../service.js';
+import type { ServiceSpec } from '../../../service.js';
 import { MockGateway, type GatewayOptions } from './gateway.js';
 
 export { MockGateway, NOTIFY_PATH, Poke, type GatewayOptions, type PokeSummary } from './gateway.js';

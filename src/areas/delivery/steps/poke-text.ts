@@ -3,7 +3,7 @@
  * when it arrived (in ms since its case started) and what the gateway
  * answered, so a message counts what was sent, never the same poke twice.
  */
-import type { Poke } from '../../gateway/gateway.js';
+import type { Poke } from '../gateway/gateway.js';
 import { eventOf, isBadge } from './notification-common.js';
 
 /** "about event $x", "a badge update", "about an event it does not name". */

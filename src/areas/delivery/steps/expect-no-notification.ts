@@ -1,4 +1,4 @@
-import type { StepKind, StepRun } from '../kinds.js';
+import type { StepKind, StepRun } from '../../../run/kinds.js';
 import { eventOf, filterSchema, gatewayOf, matcher, pause, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
 
 interface Spec extends PokeFilter {

@@ -1,6 +1,6 @@
-import { isBadgeBody, type MockGateway, type Poke } from '../../gateway/gateway.js';
-import { asKey, checkOperators, references, type ValueProblem } from '../../cases/values.js';
-import type { References, StepContext, StepRun } from '../kinds.js';
+import { isBadgeBody, type MockGateway, type Poke } from '../gateway/gateway.js';
+import { asKey, checkOperators, references, type ValueProblem } from '../../../cases/values.js';
+import type { References, StepContext, StepRun } from '../../../run/kinds.js';
 
 /** What the delivery steps say about the pushkey and event they look for. */
 export interface PokeFilter {

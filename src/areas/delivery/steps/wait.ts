@@ -1,4 +1,4 @@
-import type { StepKind, StepRun } from '../kinds.js';
+import type { StepKind, StepRun } from '../../../run/kinds.js';
 import { gatewayOf, NO_GATEWAY, pause } from './notification-common.js';
 
 /**

@@ -1,8 +1,8 @@
-import type { StepKind, StepRun } from '../kinds.js';
-import { MAX_JSON_DEPTH } from '../../json.js';
-import { RESULT_BODY_CAP } from '../exchange.js';
-import type { Poke } from '../../gateway/gateway.js';
-import { DEFAULT_RETRY_WINDOW_MS } from '../../gateway/timing.js';
+import type { StepKind, StepRun } from '../../../run/kinds.js';
+import { MAX_JSON_DEPTH } from '../../../json.js';
+import { RESULT_BODY_CAP } from '../../../run/exchange.js';
+import type { Poke } from '../gateway/gateway.js';
+import { DEFAULT_RETRY_WINDOW_MS } from '../gateway/timing.js';
 import { filterSchema, gatewayOf, matcher, noteLatency, type PokeFilter, checkValues, NO_GATEWAY } from './notification-common.js';
 import { missingText } from './poke-text.js';
 

@@ -21,6 +21,7 @@
  * parameter), and by exact value in headers.
  */
 import { cutText } from '../text.js';
+import { SecretMatcher } from './secret-matcher.js';
 
 /** Secrets at least this long are matched anywhere, in every form; shorter ones as whole words only. */
 const LONG = 4;
@@ -28,18 +29,6 @@ const LONG = 4;
 const MIN_ENCODED = 6;
 /** Room left past a cut so that a secret straddling it is redacted before the cut is made. */
 export const CUT_MARGIN = 4096;
-
-/** JSON's own escapes, as regular-expression text: `\/`, `\"`, `\\`, `\t`, `\n`, `\r`, `\b`, `\f`. */
-const JSON_ESCAPES = new Map<string, string>([
-  ['/', '\\\\/'],
-  ['"', '\\\\"'],
-  ['\\', '\\\\\\\\'],
-  ['\t', '\\\\t'],
-  ['\n', '\\\\n'],
-  ['\r', '\\\\r'],
-  ['\b', '\\\\b'],
-  ['\f', '\\\\f'],
-]);
 
 /** HTML's named character references of ASCII characters (letters and digits have none). */
 const NAMED_REFS = new Map<string, string[]>(
@@ -52,15 +41,6 @@ const NAMED_REFS = new Map<string, string[]>(
     '{': ['lcub', 'lbrace'], '|': ['verbar', 'vert', 'VerticalLine'], '}': ['rcub', 'rbrace'],
   }),
 );
-
-/**
- * What a target may put between two characters of a secret: a run of white
- * space (line breaks and indentation, a no-break space) or of JSON's escapes
- * of it, as a body wrapped or re-indented writes it. Unbounded on purpose:
- * a bounded repeat is unrolled by the regular-expression compiler, once per
- * character of every secret.
- */
-const BETWEEN = '(?:\\\\[nrt]|[\\r\\n\\t \\u00a0])*';
 
 const HAS_FORMAT = /\p{Cf}/u;
 let formatFormsPattern: RegExp | undefined;
@@ -86,8 +66,8 @@ const PARTIAL_FROM = 16;
 const PART_MIN = 8;
 const GRAM = 4;
 
-const NAMED_BY_NAME = new Map([...NAMED_REFS].flatMap(([c, names]) => names.map((n) => [n, c] as const)));
-const JSON_UNESCAPE: Record<string, string> = { t: '\t', n: '\n', r: '\r', b: '\b', f: '\f' };
+/** The named references by name in lower case (a target may write them in any case). */
+const NAMED_BY_LOWER_NAME = new Map([...NAMED_REFS].flatMap(([c, names]) => names.map((n) => [n.toLowerCase(), c] as const)));
 
 /**
  * Base64 (or base64url) broken into lines, raw or JSON-escaped, as MIME and
@@ -116,7 +96,7 @@ function base64Forms(bytes: Buffer): string[] {
 
 export class Redactor {
   private readonly secrets = new Map<string, string>();
-  private pattern: RegExp | undefined;
+  private secretMatcher: SecretMatcher | undefined;
   private shortPattern: RegExp | undefined;
   private readonly whole: Array<{ form: string; placeholder: string }> = [];
   private readonly hex: Array<{ hex: string; placeholder: string }> = [];
@@ -130,7 +110,7 @@ export class Redactor {
   add(secret: string, placeholder: string): void {
     if (secret === '' || this.secrets.has(secret)) return;
     this.secrets.set(secret, placeholder);
-    this.pattern = undefined;
+    this.secretMatcher = undefined;
     this.recent.clear();
     this.shortPattern = undefined;
     this.partial = undefined;
@@ -177,79 +157,13 @@ export class Redactor {
     return this.secrets.get(secret);
   }
 
-  /** One alternation per character: the character in either case, and each escape or encoding of it a target may use. */
-  private static charForms(c: string): string {
-    // Letter case is the pattern's flag; a case mapping that changes the length ("ß" to "SS") is spelled out.
-    const forms = new Set<string>([escapeRe(c), ...[c.toLowerCase(), c.toUpperCase()].filter((v) => v.length !== c.length).map(escapeRe)]);
-    const code = c.codePointAt(0) as number;
-    const u = (n: number): string => `\\\\u${n.toString(16).padStart(4, '0')}`;
-    if (code < 0x10000) forms.add(u(code));
-    else forms.add(u(0xd800 + ((code - 0x10000) >> 10)) + u(0xdc00 + ((code - 0x10000) & 0x3ff)));
-    for (const b of Buffer.from(c, 'utf8')) forms.add(`%(?:25)*${b.toString(16).padStart(2, '0')}`);
-    // Decimal and hex references, the semicolon optional as browsers read them, and the named ones of ASCII punctuation.
-    forms.add(`&#0*${code};?`);
-    forms.add(`&#x0*${code.toString(16)};?`);
-    for (const name of NAMED_REFS.get(c) ?? []) forms.add(`&${name};`);
-    // Fullwidth forms of printable ASCII (U+FF01 to U+FF5E), which NFKC folds back.
-    if (code >= 0x21 && code <= 0x7e) forms.add(String.fromCharCode(0xff01 + code - 0x21));
-    const json = JSON_ESCAPES.get(c);
-    if (json) forms.add(json);
-    if (c === ' ') forms.add('\\+');
-    return `(?:${[...forms].join('|')})`;
-  }
-
-  private compiled(): RegExp | undefined {
-    if (this.pattern) return this.pattern;
-    const long = [...this.secrets.keys()].filter((s) => s.length >= LONG);
+  /** The matcher of every long secret in every form (secret-matcher.ts), made when first needed after a secret was added. */
+  private matcher(): SecretMatcher | undefined {
+    if (this.secretMatcher) return this.secretMatcher;
+    const long = [...this.secrets.keys()].filter((secret) => secret.length >= LONG);
     if (long.length === 0) return undefined;
-    this.pattern = new RegExp(Redactor.trieSource(long), 'gi');
-    return this.pattern;
-  }
-
-  /**
-   * One pattern for all the secrets, as a tree of their characters: secrets
-   * that begin alike (every token a server issues, often) share the test of
-   * their first characters, so a text is tried once per position and not
-   * once per secret (a 68 KiB answer of one repeated letter took 370 ms with
-   * forty secrets side by side). A secret that is the start of another is
-   * matched as the longer one where it can be, so it is replaced whole.
-   */
-  private static trieSource(secrets: readonly string[]): string {
-    type Node = { next: Map<string, Node>; end: boolean };
-    const root: Node = { next: new Map(), end: false };
-    for (const secret of secrets) {
-      let node = root;
-      for (const c of secret) {
-        let child = node.next.get(c);
-        if (!child) {
-          child = { next: new Map(), end: false };
-          node.next.set(c, child);
-        }
-        node = child;
-      }
-      node.end = true;
-    }
-    // Written without recursion: a secret may be long.
-    const source = (top: Node): string => {
-      const done = new Map<Node, string>();
-      const stack: Array<{ node: Node; open: boolean }> = [{ node: top, open: false }];
-      while (stack.length) {
-        const item = stack.pop() as { node: Node; open: boolean };
-        if (!item.open) {
-          stack.push({ node: item.node, open: true });
-          for (const child of item.node.next.values()) stack.push({ node: child, open: false });
-          continue;
-        }
-        const branches = [...item.node.next].map(([c, child]) => {
-          if (child.next.size === 0) return Redactor.charForms(c);
-          const rest = `${BETWEEN}${done.get(child) as string}`;
-          return Redactor.charForms(c) + (child.end ? `(?:${rest})?` : rest);
-        });
-        done.set(item.node, branches.length === 1 ? (branches[0] as string) : `(?:${branches.join('|')})`);
-      }
-      return done.get(top) as string;
-    };
-    return source(root);
+    this.secretMatcher = new SecretMatcher(long, NAMED_BY_LOWER_NAME);
+    return this.secretMatcher;
   }
 
   /**
@@ -314,32 +228,6 @@ export class Redactor {
     return this.shortPattern;
   }
 
-  /** The placeholder for a match of the pattern: decode the match and look the secret up. */
-  private placeholderOf(matched: string): string {
-    const decoded = matched
-      .normalize('NFKC')
-      .replace(/&#[xX]([0-9a-fA-F]{1,6});?|&#(\d{1,7});?/g, (m, hex: string | undefined, dec: string | undefined) => {
-        const code = hex ? parseInt(hex, 16) : Number(dec);
-        return code <= 0x10ffff ? String.fromCodePoint(code) : m;
-      })
-      .replace(/&([A-Za-z]+);/g, (m, name: string) => NAMED_BY_NAME.get(name) ?? m)
-      .replace(/\\(u[0-9a-fA-F]{4}|["\\/tnrbf])/g, (_m, e: string) => (e.length === 1 ? (JSON_UNESCAPE[e] ?? e) : String.fromCharCode(parseInt(e.slice(1), 16))))
-      .replace(/%(?:25)+([0-9a-fA-F]{2})/g, '%$1')
-      .replace(/((?:%[0-9a-fA-F]{2})+)/g, (m) => {
-        try {
-          return decodeURIComponent(m);
-        } catch {
-          return m;
-        }
-      });
-    for (const candidate of [decoded, decoded.replace(/[\r\n\t \u00a0]/g, ''), decoded.replace(/\+/g, ' ')]) {
-      const exact = this.secrets.get(candidate);
-      if (exact) return exact;
-      for (const [secret, placeholder] of this.secrets) if (secret.toLowerCase() === candidate.toLowerCase()) return placeholder;
-    }
-    return '$SECRET';
-  }
-
   /** A run of base64 wrapped into lines: redacted as one, its line breaks dropped, when a secret is in it. */
   private unwrapped(run: string): string {
     const joined = run.replace(/\r?\n|\\r?\\n/g, '');
@@ -386,8 +274,16 @@ export class Redactor {
   private redact(text: string): string {
     let out = text;
     for (const [secret, placeholder] of this.secrets) if (secret.length >= LONG && out.includes(secret)) out = out.split(secret).join(placeholder);
-    const re = this.compiled();
-    if (re) out = out.replace(re, (m) => this.placeholderOf(m));
+    const found = this.matcher()?.find(out) ?? [];
+    if (found.length) {
+      let replaced = '';
+      let last = 0;
+      for (const [from, to, secret] of found) {
+        replaced += out.slice(last, from) + (this.secrets.get(secret) ?? '$SECRET');
+        last = to;
+      }
+      out = replaced + out.slice(last);
+    }
     for (const { form, placeholder } of this.whole) if (out.includes(form)) out = out.split(form).join(placeholder);
     if (this.whole.length) out = out.replace(WRAPPED_BASE64, (run) => this.unwrapped(run));
     if (this.hex.length) out = out.replace(HEX_RUN, (run) => this.hexRun(run));

@@ -12,6 +12,10 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { integer, makeCertificate } from '../src/areas/delivery/gateway/cert.js';
 import { isBadgeBody, MockGateway } from '../src/areas/delivery/gateway/gateway.js';
+import { gatewayService } from '../src/areas/delivery/gateway/index.js';
+import { run } from '../src/run/runner.js';
+import { loadSuite } from '../src/run/suite.js';
+import { startProxy } from './support/proxy-server.js';
 
 /** POSTs a body to the gateway with the request target written as given (origin or absolute form). */
 function post(port: number, target: string, body: unknown, agent?: Agent): Promise<{ status: number; body: string }> {
@@ -265,5 +269,32 @@ describe('the mock gateway over HTTPS', function () {
     expect(problems[2]).to.equal('--gateway-cert needs --gateway-key');
     expect(problems[3]).to.match(/cannot serve HTTPS/);
     for (const p of problems) expect(p).to.not.include('\n');
+  });
+});
+
+describe('the gateway offered over HTTPS only when its http:// URL is refused', function () {
+  this.timeout(60_000);
+
+  it('keeps the http:// URL a target took when a later step carrying it is refused for something else (NaN in a pusher\'s data)', async function () {
+    // Behind the proxy the reference server takes http:// gateway URLs, as Synapse does, and refuses NaN with 400.
+    const server = await startProxy({ name: 'the reference server, taking http:// gateway URLs', delivery: true });
+    try {
+      const sets: string[] = [];
+      const report = await run({
+        target: server.url,
+        editions: ['v1'],
+        suite: loadSuite(),
+        grep: 'v1.push.data-nan',
+        services: new Map([['gateway', gatewayService(server.url, { tls: false })]]),
+        onExchange: (x) => {
+          if (x.from === undefined && x.req.url.endsWith('/pushers/set') && typeof x.req.body === 'string') sets.push(x.req.body);
+        },
+      });
+      expect(report.results.map((r) => `${r.id} ${r.outcome}`)).to.deep.equal(['v1.push.data-nan passed']);
+      expect(sets.filter((b) => b.includes('NaN')), 'the refused step is sent once, not again over HTTPS').to.have.length(1);
+      expect(sets.filter((b) => b.includes('https://')), 'no pusher is set at the gateway over HTTPS').to.deep.equal([]);
+    } finally {
+      await server.close();
+    }
   });
 });

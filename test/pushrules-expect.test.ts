@@ -23,6 +23,8 @@ describe('push rules compared by what they do', function () {
     expect(ruleFails(MESSAGE, synapse)).to.deep.equal([]);
     expect(ruleFails({ actions: [] }, { actions: ['dont_notify'] })).to.deep.equal([]);
     expect(ruleFails({ actions: ['notify', { set_tweak: 'highlight' }] }, { actions: [{ set_tweak: 'highlight', value: true }, 'notify'] })).to.deep.equal([]);
+    // conditions is optional and a rule without any always matches: Dendrite lists .m.rule.master with no conditions member.
+    expect(ruleFails({ rule_id: '.m.rule.master', conditions: [], actions: [] }, { rule_id: '.m.rule.master', actions: [] })).to.deep.equal([]);
   });
 
   it('fails a rule that acts otherwise: another sound, a missing or extra action, coalesce for nothing, a condition more or less', function () {
@@ -32,6 +34,8 @@ describe('push rules compared by what they do', function () {
     expect(ruleFails({ actions: [] }, { actions: ['coalesce'] })).to.have.length(1);
     expect(ruleFails(MESSAGE, { ...MESSAGE, conditions: MESSAGE.conditions.slice(1) })).to.have.length(1);
     expect(ruleFails(MESSAGE, { ...MESSAGE, conditions: [...MESSAGE.conditions, { kind: 'event_match', key: 'content.body', pattern: '*' }] })).to.have.length(1);
+    expect(ruleFails(MESSAGE, Object.fromEntries(Object.entries(MESSAGE).filter(([k]) => k !== 'conditions'))), 'no conditions member is no conditions').to.have.length(1);
+    expect(ruleFails({ conditions: [] }, { conditions: null }), 'null is not a list').to.have.length(1);
     expect(ruleFails(MESSAGE, { ...MESSAGE, enabled: false })[0]).to.match(/enabled/);
     expect(ruleFails({ pattern: { $absent: true } }, { pattern: 'x' })).to.have.length(1);
     expect(ruleFails({ pattern: { $absent: true } }, {})).to.deep.equal([]);

@@ -106,7 +106,8 @@ export interface Baseline {
 /**
  * A step whose request carries a value of `service` and is answered with one
  * of `status` is sent once more after the service offers itself another way
- * (the mock gateway over HTTPS, for a target that refuses http:// URLs).
+ * (the mock gateway over HTTPS, for a target that refuses http:// URLs),
+ * unless the target took the same values in an earlier step of the run.
  */
 export interface Alternative {
   service: string;

@@ -4,7 +4,7 @@
  * level its requirement has in the version judged, and cleans up what the
  * case created by the edition's declared rules. Knows no endpoint.
  */
-import { scopeOf, type AnswerMatch, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
+import { scopeOf, type Alternative, type AnswerMatch, type Case, type Check, type CleanupRule, type EditionSetup, type Step, type Suite } from '../cases/types.js';
 import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueContext } from '../cases/values.js';
 import { TargetError } from '../errors.js';
 import { TransportError, type HttpRequest } from '../http/client.js';
@@ -276,8 +276,8 @@ interface CaseRun {
   pending: Pending[];
   /** Every request is bounded by the per-request timeout; the case as a whole by one timeout per request it may send, plus what it spends waiting. */
   deadline: number;
-  /** The services whose values the step being run read: a step refused for one may be sent again when that service offers another way. */
-  stepServices: Set<string>;
+  /** The services whose values the step being run read, with those values: a step refused for one may be sent again when that service offers another way. */
+  stepServices: Map<string, unknown[]>;
   /** performance.now() when the answer to the case's latest request arrived (what a poke's latency counts from). */
   previousAnswerAt?: number;
 }
@@ -287,7 +287,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
   const byAlias = new Map(users.map((u) => [u.alias, u]));
   const uniques = new Map<string, string>();
   const vars = new Map<string, unknown>();
-  const stepServices = new Set<string>();
+  const stepServices = new Map<string, unknown[]>();
   const values: ValueContext = {
     unique: (name) => {
       let v = uniques.get(name);
@@ -301,8 +301,9 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
     userId: (alias) => byAlias.get(alias)?.userId ?? '',
     template: (name) => env.suite.templates[scopeOf(c)]?.[name],
     service: (name, key) => {
-      stepServices.add(name);
-      return env.services.value(name, key);
+      const value = env.services.value(name, key);
+      stepServices.set(name, [...(stepServices.get(name) ?? []), value]);
+      return value;
     },
   };
   const stepContext = (index: number, title: string): StepContext => ({
@@ -384,21 +385,44 @@ async function runStep(run: CaseRun, i: number, step: Step): Promise<boolean> {
     return false;
   }
   env.scope.enter(i + 1, step.title);
-  run.stepServices.clear();
-  let ran: StepRun = await runKind(kind, step.spec, run.stepContext(i + 1, step.title), env.slots);
-  // Refused for a value of a service that can offer itself another way (the gateway's http:// URL): once more, that way.
-  const other = (run.setup.alternatives ?? []).find((a) => ran.observed?.status !== undefined && a.status.includes(ran.observed.status) && run.stepServices.has(a.service));
-  if (other && (await env.services.alternative(other.service)) !== undefined) {
-    ran.release?.();
-    result.requests += ran.requests;
-    ran = await runKind(kind, step.spec, run.stepContext(i + 1, step.title), env.slots);
-  }
+  const ran = await runOtherWayIfRefused(run, i, step, kind);
   if (ran.sent) run.previousAnswerAt = performance.now();
   try {
     return judgeStep(run, i, step, kind, ran);
   } finally {
     ran.release?.();
   }
+}
+
+/**
+ * Runs a step's kind. Refused for a value of a service that can offer itself
+ * another way (the gateway's http:// URL), it is sent once more, that way;
+ * but not when the target took the same values in an earlier step of the run:
+ * the refusal is then about something else (a pusher whose data holds NaN),
+ * and switching would hand every later case a way the target may not trust.
+ */
+async function runOtherWayIfRefused(run: CaseRun, i: number, step: Step, kind: StepKind): Promise<StepRun> {
+  const { env } = run;
+  const send = (): Promise<StepRun> => {
+    run.stepServices.clear();
+    return runKind(kind, step.spec, run.stepContext(i + 1, step.title), env.slots);
+  };
+  let ran = await send();
+  const status = (): number | undefined => ran.observed?.status;
+  const refused = (a: Alternative): boolean => {
+    const sent = run.stepServices.get(a.service);
+    const s = status();
+    return s !== undefined && a.status.includes(s) && sent !== undefined && !env.services.wasAccepted(a.service, sent);
+  };
+  const other = (run.setup.alternatives ?? []).find(refused);
+  if (other && (await env.services.alternative(other.service)) !== undefined) {
+    ran.release?.();
+    run.result.requests += ran.requests;
+    ran = await send();
+  }
+  const s = status();
+  if (s !== undefined && s >= 200 && s < 300) for (const [name, sent] of run.stepServices) env.services.accept(name, sent);
+  return ran;
 }
 
 /** Judges what a step observed: failures and warnings into the result, clean-up and captures for later. Returns whether the next step runs. */

@@ -12,6 +12,8 @@ export type { Service, ServiceSpec };
 export class Services {
   private readonly started = new Map<string, Service>();
   private readonly starting = new Map<string, Promise<Service>>();
+  /** By service, the values of it the target took (a step carrying them was answered 2xx). */
+  private readonly taken = new Map<string, Set<unknown>>();
   constructor(
     private readonly specs: ReadonlyMap<string, ServiceSpec> = new Map(),
     private readonly context?: ServiceContext,
@@ -50,6 +52,19 @@ export class Services {
       this.starting.set(name, p);
     }
     return p;
+  }
+
+  /** Notes that the target answered 2xx to a step that carried these values of the service. */
+  accept(name: string, values: readonly unknown[]): void {
+    let taken = this.taken.get(name);
+    if (!taken) this.taken.set(name, (taken = new Set()));
+    for (const v of values) taken.add(v);
+  }
+
+  /** Whether the target took every one of these values of the service in an earlier step of the run. */
+  wasAccepted(name: string, values: readonly unknown[]): boolean {
+    const taken = this.taken.get(name);
+    return taken !== undefined && values.every((v) => taken.has(v));
   }
 
   /** Asks a started service to offer itself another way (see Service.alternative); what changed, or undefined. */

@@ -662,10 +662,11 @@ export const ALLOWED_RULES: Mutation[] = [
   ),
   join('push rules: server-default rules without actions listed with ["dont_notify"] (as before v1.7)', remember, WITH_DELIVERY, { onResponse: rewriteRulesets((rs) => eachRule(rs, (rule) => (rule['default'] === true && Array.isArray(rule['actions']) && rule['actions'].length === 0 ? { ...rule, actions: ['dont_notify'] } : rule))) }),
   join(
-    'push rules: Dendrite\'s answers (404 for before/after naming a server-default rule, unknown condition kinds refused, 404 for an unknown kind or a slash in a rule id)',
+    'push rules: Dendrite\'s answers (404 for before/after naming a server-default rule, unknown condition kinds refused, 404 for an unknown kind or a slash in a rule id, .m.rule.master listed without conditions)',
     remember,
     WITH_DELIVERY,
     {
+      onResponse: rewriteRulesets((rs) => eachRule(rs, (rule) => (rule['rule_id'] === '.m.rule.master' ? Object.fromEntries(Object.entries(rule).filter(([k]) => k !== 'conditions')) : rule))),
       onRequest: (req) => {
         const p = rulePath(req);
         const q = queryOf(req);

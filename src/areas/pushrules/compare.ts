@@ -2,7 +2,7 @@
  * Push rules compared by what they do, as spec/pushrules.md says they are
  * judged: actions in any order, with `dont_notify` as no action and the
  * highlight tweak read by its defined value; conditions as a set, since all of
- * them must hold in any order. Other members are matched as body_includes
+ * them must hold in any order, and no `conditions` member as none. Other members are matched as body_includes
  * matches them (the server may add members of its own).
  */
 import { isPlainObject, match, type Mismatch } from '../../cases/values.js';
@@ -53,7 +53,10 @@ export function ruleMismatches(expected: Record<string, unknown>, actual: unknow
     if (key === 'actions' && Array.isArray(want)) {
       out.push(...(Array.isArray(got) ? sameSet(normalActions(want), normalActions(got), '/actions', 'actions (as they act)') : [{ path: '/actions', expected: want, actual: got, reason: `expected a list of actions, got ${show(got)}` }]));
     } else if (key === 'conditions' && Array.isArray(want)) {
-      out.push(...sameSet(want, got, '/conditions', 'conditions'));
+      // `conditions` is optional in a push rule and a rule without any always matches: absent is the empty list
+      // (Dendrite lists .m.rule.master so). null is no list.
+      const absent = !Object.prototype.hasOwnProperty.call(actual, key);
+      out.push(...sameSet(want, absent ? [] : got, '/conditions', 'conditions'));
     } else {
       // Matched as a one-member object, so that a missing member and {$absent: true} are read as body_includes reads them.
       out.push(...match({ [key]: want }, actual, 'includes'));

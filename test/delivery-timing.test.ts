@@ -143,6 +143,30 @@ describe('delivery timing', function () {
     expect(out[out.length - 1]).not.to.include('waiting');
     reporter.finish({ meta: { strict: false, specVersions: {}, durationMs: 1 }, results: [] } as never);
   });
+
+  it("gives the caller's signal one listener, however many cases wait at once (no MaxListenersExceededWarning)", async function () {
+    const server = await startProxy({ name: 'the reference server', delivery: true });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      let added = 0;
+      const add = controller.signal.addEventListener.bind(controller.signal);
+      controller.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+        added++;
+        add(...args);
+      }) as typeof add;
+      const services = new Map([['gateway', gatewayService(server.url, { tls: true, timeScale: TEST_TIME_SCALE })]]);
+      const report = await run({ target: server.url, editions: ['v1'], suite, grep: 'push', jobs: 32, services, signal: controller.signal });
+      expect(report.results.filter((r) => r.periods !== undefined && r.periods.length > 0).length, 'cases that waited a quiet period').to.be.greaterThan(10);
+      expect(added).to.equal(1);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).to.deep.equal([]);
+    } finally {
+      process.off('warning', onWarning);
+      await server.close();
+    }
+  });
 });
 
 describe('job slots', function () {

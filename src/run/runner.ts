@@ -5,6 +5,7 @@
  * knows no endpoint of any of them.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { TargetError } from '../errors.js';
 import { HttpClient, TransportError } from '../http/client.js';
 import { Redactor } from '../http/redact.js';
@@ -229,6 +230,7 @@ class Repeats {
 }
 
 export async function run(options: RunOptions): Promise<RunReport> {
+  const signal = runSignal(options.signal);
   const startedAt = new Date();
   const spec = options.spec ?? loadSpec();
   const redactor = options.redactor ?? new Redactor();
@@ -247,7 +249,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       scope?.sent(x.req, x.res, x.at, x.ms, x.error, x.timings);
       options.onExchange?.({ ...x, ...(scope ? scope.tag : SETUP_TAG) });
     },
-    ...(options.signal ? { signal: options.signal } : {}),
+    ...(signal ? { signal } : {}),
   });
   const runId = randomBytes(4).toString('hex');
   const services = new Services(options.services, { runId });
@@ -321,7 +323,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
           timeoutMs: options.timeoutMs ?? 10_000,
           slots,
           bodies,
-          ...(options.signal ? { signal: options.signal } : {}),
+          ...(signal ? { signal } : {}),
           ...(options.onWait ? { onWait: options.onWait } : {}),
         });
       } finally {
@@ -341,9 +343,9 @@ export async function run(options: RunOptions): Promise<RunReport> {
       const jobs = options.jobs ?? DEFAULT_JOBS;
       for (const i of queue) {
         // Fewer cases sending at the start and while large answers keep coming (budget.ts); cases only waiting hold no slot.
-        while (slots.busy >= bodies.jobs(jobs) && !options.signal?.aborted && !failure) await bodies.whenChanged();
+        while (slots.busy >= bodies.jobs(jobs) && !signal?.aborted && !failure) await bodies.whenChanged();
         await slots.take();
-        if (options.signal?.aborted || failure) {
+        if (signal?.aborted || failure) {
           slots.release();
           break;
         }
@@ -362,7 +364,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       await users.close();
     }
     if (failure) throw failure.error;
-    const interrupted = options.signal?.aborted === true && results.some((r) => r === undefined);
+    const interrupted = signal?.aborted === true && results.some((r) => r === undefined);
     const finishedAt = new Date();
     const meta: RunMeta = {
       suite: suiteInfo(),
@@ -417,4 +419,18 @@ export async function plan(options: RunOptions): Promise<Plan> {
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The run's own signal, aborted with the caller's: every case that waits (a
+ * poke, a quiet period, a rate limit) listens to it, often more than ten at
+ * once, which is no leak; the caller's signal gets one listener only.
+ */
+function runSignal(outer: AbortSignal | undefined): AbortSignal | undefined {
+  if (outer === undefined) return undefined;
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  if (outer.aborted) controller.abort();
+  else outer.addEventListener('abort', () => controller.abort(), { once: true });
+  return controller.signal;
 }

@@ -19,6 +19,7 @@
  * HostPolicy allows (loopback unless pushAllowHosts says otherwise).
  */
 import { Agent } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { DeliveryLimits } from '../limits.js';
 import type { EventFacts, MessageEvent, Recipient } from '../rooms/routes.js';
 import type { PusherKey, PusherRecord, PusherStore } from '../store/types.js';
@@ -62,6 +63,8 @@ export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = Object.freeze([500, 10
 export const PUSH_TIMEOUT_MS = 10_000;
 export const MAX_GATEWAY_ANSWER_BYTES = 64 * 1024;
 export const MAX_OPEN_PUSH_REQUESTS = 16;
+/** How long a connection to a gateway is kept idle for the next notification. */
+const IDLE_PUSH_SOCKET_MS = 2_000;
 /** What a waiting notification costs besides its content: the entry, and the pusher's queue. */
 export const PUSH_ENTRY_OVERHEAD_BYTES = 512;
 
@@ -109,9 +112,21 @@ export class PushDelivery {
     this.#options = options;
     this.#policy = new HostPolicy(options.allowHosts);
     this.#retryDelays = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
-    // No keep-alive: each notification is a connection of its own, so no socket is
-    // left open between them and none can be reused after the gateway closed it.
-    this.#agent = new Agent({ keepAlive: false, maxSockets: MAX_OPEN_PUSH_REQUESTS, rejectUnauthorized: options.tlsVerify });
+    // Connections are kept for the next notification, as a homeserver's pool would:
+    // a TLS handshake per notification was most of its cost. An idle one is closed
+    // after IDLE_PUSH_SOCKET_MS, before a gateway with Node's default keep-alive of
+    // 5 s closes it; one the gateway closed anyway fails the send, which is then
+    // sent again after the back-off like any failed connection. One TLS context
+    // (the system's trusted roots) serves every connection: made per connection,
+    // it cost more than the handshake it was for.
+    this.#agent = new Agent({
+      keepAlive: true,
+      timeout: IDLE_PUSH_SOCKET_MS,
+      maxSockets: MAX_OPEN_PUSH_REQUESTS,
+      maxFreeSockets: MAX_OPEN_PUSH_REQUESTS,
+      rejectUnauthorized: options.tlsVerify,
+      secureContext: createSecureContext(),
+    });
   }
 
   /**

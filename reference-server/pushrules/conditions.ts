@@ -6,7 +6,7 @@
  * conditions MUST NOT match any events").
  */
 import { isJsonObject, type Json, type JsonObject } from '../json.js';
-import { compileGlob, containsWords } from './glob.js';
+import { compileGlob, containsWords, type Glob } from './glob.js';
 import type { PushRuleSemantics } from './semantics.js';
 
 /** The event and the room as the conditions read them. */
@@ -45,13 +45,33 @@ export function conditionMatches(condition: Json, input: ConditionInput, semanti
   }
 }
 
+/** Compiled patterns, by their text: the same rules are evaluated for every event. */
+const globs = new Map<string, Glob>();
+let globChars = 0;
+/** The most pattern text kept compiled; past it the cache starts again. */
+const GLOB_CHARS_KEPT = 256 * 1024;
+
+function globOf(pattern: string): Glob {
+  let glob = globs.get(pattern);
+  if (glob === undefined) {
+    if (globChars + pattern.length > GLOB_CHARS_KEPT) {
+      globs.clear();
+      globChars = 0;
+    }
+    glob = compileGlob(pattern);
+    globs.set(pattern, glob);
+    globChars += pattern.length;
+  }
+  return glob;
+}
+
 /** A glob over a string property; `content.body` is matched by words. */
 export function eventMatch(condition: JsonObject, event: JsonObject): boolean {
   const { key, pattern } = condition;
   if (typeof key !== 'string' || typeof pattern !== 'string') return false;
   const value = lookup(event, splitPath(key));
   if (typeof value !== 'string') return false;
-  const glob = compileGlob(pattern);
+  const glob = globOf(pattern);
   return key === 'content.body' ? glob.matchesWords(value) : glob.matchesWhole(value);
 }
 

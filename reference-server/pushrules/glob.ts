@@ -15,7 +15,7 @@
  * expression built from it would take exponential time on a long run of `a`).
  */
 
-/** A compiled pattern. Compile once per evaluation; it holds no reference to the value. */
+/** A compiled pattern. It holds no reference to the value it matched, and may be kept and used again (one match at a time). */
 export interface Glob {
   /** Whether the pattern matches the whole value. */
   matchesWhole(value: string): boolean;

@@ -64,6 +64,8 @@ export class PushRuleStore {
   readonly #limits: PushRuleLimits;
   readonly #semantics: PushRuleSemantics;
   readonly #users = new Map<string, UserRules>();
+  /** Each user's server-default rules, built once (frozen: evaluation shares them) for the most recent users. */
+  readonly #defaults = new Map<string, readonly UserDefault[]>();
   #bytes = 0;
 
   constructor(limits: PushRuleLimits, semantics: PushRuleSemantics) {
@@ -78,7 +80,7 @@ export class PushRuleStore {
 
   /** The user's ruleset as JSON text: an object with one array per kind, each in priority order. */
   rulesetJson(userId: string): string {
-    const defaults = defaultRules(userId, this.#semantics);
+    const defaults = this.#defaultsOf(userId);
     const parts = KINDS.map((kind) => `${JSON.stringify(kind)}:[${this.#entries(userId, kind, defaults).map(entryJson).join(',')}]`);
     return `{${parts.join(',')}}`;
   }
@@ -166,7 +168,7 @@ export class PushRuleStore {
 
   /** The user's rules in the order they are checked, parsed one at a time as evaluation asks for them. */
   *rules(userId: string): Generator<EffectiveRule> {
-    const defaults = defaultRules(userId, this.#semantics);
+    const defaults = this.#defaultsOf(userId);
     for (const kind of KINDS) {
       for (const entry of this.#entries(userId, kind, defaults)) yield effective(kind, entry);
     }
@@ -181,11 +183,21 @@ export class PushRuleStore {
     return [...master, ...own, ...server.filter((e) => !master.includes(e))];
   }
 
+  #defaultsOf(userId: string): readonly UserDefault[] {
+    let defaults = this.#defaults.get(userId);
+    if (defaults === undefined) {
+      if (this.#defaults.size >= DEFAULTS_KEPT) this.#defaults.clear();
+      defaults = deepFreeze(defaultRules(userId, this.#semantics));
+      this.#defaults.set(userId, defaults);
+    }
+    return defaults;
+  }
+
   #find(userId: string, kind: Kind, ruleId: string): Entry | undefined {
     const state = this.#users.get(userId);
     const own = state?.lists[kind].find((rule) => rule.ruleId === ruleId);
     if (own !== undefined) return { user: own };
-    const server = defaultRules(userId, this.#semantics).find((d) => d.kind === kind && d.ruleId === ruleId);
+    const server = this.#defaultsOf(userId).find((d) => d.kind === kind && d.ruleId === ruleId);
     return server === undefined ? undefined : { default: server, change: state?.changes.get(changeKey(kind, ruleId)) };
   }
 
@@ -256,6 +268,17 @@ function changeKey(kind: Kind, ruleId: string): string {
 
 function userRuleJson(rule: UserRule): string {
   return `{"rule_id":${JSON.stringify(rule.ruleId)},"default":false,"enabled":${String(rule.enabled)}${rule.matchJson},"actions":${rule.actionsJson}}`;
+}
+
+/** Users whose server-default rules are kept built; past it the cache starts again. */
+const DEFAULTS_KEPT = 256;
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
 }
 
 function entryJson(entry: Entry): string {

@@ -157,13 +157,9 @@ function queryToken(url: string): string | undefined {
 }
 
 /** The segments the `*`s of `pattern` matched in the URL's path (decoded), or undefined when it does not match. */
-function pathMatch(pattern: string, url: string): string[] | undefined {
-  let path: string[];
-  try {
-    path = new URL(url).pathname.split('/');
-  } catch {
-    return undefined;
-  }
+function pathMatch(pattern: string, url: string | readonly string[] | undefined): string[] | undefined {
+  const path = typeof url === 'string' ? pathSegments(url) : url;
+  if (path === undefined) return undefined;
   const want = pattern.split('/');
   if (want.length !== path.length || !want.every((seg, i) => seg === '*' || seg === path[i])) return undefined;
   return want.flatMap((seg, i) => {
@@ -175,6 +171,15 @@ function pathMatch(pattern: string, url: string): string[] | undefined {
       return [raw];
     }
   });
+}
+
+/** The segments of a URL's path, still percent-encoded; undefined for a URL that does not parse. */
+function pathSegments(url: string): string[] | undefined {
+  try {
+    return new URL(url).pathname.split('/');
+  } catch {
+    return undefined;
+  }
 }
 
 const pathMatches = (pattern: string, url: string): boolean => pathMatch(pattern, url) !== undefined;
@@ -533,8 +538,12 @@ function planCleanup(run: CaseRun, sent: HttpRequest, sentJson: unknown, observe
   const token = sent.headers['authorization']?.replace(/^Bearer /, '') ?? queryToken(sent.url);
   const user = run.users.find((u) => token === u.accessToken);
   if (!user) return;
+  // Parsed once for every rule: a run sends hundreds of requests, each checked against every rule.
+  let path: string[] | undefined;
   for (const rule of run.setup.cleanup) {
-    const matched = rule.after.method === sent.method ? pathMatch(rule.after.path, sent.url) : undefined;
+    if (rule.after.method !== sent.method) continue;
+    path ??= pathSegments(sent.url);
+    const matched = pathMatch(rule.after.path, path);
     if (!matched) continue;
     if (rule.after.status !== undefined && !(Array.isArray(rule.after.status) ? rule.after.status : [rule.after.status]).includes(observed.status ?? -1)) continue;
     if (rule.after.sent !== undefined && match(rule.after.sent, sentJson, 'includes').length > 0) continue;

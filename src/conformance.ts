@@ -17,6 +17,8 @@ import { prepareReportFiles, writeReportFile } from './report/files.js';
 import { incompletePaths } from './report/incomplete.js';
 import { reporter } from './report/index.js';
 import { exitCode } from './report/view.js';
+import { allKinds } from './kinds.js';
+import type { Kinds } from './run/kinds.js';
 import { run, selectCases, type RunOptions } from './run/runner.js';
 import { loadSuite } from './run/suite.js';
 import type { RunReport } from './run/types.js';
@@ -30,7 +32,9 @@ export interface ReportRequest {
   file?: string;
 }
 
-export interface ConformanceOptions extends Omit<RunOptions, 'suite' | 'editions' | 'onStart' | 'onResult' | 'onWait' | 'onExchange' | 'redactor'> {
+export interface ConformanceOptions extends Omit<RunOptions, 'suite' | 'kinds' | 'editions' | 'onStart' | 'onResult' | 'onWait' | 'onExchange' | 'redactor'> {
+  /** The step and expectation kinds of the cases (default: the core's and the areas', src/kinds.ts). */
+  kinds?: Kinds;
   /** Editions to run (default: 'auto', those the target advertises). */
   editions?: RunOptions['editions'];
   /** The suite's cases; default: the bundled ones, or those in `cases`. */
@@ -88,7 +92,8 @@ export function noCaseMatches(grep: string | undefined, editions: readonly strin
  */
 export async function runAndReport(options: ConformanceOptions): Promise<ConformanceOutcome> {
   const editions = options.editions ?? 'auto';
-  const suite = options.suite ?? loadSuite({ ...(options.cases ? { dir: options.cases } : {}) });
+  const kinds = options.kinds ?? allKinds;
+  const suite = options.suite ?? loadSuite({ kinds, ...(options.cases ? { dir: options.cases } : {}) });
   if (selectCases(suite, editions === 'auto' ? editionIds() : editions, options.grep).length === 0) throw noCaseMatches(options.grep, editions);
   const expectations: Expectations | undefined = options.expectations ? loadExpectations(options.expectations, new Set(suite.cases.map((c) => c.id))) : undefined;
   const requests = options.reports?.length ? options.reports : [{ name: 'spec' }];
@@ -116,6 +121,7 @@ export async function runAndReport(options: ConformanceOptions): Promise<Conform
         ...options,
         editions,
         suite,
+        kinds,
         redactor,
         onStart: (p) => {
           for (const { r } of reporters) r.plan?.(p);

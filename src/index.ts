@@ -1,13 +1,12 @@
 /** The public API of the runner library; the CLI is one user of it. */
 export { runAndReport, type ConformanceOptions, type ConformanceOutcome, type ReportRequest } from './conformance.js';
-export { loadSuite, type SuiteOptions as LoadOptions } from './run/suite.js';
+export { loadSuite, run, allKinds, stepKinds, expectKinds, type RunOptions } from './kinds.js';
+export type { SuiteOptions as LoadOptions } from './run/suite.js';
 export { scopeOf, type Case, type Step, type Expectation, type Suite } from './cases/types.js';
-export { run, plan, preflight, selectCases, DEFAULT_JOBS, type RunOptions, type Plan } from './run/runner.js';
+export { plan, preflight, selectCases, DEFAULT_JOBS, type Plan } from './run/runner.js';
 export { summarize, isFailing, type CaseResult, type CheckFailure, type RunReport, type RunMeta, type Summary, type Outcome } from './run/types.js';
 export type { Credential } from './run/users.js';
-export { stepKinds } from './run/steps/index.js';
-export { expectKinds } from './run/expect/index.js';
-export type { StepKind, ExpectKind } from './run/kinds.js';
+export type { StepKind, ExpectKind, Kinds } from './run/kinds.js';
 export type { Service, ServiceSpec } from './run/services.js';
 export { gatewayService, MockGateway, type DeliveryOptions } from './areas/delivery/gateway/index.js';
 export { REPORTERS, reporter, render } from './report/index.js';

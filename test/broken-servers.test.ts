@@ -6,8 +6,7 @@
  * SHOULD, pass the default run and fail --strict on exactly its cases.
  */
 import { expect } from 'chai';
-import { loadSuite } from '../src/run/suite.js';
-import { run } from '../src/run/runner.js';
+import { loadSuite, run } from '../src/kinds.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
 import { loadSpec } from '../src/spec/requirements.js';
 import { gatewayService } from '../src/areas/delivery/gateway/index.js';

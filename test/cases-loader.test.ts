@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { loadSuite } from '../src/run/suite.js';
+import { loadSuite } from '../src/kinds.js';
 import { CaseFileError } from '../src/errors.js';
 import { tmpCases, VALID_CASE } from './support/tmp-cases.js';
 

@@ -4,8 +4,7 @@
  * server whose answers vary.
  */
 import { expect } from 'chai';
-import { loadSuite } from '../src/run/suite.js';
-import { run } from '../src/run/runner.js';
+import { loadSuite, run } from '../src/kinds.js';
 import { isFailing } from '../src/run/types.js';
 import { json, isSet, startProxy, type Mutation } from './support/proxy-server.js';
 

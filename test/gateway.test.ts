@@ -13,8 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { integer, makeCertificate } from '../src/areas/delivery/gateway/cert.js';
 import { isBadgeBody, MockGateway } from '../src/areas/delivery/gateway/gateway.js';
 import { gatewayService } from '../src/areas/delivery/gateway/index.js';
-import { run } from '../src/run/runner.js';
-import { loadSuite } from '../src/run/suite.js';
+import { loadSuite, run } from '../src/kinds.js';
 import { startProxy } from './support/proxy-server.js';
 
 /** POSTs a body to the gateway with the request target written as given (origin or absolute form). */

@@ -12,8 +12,7 @@
  * areas' broken servers run the whole suite in broken-servers.test.ts.
  */
 import { expect } from 'chai';
-import { loadSuite } from '../src/run/suite.js';
-import { run } from '../src/run/runner.js';
+import { loadSuite, run } from '../src/kinds.js';
 import { isFailing, type RunReport } from '../src/run/types.js';
 import { loadSpec } from '../src/spec/requirements.js';
 import { gatewayService } from '../src/areas/delivery/gateway/index.js';

@@ -6,7 +6,7 @@
  * credentials in --target refused. The CLI is spawned for real.
  */
 import { expect } from 'chai';
-import { loadSuite } from '../src/run/suite.js';
+import { loadSuite } from '../src/kinds.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

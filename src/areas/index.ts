@@ -1,7 +1,8 @@
 /**
  * What the areas of spec/areas.yaml bring to the runner beyond data: their
- * own step and expectation kinds, registered here once (the core's
- * registries take them from here). An area that brings none needs no line;
+ * own step and expectation kinds, registered here once (src/kinds.ts, above
+ * both, composes them with the core's; the core never imports this folder,
+ * which sits above it). An area that brings none needs no line;
  * one that does adds its folder under src/areas/ and one line to each list.
  * Services an area offers (push delivery's mock gateway) are started by the
  * composition root, src/cli/run.ts, from the area's own entry.

@@ -102,7 +102,7 @@ const isFile = (file: string): boolean => {
 };
 
 export interface LoadOptions {
-  /** The step and expectation kinds the cases may use (the runner's registries: see run/suite.ts). */
+  /** The step and expectation kinds the cases may use (the core's and the areas': see src/kinds.ts). */
   kinds: CaseKinds;
   /** Folder holding <edition>/*.yaml; default: the suite's cases/. */
   dir?: string;

@@ -10,6 +10,7 @@ import { escapeForTerminal } from '../text.js';
 import { noCaseMatches, runAndReport, type ConformanceOptions, type ReportRequest } from '../conformance.js';
 import { plan, selectCases } from '../run/runner.js';
 import { loadSuite } from '../run/suite.js';
+import { allKinds } from '../kinds.js';
 import type { ServiceSpec } from '../service.js';
 import type { Credential } from '../run/users.js';
 import { UsageError } from '../errors.js';
@@ -134,6 +135,7 @@ export async function runCommand(s: RunSettings, io: Io): Promise<number> {
     const options: ConformanceOptions = {
       target,
       editions,
+      kinds: allKinds,
       strict: s.strict,
       jobs: s.jobs,
       timeoutMs: s.timeout,
@@ -166,7 +168,7 @@ export async function runCommand(s: RunSettings, io: Io): Promise<number> {
 
 /** `conformance list`: the cases a run would select; with a target, after asking it what it serves. */
 export async function listCommand(s: RunSettings, io: Io): Promise<number> {
-  const suite = loadSuite({ ...(s.cases ? { dir: s.cases } : {}) });
+  const suite = loadSuite({ kinds: allKinds, ...(s.cases ? { dir: s.cases } : {}) });
   const editions = editionsFor(s, s.target === undefined);
   if (!s.target) {
     const cases = selectCases(suite, editions === 'auto' ? editionIds() : editions, s.grep);

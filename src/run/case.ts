@@ -12,11 +12,9 @@ import { CUT_MARGIN, type Redactor } from '../http/redact.js';
 import type { Transport } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
 import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
-import { expectKinds } from './expect/index.js';
 import { statusMatches } from './expect/status.js';
-import type { Observed, StepContext, StepKind, StepRun } from './kinds.js';
+import type { Kinds, Observed, StepContext, StepKind, StepRun } from './kinds.js';
 import type { Services } from './services.js';
-import { stepKinds } from './steps/index.js';
 import { RESULT_BODY_CAP } from './exchange.js';
 import { cutUnits, jsonText } from '../text.js';
 import { jsonShape, MAX_JSON_DEPTH, parseJson } from '../json.js';
@@ -35,6 +33,8 @@ export interface CaseEnv {
   scope: CaseScope;
   spec: SpecText;
   suite: Suite;
+  /** The kinds the case's steps and expectations are run and judged by. */
+  kinds: Kinds;
   edition: EditionInfo;
   /** The version of the edition's specification the case is judged by. */
   version: string;
@@ -338,7 +338,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
       if (!env.cleanup) break;
       if (readsVars(step.spec).some((v) => vars.get(v) === undefined)) continue;
       try {
-        const ran = await (stepKinds.get(step.kind) as NonNullable<ReturnType<typeof stepKinds.get>>).run(step.spec, stepContext(c.steps.length + i + 1, step.title));
+        const ran = await (env.kinds.steps.get(step.kind) as StepKind).run(step.spec, stepContext(c.steps.length + i + 1, step.title));
         ran.release?.();
         result.requests += ran.requests;
         const status = ran.observed?.status;
@@ -377,7 +377,7 @@ async function runSteps(c: Case, env: CaseEnv, users: User[], result: CaseResult
  */
 async function runStep(run: CaseRun, i: number, step: Step): Promise<boolean> {
   const { env, result } = run;
-  const kind = stepKinds.get(step.kind);
+  const kind = env.kinds.steps.get(step.kind);
   if (!kind) throw new Error(`step kind ${step.kind} is not registered`);
   if (env.signal?.aborted) {
     result.outcome = 'errored';
@@ -465,6 +465,7 @@ function judgeStep(run: CaseRun, i: number, step: Step, kind: StepKind, ran: Ste
     return false;
   }
   const levelOf = (req: string): 'MUST' | 'SHOULD' => env.spec.requirements.get(req)?.level ?? 'MUST';
+  const expectKinds = env.kinds.expects;
   const resolved = step.expect.map((e) => ({ e, checks: e.checks.map((ch): Check => (expectKinds.get(ch.kind)?.resolves ? { kind: ch.kind, value: resolve(ch.value, run.values) } : ch)) }));
   const must = resolved.filter((r) => levelOf(r.e.requirement) === 'MUST').flatMap((r) => r.checks);
   const holds = (ch: Check): boolean => (expectKinds.get(ch.kind)?.evaluate(ch.value, observed) ?? []).length === 0;
@@ -520,7 +521,7 @@ function judgeStep(run: CaseRun, i: number, step: Step, kind: StepKind, ran: Ste
  */
 function judgeUnobserved(run: CaseRun, i: number, step: Step, why: string): boolean {
   const { env, result, c } = run;
-  const arrival = step.expect.filter((e) => e.checks.some((ch) => expectKinds.get(ch.kind)?.judgesArrival));
+  const arrival = step.expect.filter((e) => e.checks.some((ch) => env.kinds.expects.get(ch.kind)?.judgesArrival));
   const cited = new Set<string>();
   for (const e of arrival.length > 0 ? arrival : step.expect) {
     if (cited.has(e.requirement)) continue;

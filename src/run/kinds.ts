@@ -8,7 +8,7 @@
 import type { HttpRequest } from '../http/client.js';
 import type { Transport } from '../http/transport.js';
 import type { Redactor } from '../http/redact.js';
-import type { CaseExpectKind, CaseStepKind, Check, References } from '../cases/types.js';
+import type { CaseExpectKind, CaseStepKind, Check, KindRegistry, References } from '../cases/types.js';
 import type { ValueProblem } from '../cases/values.js';
 import type { EditionInfo } from '../spec/editions.js';
 import type { Exchange, SkipCause, WaitPeriod } from './types.js';
@@ -160,4 +160,39 @@ export type { References } from '../cases/types.js';
 
 export interface ExpectRegistry {
   get(name: string): ExpectKind | undefined;
+}
+
+export type StepRegistry = KindRegistry<StepKind>;
+
+/**
+ * The kinds a run uses, given to it (RunOptions.kinds) and to the case
+ * loader: the core knows only its own (steps/index.ts, expect/index.ts);
+ * the module above it that also knows the areas composes the rest in.
+ */
+export interface Kinds {
+  steps: StepRegistry;
+  expects: KindRegistry<ExpectKind>;
+}
+
+/** A registry that takes more kinds after it is made (a program embedding the runner adds its own). */
+export interface OpenRegistry<T> extends KindRegistry<T> {
+  /** Adds a kind; a name already taken is a bug, thrown at once. */
+  register(kind: T): void;
+}
+
+/** A registry of the given kinds, in their order, each found by its name (which must be unique). */
+export function kindRegistry<T extends { name: string }>(what: string, kinds: readonly T[]): OpenRegistry<T> {
+  const list: T[] = [];
+  const registry: OpenRegistry<T> = {
+    get all(): readonly T[] {
+      return list;
+    },
+    get: (name) => list.find((k) => k.name === name),
+    register(kind) {
+      if (list.some((k) => k.name === kind.name)) throw new Error(`${what} kind ${kind.name} is registered twice`);
+      list.push(kind);
+    },
+  };
+  for (const kind of kinds) registry.register(kind);
+  return registry;
 }

@@ -18,13 +18,13 @@ import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirem
 import { suiteInfo } from '../version.js';
 import { BodyBudget } from './budget.js';
 import { runCase } from './case.js';
+import type { Kinds } from './kinds.js';
 import { CaseScope, caseScope, ownerOf, SETUP_TAG } from './journal.js';
 import { Services, type ServiceSpec } from './services.js';
 import { Slots } from './slots.js';
 import type { ReceivedExchange } from '../service.js';
 import { parseJson } from '../json.js';
 import type { CaseResult, RunMeta, RunReport, SkipCause, WaitEvent } from './types.js';
-import { stepKinds } from './steps/index.js';
 import { describeAnswer, GivenUsers, RegisteringPool, type Credential, type UserSource } from './users.js';
 
 export interface RunOptions {
@@ -33,6 +33,8 @@ export interface RunOptions {
   /** Editions to run, or 'auto': the editions the target advertises. */
   editions: readonly Edition[] | 'auto';
   suite: Suite;
+  /** The step and expectation kinds the suite was loaded with: the core's and the areas' (src/kinds.ts). */
+  kinds: Kinds;
   strict?: boolean;
   /** Cases sending requests at once (default DEFAULT_JOBS); a case only waiting for the target holds none. */
   jobs?: number;
@@ -74,6 +76,9 @@ export interface RunOptions {
   /** Bytes of large answers the cases judge at once (see budget.ts). */
   bodyBudgetBytes?: number;
 }
+
+/** What planning a run reads: it runs no step, so it needs no kinds. */
+export type PlanOptions = Omit<RunOptions, 'kinds'>;
 
 /**
  * Cases sending requests at once (a case waiting for a poke gives up its
@@ -156,7 +161,7 @@ export interface Plan {
   left: Map<string, { code: string; reason: string; cause: SkipCause }>;
 }
 
-export async function planRun(options: RunOptions, client: Transport, spec: SpecText, redactor: Redactor, services = new Services(options.services)): Promise<Plan> {
+export async function planRun(options: PlanOptions, client: Transport, spec: SpecText, redactor: Redactor, services = new Services(options.services)): Promise<Plan> {
   const base = options.target.replace(/\/+$/, '');
   const pre = await preflight(client, base, redactor);
   const advertisedEditions = [...spec.editions.values()].filter((e) => pre.advertised.some((v) => e.advertised?.test(v))).map((e) => e.id as Edition);
@@ -292,7 +297,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       if (why) finishCase(i, { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'skipped', skipReason: why.reason, skipCode: why.code, skipCause: why.cause, failures: [], warnings: [], durationMs: 0, requests: 0 });
     });
     // The cases that may wait longest go first: their waits then overlap the rest of the run instead of ending it.
-    const weights = plan.cases.map(waitWeight);
+    const weights = plan.cases.map((c) => waitWeight(c, options.kinds));
     const queue = plan.cases.flatMap((c, i) => (plan.left.has(c.id) ? [] : Array.from({ length: repeat }, () => i))).sort((a, b) => (weights[b] as number) - (weights[a] as number));
     let seq = 0;
     const slots = new Slots(options.jobs ?? DEFAULT_JOBS);
@@ -313,6 +318,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
           scope,
           spec,
           suite: options.suite,
+          kinds: options.kinds,
           edition: spec.editions.get(c.edition) as EditionInfo,
           version: (plan.versions[c.edition] as VersionChoice).version,
           users,
@@ -397,8 +403,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
 }
 
 /** How long a case may wait beyond its requests, as its step kinds estimate it. */
-function waitWeight(c: Case): number {
-  return c.steps.reduce((sum, step) => sum + (stepKinds.get(step.kind)?.waitWeight?.(step.spec) ?? 0), 0);
+function waitWeight(c: Case, kinds: Kinds): number {
+  return c.steps.reduce((sum, step) => sum + (kinds.steps.get(step.kind)?.waitWeight?.(step.spec) ?? 0), 0);
 }
 
 /** A JSON value (of bounded depth: what the preflight kept) with every secret the redactor knows replaced, in keys and strings. */
@@ -410,7 +416,7 @@ function redactedJson(value: unknown, redactor: Redactor, depth = 0): unknown {
 }
 
 /** What a run would do against its target, without running a case (for --list). */
-export async function plan(options: RunOptions): Promise<Plan> {
+export async function plan(options: PlanOptions): Promise<Plan> {
   const spec = options.spec ?? loadSpec();
   const redactor = options.redactor ?? new Redactor();
   const client = new Transport(new HttpClient({ timeoutMs: options.timeoutMs ?? 10_000, maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024 }), { ...(options.rateLimitBudgetMs !== undefined ? { rateLimitBudgetMs: options.rateLimitBudgetMs } : {}) });

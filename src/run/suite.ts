@@ -1,28 +1,25 @@
 /**
- * The suite as the runner reads it: the case loader given the runner's own
- * step and expectation kinds.
+ * The suite as a run reads it: the bundled one as the build kept it, while
+ * nothing it was made from changed, else the case files loaded afresh; with
+ * the kinds the caller gives (the composed ones: src/kinds.ts).
  */
 import { keepSuite, keptSuite } from '../cases/kept.js';
 import { readSuite, type LoadOptions } from '../cases/load.js';
-import type { Suite } from '../cases/types.js';
-import { expectKinds } from './expect/index.js';
-import { stepKinds } from './steps/index.js';
+import type { CaseKinds, Suite } from '../cases/types.js';
 
 export type SuiteOptions = Omit<LoadOptions, 'kinds'>;
 
-const KINDS = { steps: stepKinds, expects: expectKinds };
-
 /**
  * Loads and validates every case file of the suite (see readSuite). The
- * bundled suite, unchanged since the build kept it, is taken as kept
- * (cases/kept.ts).
+ * bundled suite, unchanged since the build kept it with the same kinds, is
+ * taken as kept (cases/kept.ts).
  */
-export function loadSuite(options: SuiteOptions = {}): Suite {
+export function loadSuite(options: LoadOptions): Suite {
   const bundled = options.dir === undefined && options.editions === undefined && options.spec === undefined;
-  return (bundled ? keptSuite(KINDS) : undefined) ?? readSuite({ ...options, kinds: KINDS });
+  return (bundled ? keptSuite(options.kinds) : undefined) ?? readSuite(options);
 }
 
-/** Loads the bundled suite from its files and keeps it for later runs; returns where. */
-export function keepBundledSuite(): string {
-  return keepSuite(readSuite({ kinds: KINDS }), KINDS);
+/** Loads the bundled suite from its files and keeps it for later runs with these kinds; returns where. */
+export function keepBundledSuite(kinds: CaseKinds): string {
+  return keepSuite(readSuite({ kinds }), kinds);
 }

@@ -4,6 +4,7 @@ import { describeErrors, getValidator } from './schemas.js';
 import { isFailing, type CaseResult, type RunReport } from './run/types.js';
 import { cutUnits, escapeForTerminal } from './text.js';
 import { INPUT_CAP, InputTooLarge, readInputFile, writeReportFile } from './report/files.js';
+import { INCOMPLETE_EXPECTATIONS } from './report/incomplete.js';
 
 /**
  * Aliases an expectations file may use (`*name`, repeating an anchored
@@ -12,13 +13,6 @@ import { INPUT_CAP, InputTooLarge, readInputFile, writeReportFile } from './repo
  */
 export const MAX_ALIASES = 16;
 
-/**
- * The first line of an expectations file a run of --update-expectations
- * writes before its first request (see report/files.ts); the run replaces the
- * file when it ends. A file that still starts so was left by a run that did
- * not finish, and records nothing.
- */
-export const INCOMPLETE_EXPECTATIONS = '# INCOMPLETE: the run of conformance --update-expectations writing this file did not finish; it records no expectation.\n{}\n';
 
 export interface Expectation {
   reason: string;

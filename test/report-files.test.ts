@@ -22,7 +22,8 @@ import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, re
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { expectationsText, INCOMPLETE_EXPECTATIONS } from '../src/expectations.js';
+import { expectationsText } from '../src/expectations.js';
+import { INCOMPLETE_EXPECTATIONS } from '../src/report/incomplete.js';
 import { writeReportFile } from '../src/report/files.js';
 import { getValidator } from '../src/schemas.js';
 import type { RunReport } from '../src/run/types.js';

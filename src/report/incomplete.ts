@@ -5,11 +5,18 @@
  * with ERR_RUN_INCOMPLETE, which a CI reader of any format counts as a
  * failure, and `meta.incomplete` says why in words.
  */
-import { INCOMPLETE_EXPECTATIONS } from '../expectations.js';
 import type { RunReport } from '../run/types.js';
 import type { ReportPath } from './files.js';
 import { render } from './index.js';
 import type { BeginInfo } from './types.js';
+
+/**
+ * The first line of an expectations file a run of --update-expectations
+ * writes before its first request (see files.ts); the run replaces the
+ * file when it ends. A file that still starts so was left by a run that did
+ * not finish, and records nothing (expectations.ts refuses it).
+ */
+export const INCOMPLETE_EXPECTATIONS = '# INCOMPLETE: the run of conformance --update-expectations writing this file did not finish; it records no expectation.\n{}\n';
 
 export const INCOMPLETE_CODE = 'ERR_RUN_INCOMPLETE';
 export const INCOMPLETE_ID = 'run.incomplete';

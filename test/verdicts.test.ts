@@ -39,7 +39,7 @@ describe('verdicts: what was judged, and what was not', function () {
     expect(r.code, r.stderr + r.stdout.slice(-2000)).to.equal(0);
     const line = r.stdout.split('\n').find((l) => l.startsWith('conformance: '));
     // Push rules are judged on their API, and their delivery cases are not judged, for the same reason.
-    expect(line).to.match(/^conformance: conforms at level MUST: .* — judged: the pushers API \(v1, \d+ cases\), push rules \(v1, \d+ cases\); push delivery \(v1\) NOT JUDGED: \d+ of \d+ cases skipped, the target cannot create rooms, so no event can be pushed; push rules \(v1\) NOT JUDGED: \d+ of \d+ cases skipped, the target cannot create rooms, so no event can be pushed$/);
+    expect(line).to.match(/^conformance: conforms at level MUST: .* — judged: the pushers API \(v1, \d+ cases\), push rules \(v1, \d+ cases\); push delivery \(v1\) NOT JUDGED: \d+ of \d+ cases skipped, the target cannot create rooms, so no event can be pushed; push rules \(v1\): \d+ of \d+ cases NOT JUDGED \(skipped\), the target cannot create rooms, so no event can be pushed$/);
     const report = readJsonReport(path('no-rooms.json'));
     const delivery = report.conformance.areas?.find((a) => a.area === 'delivery');
     expect(delivery?.judged).to.equal(0);

@@ -79,8 +79,11 @@ const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' 
 const areaName = (a: AreaVerdict): string => `${a.title} (${a.edition})`;
 
 /**
- * "push delivery (v1) NOT JUDGED: 9 of 9 cases skipped, the target refused …";
- * an edition the target does not serve is one clause for all its areas.
+ * "push delivery (v1) NOT JUDGED: 9 of 9 cases skipped, the target refused …"
+ * when none of an area's cases was judged; "push rules (v1): 3 of 45 cases NOT
+ * JUDGED (skipped), …" when some were, so that the line is not read as the
+ * whole area left out. An edition the target does not serve is one clause for
+ * all its areas.
  */
 function notJudgedTexts(areas: readonly AreaVerdict[]): string[] {
   const out: string[] = [];
@@ -90,7 +93,11 @@ function notJudgedTexts(areas: readonly AreaVerdict[]): string[] {
     if (a.notServed === a.notJudged) {
       if (!unserved.has(a.edition)) out.push(`edition ${a.edition} NOT JUDGED: the target does not serve it`);
       unserved.add(a.edition);
-    } else out.push(`${areaName(a)} NOT JUDGED: ${a.notJudged} of ${plural(a.cases - a.leftOut, 'case')} skipped, ${a.reason ?? 'for a reason of the target'}`);
+    } else {
+      const of = a.cases - a.leftOut;
+      const why = a.reason ?? 'for a reason of the target';
+      out.push(a.notJudged === of ? `${areaName(a)} NOT JUDGED: ${a.notJudged} of ${plural(of, 'case')} skipped, ${why}` : `${areaName(a)}: ${a.notJudged} of ${plural(of, 'case')} NOT JUDGED (skipped), ${why}`);
+    }
   }
   return out;
 }

@@ -7,7 +7,8 @@ import type { JsonObject } from './json.js';
 import { checkCap, DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS, resolveDeliveryLimits, resolveLimits, resolveRoomLimits } from './limits.js';
 import { packageInfo } from './paths.js';
 import { PushDelivery } from './push/delivery.js';
-import { createPushRules, type PushRuleOptions } from './pushrules/index.js';
+import { createPushRules, type PushRuleOptions, type PushRulesContext } from './pushrules/index.js';
+import type { NotificationPolicy } from './push/delivery.js';
 import { JsonText, matrixError, type HandlerResult } from './result.js';
 import { Rooms } from './rooms/rooms.js';
 import { roomRoutes } from './rooms/routes.js';
@@ -102,6 +103,12 @@ export interface AppOptions extends PushRuleOptions {
    * embedded run and the project's tests use shorter ones.
    */
   pushRetryDelaysMs?: readonly number[];
+  /**
+   * Another push rules module in place of pushrules/: its routes and the policy
+   * delivery asks. For the project's tests, which prove the cases pass against
+   * a push rules implementation written apart from this server's.
+   */
+  pushRulesModule?: (context: PushRulesContext) => { readonly routes: readonly Route[]; readonly policy: NotificationPolicy };
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -153,7 +160,8 @@ export function buildApp(options: AppOptions = {}): App {
   const log = safeLog(options.log);
   const versions = options.versions ?? defaultVersions();
   const profiles = new Profiles();
-  const pushRules = createPushRules(options, { advertised: versions, limits, displayName: (userId) => profiles.displayName(userId) });
+  const rulesContext: PushRulesContext = { advertised: versions, limits, displayName: (userId) => profiles.displayName(userId) };
+  const pushRules = options.pushRulesModule ? options.pushRulesModule(rulesContext) : createPushRules(options, rulesContext);
   const delivery = new PushDelivery({
     policy: pushRules.policy,
     sources: [

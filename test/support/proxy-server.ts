@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
-import { createServer, type RunningServer } from '../../reference-server/index.js';
+import { createServer, type AppOptions, type RunningServer } from '../../reference-server/index.js';
 import { ok, PushRelay, type PushApi, type PushCall, type RelayAnswer } from './push-relay.js';
 
 /** A request as a mutation sees it: the body as text and, when it parses, as JSON. */
@@ -45,6 +45,8 @@ export interface Mutation {
    * differ (push rules): a server of an older version, not one that only says so.
    */
   versions?: readonly string[];
+  /** A push rules module of its own in place of the reference server's (AppOptions.pushRulesModule). */
+  pushRulesModule?: AppOptions['pushRulesModule'];
   /** Per-server state the mutation may keep (e.g. every pusher it has seen). */
   onRequest?(req: ProxyRequest, state: Map<string, unknown>, forward: (req: ProxyRequest) => Promise<ProxyResponse>, push: PushApi): ProxyResponse | ProxyRequest | undefined | Promise<ProxyResponse | ProxyRequest | undefined>;
   onResponse?(req: ProxyRequest, res: ProxyResponse, state: Map<string, unknown>, push: PushApi): ProxyResponse | undefined | Promise<ProxyResponse | undefined>;
@@ -116,7 +118,7 @@ export async function startProxy(mutation: Mutation): Promise<ProxyServer> {
   // With delivery, the reference server is told not to verify the relay's certificate, made for the test.
   // Connections kept a minute: under load a client may reuse one just as a 5 s keep-alive runs out, and the
   // request is lost with the connection. A run through the proxy must not depend on that race.
-  const inner: RunningServer = await createServer({ port: 0, keepAliveTimeoutMs: KEEP_ALIVE_MS, ...(mutation.delivery ? { pushTlsVerify: false } : {}), ...(mutation.versions ? { versions: mutation.versions } : {}) });
+  const inner: RunningServer = await createServer({ port: 0, keepAliveTimeoutMs: KEEP_ALIVE_MS, ...(mutation.delivery ? { pushTlsVerify: false } : {}), ...(mutation.versions ? { versions: mutation.versions } : {}), ...(mutation.pushRulesModule ? { pushRulesModule: mutation.pushRulesModule } : {}) });
   const state = new Map<string, unknown>();
   let relay: PushRelay | undefined;
   if (mutation.delivery) relay = await PushRelay.start(async (call): Promise<RelayAnswer> => (await mutation.onPush?.(call, state, relay ?? NO_PUSH)) ?? call.forward());

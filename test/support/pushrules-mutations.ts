@@ -10,6 +10,7 @@
 import type { AllowedAtMust, Broken } from './mutations.js';
 import { combine, versionsUpTo } from './mutations.js';
 import { body, json, withJson, type Json, type Mutation, type ProxyRequest, type ProxyResponse } from './proxy-server.js';
+import { independentPushRules, type IndependentOptions } from './independent-pushrules.js';
 import { ok, type PushApi, type PushCall } from './push-relay.js';
 
 type Part = Omit<Mutation, 'name'>;
@@ -693,6 +694,15 @@ export const ALLOWED_RULES: Mutation[] = [
   join('push rules: a v1.6 server (coalesce notifies, dont_notify stops a notification, no mention rules)', remember, older('v1.6')),
   join('push rules: a v1.11 server that refuses dont_notify and coalesce (a lower-case should there)', remember, older('v1.11'), { onRequest: (req) => (isRulePut(req) && Array.isArray(body(req)['actions']) && (body(req)['actions'] as unknown[]).some((a) => a === 'dont_notify' || a === 'coalesce') ? json(400, { errcode: 'M_INVALID_PARAM', error: 'unknown action' }) : undefined) }),
   join('push rules: a v1.11 server that adds new rules last (the "most important" placement is a SHOULD from v1.12)', remember, older('v1.11'), lastByDefault()),
+  // Push rules written apart from the reference server's (support/independent-pushrules.ts), choosing differently wherever the spec allows, at the versions where choices differ.
+  independent('v1.17', {}),
+  independent('v1.17', { refuseUnknownConditions: true, moveOnUpdate: true, enableOnUpdate: true, legacyAt17: true }),
+  independent('v1.12', { deprecated: 'keep' }),
+  independent('v1.11', { deprecated: 'refuse' }),
+  independent('v1.7', { deprecated: 'keep' }),
+  independent('v1.6', {}),
+  independent('v1.4', {}),
+  independent('v1.2', {}),
 ];
 
 /** Correct servers that do not follow a SHOULD of push rules: the default run passes, --strict fails exactly these cases. */
@@ -707,4 +717,15 @@ export const ALLOWED_RULES_AT_MUST: AllowedAtMust[] = [
     skips: ['v1.rules.coalesce'],
     failsStrict: r('push-coalesce'),
   },
+  {
+    ...independent('v1.17', { newRulesLast: true }),
+    skips: ['v1.rules.new-rule-first'],
+    failsStrict: r('push-new-rule-first'),
+  },
 ];
+
+/** The independent push rules module at a version, with the reference server for everything else. */
+function independent(version: string, options: IndependentOptions): Mutation {
+  const chosen = Object.keys(options).length > 0 ? ` (${JSON.stringify(options)})` : '';
+  return { name: `push rules: an implementation written apart from the reference server's, at ${version}${chosen}`, delivery: true, versions: versionsUpTo(version), pushRulesModule: independentPushRules(options) };
+}

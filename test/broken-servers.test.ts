@@ -14,7 +14,7 @@ import { ALLOWED_DELIVERY, BROKEN_DELIVERY, NO_ROOMS } from './support/delivery-
 import { ALLOWED as ALLOWED_API, ALLOWED_AT_MUST, BROKEN as BROKEN_API, V1_5_SERVER } from './support/mutations.js';
 import { ALLOWED_RULES_AT_MUST, BROKEN_RULES } from './support/pushrules-mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
-import { REQUEST_TIMEOUT_MS, runQueue } from './support/run-queue.js';
+import { REQUEST_TIMEOUT_MS, runQueue, unjudged } from './support/run-queue.js';
 import { TEST_TIME_SCALE } from './support/timing.js';
 
 const spec = loadSpec();
@@ -138,6 +138,7 @@ describe('correct servers that choose differently pass', function () {
       const report = await scheduledReport(`allowed ${i}`);
       const failing = report.results.filter((r) => isFailing(r, true));
       expect(failing.map(describeResult)).to.deep.equal([]);
+      expect(unjudged(report, m), 'cases left not judged for a reason of the target').to.deep.equal([]);
     });
   }
 
@@ -206,6 +207,7 @@ describe('correct servers that skip a SHOULD pass the default run', function () 
       const report = await scheduledReport(`at-must ${i}`);
       const failing = report.results.filter((r) => isFailing(r, false));
       expect(failing.map(describeResult)).to.deep.equal([]);
+      expect(unjudged(report, m), 'cases left not judged for a reason of the target').to.deep.equal([]);
       const strict = report.results.filter((r) => isFailing(r, true));
       expect(strict.map((r) => r.id).sort(), 'cases failing under --strict').to.deep.equal([...m.failsStrict].sort());
       for (const r of strict) {

@@ -18,7 +18,7 @@ import { loadSpec } from '../src/spec/requirements.js';
 import { gatewayService } from '../src/areas/delivery/gateway/index.js';
 import { ALLOWED_RULES, ALLOWED_RULES_AT_MUST, BROKEN_RULES } from './support/pushrules-mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
-import { REQUEST_TIMEOUT_MS, runQueue } from './support/run-queue.js';
+import { REQUEST_TIMEOUT_MS, runQueue, unjudged } from './support/run-queue.js';
 import { TEST_TIME_SCALE } from './support/timing.js';
 
 const spec = loadSpec();
@@ -90,12 +90,14 @@ describe('push rules against broken and correct servers', function () {
       it(m.name, async function () {
         const report = await queue.report(`allowed ${i}`);
         expect(report.results.filter((r) => isFailing(r, true)).map(describeResult)).to.deep.equal([]);
+        expect(unjudged(report, m), 'cases left not judged for a reason of the target').to.deep.equal([]);
       });
     }
     for (const [i, m] of ALLOWED_RULES_AT_MUST.entries()) {
       it(`${m.skips.join(', ')} — ${m.name}`, async function () {
         const report = await queue.report(`at-must ${i}`);
         expect(report.results.filter((r) => isFailing(r, false)).map(describeResult)).to.deep.equal([]);
+        expect(unjudged(report, m), 'cases left not judged for a reason of the target').to.deep.equal([]);
         const strict = report.results.filter((r) => isFailing(r, true));
         expect(strict.map((r) => r.id).sort(), 'cases failing under --strict').to.deep.equal([...m.failsStrict].sort());
         for (const r of strict) expect(r.warnings.map((w) => w.requirement).filter((id) => !m.skips.includes(id)), `${r.id} warns only of ${m.skips.join(', ')}`).to.deep.equal([]);

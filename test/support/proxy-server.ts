@@ -45,6 +45,13 @@ export interface Mutation {
    * differ (push rules): a server of an older version, not one that only says so.
    */
   versions?: readonly string[];
+  /**
+   * Correct servers: the cases it may leave not judged (skipped for a reason of
+   * the target's) by a choice the spec allows, such as refusing a condition kind
+   * it does not know. Any other such skip fails its test: a correct server is
+   * judged, not merely left unfailed.
+   */
+  notJudged?: readonly string[];
   /** A push rules module of its own in place of the reference server's (AppOptions.pushRulesModule). */
   pushRulesModule?: AppOptions['pushRulesModule'];
   /** Per-server state the mutation may keep (e.g. every pusher it has seen). */

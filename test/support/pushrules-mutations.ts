@@ -662,25 +662,29 @@ export const ALLOWED_RULES: Mutation[] = [
     },
   ),
   join('push rules: server-default rules without actions listed with ["dont_notify"] (as before v1.7)', remember, WITH_DELIVERY, { onResponse: rewriteRulesets((rs) => eachRule(rs, (rule) => (rule['default'] === true && Array.isArray(rule['actions']) && rule['actions'].length === 0 ? { ...rule, actions: ['dont_notify'] } : rule))) }),
-  join(
-    'push rules: Dendrite\'s answers (404 for before/after naming a server-default rule, unknown condition kinds refused, 404 for an unknown kind or a slash in a rule id, .m.rule.master listed without conditions)',
-    remember,
-    WITH_DELIVERY,
-    {
-      onResponse: rewriteRulesets((rs) => eachRule(rs, (rule) => (rule['rule_id'] === '.m.rule.master' ? Object.fromEntries(Object.entries(rule).filter(([k]) => k !== 'conditions')) : rule))),
-      onRequest: (req) => {
-        const p = rulePath(req);
-        const q = queryOf(req);
-        if (p && !KINDS.includes(p.kind)) return json(404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
-        if (p && /%2F/i.test(req.path)) return json(404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
-        if (!isRulePut(req)) return undefined;
-        if ([q.get('before'), q.get('after')].some((x) => x?.startsWith('.'))) return json(404, { errcode: 'M_NOT_FOUND', error: 'before: rule ID must not be a default rule' });
-        const conditions = body(req)['conditions'];
-        const known = ['event_match', 'contains_display_name', 'room_member_count', 'sender_notification_permission', 'event_property_is', 'event_property_contains'];
-        return Array.isArray(conditions) && conditions.some((c: unknown) => isObject(c) && !known.includes(String(c['kind']))) ? json(400, { errcode: 'M_INVALID_ARGUMENT_VALUE', error: 'invalid rule condition kind' }) : undefined;
+  {
+    ...join(
+      'push rules: Dendrite\'s answers (404 for before/after naming a server-default rule, unknown condition kinds refused, 404 for an unknown kind or a slash in a rule id, .m.rule.master listed without conditions)',
+      remember,
+      WITH_DELIVERY,
+      {
+        onResponse: rewriteRulesets((rs) => eachRule(rs, (rule) => (rule['rule_id'] === '.m.rule.master' ? Object.fromEntries(Object.entries(rule).filter(([k]) => k !== 'conditions')) : rule))),
+        onRequest: (req) => {
+          const p = rulePath(req);
+          const q = queryOf(req);
+          if (p && !KINDS.includes(p.kind)) return json(404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+          if (p && /%2F/i.test(req.path)) return json(404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
+          if (!isRulePut(req)) return undefined;
+          if ([q.get('before'), q.get('after')].some((x) => x?.startsWith('.'))) return json(404, { errcode: 'M_NOT_FOUND', error: 'before: rule ID must not be a default rule' });
+          const conditions = body(req)['conditions'];
+          const known = ['event_match', 'contains_display_name', 'room_member_count', 'sender_notification_permission', 'event_property_is', 'event_property_contains'];
+          return Array.isArray(conditions) && conditions.some((c: unknown) => isObject(c) && !known.includes(String(c['kind']))) ? json(400, { errcode: 'M_INVALID_ARGUMENT_VALUE', error: 'invalid rule condition kind' }) : undefined;
+        },
       },
-    },
-  ),
+    ),
+    // Refusing an unknown condition kind is allowed; the case that needs such a rule is then not judged.
+    notJudged: ['v1.rules.push-unknown-condition'],
+  },
   join('push rules: notifications carry extra tweaks (highlight false, a tweak of the server\'s own)', remember, { delivery: true, onPush: (call) => call.forward(withTweaks(call, (t) => ({ highlight: false, 'org.example.server': 1, ...t }))) }),
   join('push rules: badge updates (counts alone) while .m.rule.master is enabled', remember, masterEnabled(), {
     delivery: true,
@@ -696,7 +700,7 @@ export const ALLOWED_RULES: Mutation[] = [
   join('push rules: a v1.11 server that adds new rules last (the "most important" placement is a SHOULD from v1.12)', remember, older('v1.11'), lastByDefault()),
   // Push rules written apart from the reference server's (support/independent-pushrules.ts), choosing differently wherever the spec allows, at the versions where choices differ.
   independent('v1.17', {}),
-  independent('v1.17', { refuseUnknownConditions: true, moveOnUpdate: true, enableOnUpdate: true, legacyAt17: true }),
+  { ...independent('v1.17', { refuseUnknownConditions: true, moveOnUpdate: true, enableOnUpdate: true, legacyAt17: true }), notJudged: ['v1.rules.push-unknown-condition'] },
   independent('v1.12', { deprecated: 'keep' }),
   independent('v1.11', { deprecated: 'refuse' }),
   independent('v1.7', { deprecated: 'keep' }),

@@ -5,6 +5,7 @@
  * longest waits first, and each test awaits its own.
  */
 import type { RunReport } from '../../src/run/types.js';
+import type { Mutation } from './proxy-server.js';
 
 /**
  * A bound on each request, not a verdict: no server here hangs, but several
@@ -54,4 +55,15 @@ export function runQueue(atOnce: number): RunQueue {
       return p;
     },
   };
+}
+
+/**
+ * The cases a correct server left not judged for a reason of the target's,
+ * beyond those its entry allows (Mutation.notJudged): a correct server must be
+ * judged, not merely left unfailed. A server run without delivery is offered no
+ * gateway on purpose, so its delivery cases are not counted.
+ */
+export function unjudged(report: RunReport, m: Mutation): string[] {
+  const offered = (r: RunReport['results'][number]): boolean => m.delivery === true || r.skipCode !== 'needs-gateway';
+  return report.results.filter((r) => r.outcome === 'skipped' && r.skipCause === 'target' && offered(r) && !(m.notJudged ?? []).includes(r.id)).map((r) => `${r.id}: ${r.skipReason ?? ''}`);
 }

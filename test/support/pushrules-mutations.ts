@@ -696,14 +696,11 @@ export const ALLOWED_RULES: Mutation[] = [
     },
   }),
   join('push rules: a v1.6 server (coalesce notifies, dont_notify stops a notification, no mention rules)', remember, older('v1.6')),
-  join('push rules: a v1.11 server that refuses dont_notify and coalesce (a lower-case should there)', remember, older('v1.11'), { onRequest: (req) => (isRulePut(req) && Array.isArray(body(req)['actions']) && (body(req)['actions'] as unknown[]).some((a) => a === 'dont_notify' || a === 'coalesce') ? json(400, { errcode: 'M_INVALID_PARAM', error: 'unknown action' }) : undefined) }),
   join('push rules: a v1.11 server that adds new rules last (the "most important" placement is a SHOULD from v1.12)', remember, older('v1.11'), lastByDefault()),
   // Push rules written apart from the reference server's (support/independent-pushrules.ts), choosing differently wherever the spec allows, at the versions where choices differ.
   independent('v1.17', {}),
   { ...independent('v1.17', { refuseUnknownConditions: true, moveOnUpdate: true, enableOnUpdate: true, legacyAt17: true }), notJudged: ['v1.rules.push-unknown-condition'] },
   independent('v1.12', { deprecated: 'keep' }),
-  independent('v1.11', { deprecated: 'refuse' }),
-  independent('v1.7', { deprecated: 'keep' }),
   independent('v1.6', {}),
   independent('v1.4', {}),
   independent('v1.2', {}),
@@ -711,6 +708,14 @@ export const ALLOWED_RULES: Mutation[] = [
 
 /** Correct servers that do not follow a SHOULD of push rules: the default run passes, --strict fails exactly these cases. */
 export const ALLOWED_RULES_AT_MUST: AllowedAtMust[] = [
+  // In v1.7-v1.11 deprecated actions "should" be ignored, not rejected: a lower-case should, judged at SHOULD.
+  {
+    ...join('push rules: a v1.11 server that refuses dont_notify and coalesce (a lower-case should there)', remember, older('v1.11'), { onRequest: (req) => (isRulePut(req) && Array.isArray(body(req)['actions']) && (body(req)['actions'] as unknown[]).some((a) => a === 'dont_notify' || a === 'coalesce') ? json(400, { errcode: 'M_INVALID_PARAM', error: 'unknown action' }) : undefined) }),
+    skips: ['v1.rules.deprecated-ignored'],
+    failsStrict: r('push-deprecated-ignored'),
+  },
+  { ...independent('v1.11', { deprecated: 'refuse' }), skips: ['v1.rules.deprecated-ignored'], failsStrict: r('push-deprecated-ignored') },
+  { ...independent('v1.7', { deprecated: 'keep' }), skips: ['v1.rules.deprecated-ignored'], failsStrict: r('push-deprecated-ignored') },
   {
     ...join('push rules: the ruleset lists a kind\'s user rules least important first', remember, WITH_DELIVERY, { onResponse: rewriteRulesets((rs) => Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, Array.isArray(v) ? [...v.filter((x) => isObject(x) && x['default'] === false).reverse(), ...v.filter((x) => !(isObject(x) && x['default'] === false))] : v]))) }),
     skips: ['v1.rules.list-order'],

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BROKEN } from './support/mutations.js';
 import { startProxy, type ProxyServer } from './support/proxy-server.js';
+import { closedPort } from './support/misbehaving-server.js';
 import { tmpCases } from './support/tmp-cases.js';
 
 
@@ -168,11 +169,7 @@ describe('CLI', function () {
     });
 
     it('a dead target gives one line', async function () {
-      const probe = createServer();
-      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-      const port = (probe.address() as AddressInfo).port;
-      await new Promise<void>((r) => probe.close(() => r()));
-      const r = await cli(['--target', `http://127.0.0.1:${port}`]);
+      const r = await cli(['--target', `http://127.0.0.1:${await closedPort()}`]);
       expect(r.code).to.equal(3);
       expect(r.stderr.trim().split('\n')).to.have.length(1);
       expect(r.stderr).to.match(/unreachable: cannot connect \(ECONNREFUSED\)/);

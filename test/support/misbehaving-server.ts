@@ -12,7 +12,7 @@
  * the client goes away, at its own bound, or when close() is called.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createReferenceServer, type RunningServer } from '../../reference-server/index.js';
 
 export type Mode =
@@ -514,9 +514,23 @@ export async function startMisbehaving(options: MisbehavingOptions): Promise<Mis
 
 /** A loopback port nothing listens on: connections to it are refused. */
 export async function closedPort(): Promise<number> {
-  const probe = createHttpServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
+  // Below the range the OS hands out for port 0 (32768 and up on Linux), so no
+  // server a test starts, here or in a test file running beside it, can take it
+  // between this check and the run; a port freed after listening on it could be.
+  for (let port = 20_000 + Math.floor(Math.random() * 1000); port < 32_000; port += 97) {
+    if (await refuses(port)) return port;
+  }
+  throw new Error('no closed port found on 127.0.0.1 below 32000');
+}
+
+/** Whether a connection to the port on loopback is refused (nothing listens there). */
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 }

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import { Agent, buildConnector, errors as undiciErrors, request } from 'undici';
@@ -74,6 +73,8 @@ interface SocketClock {
 /** The moments of one request, filled by undici's diagnostics channels. */
 interface RequestClock {
   start: number;
+  /** undici's request object was seen being created (see `creating`); without it nothing more is known of its phases. */
+  created?: boolean;
   /** The start of the request's body, for the request sent after it on its connection. */
   body?: string;
   previousBody?: string;
@@ -88,12 +89,23 @@ const socketClocks = new WeakMap<Socket, SocketClock>();
 const lastBodies = new WeakMap<Socket, string | undefined>();
 const BODY_REMEMBERED = 4096;
 const requestClocks = new WeakMap<object, RequestClock>();
-/** The clock of the send() under way: undici creates its request object synchronously inside request(), in this context. */
-const currentClock = new AsyncLocalStorage<RequestClock>();
+/**
+ * The clock of the request() call under way: undici creates its request object
+ * synchronously inside request(), so the channel below sees it within that
+ * call. A module variable set around the call, not an AsyncLocalStorage: that
+ * would turn on Node's promise hooks for every promise of the process, which
+ * cost a quarter of an embedded run's time. A request undici queues for want of
+ * a connection (more than `connections` at once to one origin) is created later
+ * and gets no clock: its timings then say only how long it took in all.
+ */
+let creating: RequestClock | undefined;
 
 subscribe('undici:request:create', (m) => {
-  const clock = currentClock.getStore();
-  if (clock) requestClocks.set((m as { request: object }).request, clock);
+  const clock = creating;
+  if (clock) {
+    clock.created = true;
+    requestClocks.set((m as { request: object }).request, clock);
+  }
 });
 subscribe('undici:client:sendHeaders', (m) => {
   const { request: r, socket } = m as { request: object; socket: Socket };
@@ -125,6 +137,8 @@ const r1 = (n: number): number => Math.round(n * 10) / 10;
  * out spent its time without a connection to send on: that is `connect`.
  */
 function timingsOf(c: RequestClock, end: number): Timings {
+  // A request undici queued and created later: its phases were not seen.
+  if (!c.created) return { blocked: 0, connect: -1, ssl: -1, send: 0, wait: r1(end - c.start), receive: 0 };
   if (c.sent === undefined) return { blocked: 0, connect: r1(end - c.start), ssl: -1, send: 0, wait: 0, receive: 0 };
   const bodySent = c.bodySent ?? c.sent;
   const headers = c.headers ?? end;
@@ -193,15 +207,14 @@ export class HttpClient {
     };
     let res;
     try {
-      res = await currentClock.run(clock, () =>
-        request(req.url, {
-          method: req.method as 'GET',
-          headers: req.headers,
-          body: req.body,
-          dispatcher: this.agent,
-          signal,
-        }),
-      );
+      creating = clock;
+      let answer;
+      try {
+        answer = request(req.url, { method: req.method as 'GET', headers: req.headers, body: req.body, dispatcher: this.agent, signal });
+      } finally {
+        creating = undefined;
+      }
+      res = await answer;
     } catch (err) {
       throw failed(err);
     }

@@ -50,6 +50,19 @@ export interface SendOptions {
   deadline?: number;
   /** Told at once when this request is rate-limited, before the wait (the user pool slows down on it). */
   onLimited?: () => void;
+  /** Sees this request's exchanges in place of the transport's onExchange (a case's own, tagged with it). */
+  observe?: (x: SentExchange) => void;
+}
+
+/** What sends a case's requests: a Transport, or a view of one that sees them (observing). */
+export interface Sender {
+  readonly client: HttpClient;
+  send(req: HttpRequest, options?: SendOptions): Promise<Sent>;
+}
+
+/** A view of the transport whose requests `observe` sees, in place of the transport's onExchange. */
+export function observing(transport: Sender, observe: (x: SentExchange) => void): Sender {
+  return { client: transport.client, send: (req, options = {}) => transport.send(req, { ...options, observe }) };
 }
 
 export interface Sent {
@@ -133,6 +146,7 @@ export class Transport {
   }
 
   async send(req: HttpRequest, options: SendOptions = {}): Promise<Sent> {
+    const observe = options.observe ?? this.options.onExchange;
     let attempts = 0;
     let waitedMs = 0;
     let current = req;
@@ -147,10 +161,10 @@ export class Transport {
           res = await this.client.send(current);
         } catch (err) {
           const timings = err instanceof TransportError ? err.timings : undefined;
-          this.options.onExchange?.({ req: current, started, at: t0, ms: performance.now() - t0, error: err instanceof Error ? err.message : String(err), ...(timings ? { timings } : {}) });
+          observe?.({ req: current, started, at: t0, ms: performance.now() - t0, error: err instanceof Error ? err.message : String(err), ...(timings ? { timings } : {}) });
           throw err;
         }
-        this.options.onExchange?.({ req: current, res, started, at: t0, ms: res.durationMs, timings: res.timings });
+        observe?.({ req: current, res, started, at: t0, ms: res.durationMs, timings: res.timings });
         attempts++;
         if (res.status !== 429) break;
         limited++;

@@ -9,7 +9,7 @@ import { asKey, segmentName, match, pointer, resolve, ValueError, type ValueCont
 import { TargetError } from '../errors.js';
 import { TransportError, type HttpRequest } from '../http/client.js';
 import { CUT_MARGIN, type Redactor } from '../http/redact.js';
-import type { Transport } from '../http/transport.js';
+import type { Sender } from '../http/transport.js';
 import type { EditionInfo } from '../spec/editions.js';
 import { linkFor, versionRange, type SpecText } from '../spec/requirements.js';
 import { statusMatches } from './expect/status.js';
@@ -21,11 +21,12 @@ import { jsonShape, MAX_JSON_DEPTH, parseJson } from '../json.js';
 import type { BodyBudget } from './budget.js';
 import type { CaseResult, CheckFailure, WaitEvent } from './types.js';
 import type { Slots } from './slots.js';
-import { caseScope, uniqueValue, type CaseScope } from './journal.js';
+import { uniqueValue, type CaseScope } from './journal.js';
 import { UsersError, type User, type UserSource } from './users.js';
 
 export interface CaseEnv {
-  client: Transport;
+  /** Sends the case's requests, and records them in its scope and the trace. */
+  client: Sender;
   base: string;
   runId: string;
   seq: number;
@@ -260,7 +261,7 @@ export async function runCase(c: Case, env: CaseEnv): Promise<CaseResult> {
   try {
     // The case's bound counts from here: waiting for users from the pool (held by slow cases) is not the case's time.
     const stepsFrom = performance.now();
-    clean = await caseScope.run(env.scope, () => runSteps(c, env, users, result, stepsFrom));
+    clean = await runSteps(c, env, users, result, stepsFrom);
   } finally {
     env.users.release(users, clean && result.outcome === 'passed' && result.failures.length === 0 && result.warnings.length === 0);
   }

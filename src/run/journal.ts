@@ -11,7 +11,6 @@
  * case whose generated values ($unique, which carries the run id and the
  * case's sequence number) they name.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HttpRequest, HttpResponse, Timings } from '../http/client.js';
 import type { Redactor } from '../http/redact.js';
 import type { ReceivedExchange } from '../service.js';
@@ -157,5 +156,3 @@ export class CaseScope {
   }
 }
 
-/** The case whose step is running in this asynchronous context. */
-export const caseScope = new AsyncLocalStorage<CaseScope>();

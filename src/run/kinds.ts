@@ -6,7 +6,7 @@
  * interfaces only; it knows no endpoint and no field of any API.
  */
 import type { HttpRequest } from '../http/client.js';
-import type { Transport } from '../http/transport.js';
+import type { Sender } from '../http/transport.js';
 import type { Redactor } from '../http/redact.js';
 import type { CaseExpectKind, CaseStepKind, Check, KindRegistry, References } from '../cases/types.js';
 import type { ValueProblem } from '../cases/values.js';
@@ -73,7 +73,7 @@ export interface StepContext {
   /** performance.now() when the case started: the origin of the times its messages give. */
   caseStarted?: number;
   title: string;
-  transport: Transport;
+  transport: Sender;
   /** Base URL of the target, without a trailing slash. */
   base: string;
   redactor: Redactor;

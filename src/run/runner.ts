@@ -9,7 +9,7 @@ import { setMaxListeners } from 'node:events';
 import { TargetError } from '../errors.js';
 import { HttpClient, TransportError } from '../http/client.js';
 import { Redactor } from '../http/redact.js';
-import { Transport, type RateLimitWait } from '../http/transport.js';
+import { observing, Transport, type RateLimitWait } from '../http/transport.js';
 import type { TraceEntry } from '../http/har.js';
 import type { Case, Suite } from '../cases/types.js';
 import { getValidator } from '../schemas.js';
@@ -19,7 +19,7 @@ import { suiteInfo } from '../version.js';
 import { BodyBudget } from './budget.js';
 import { runCase } from './case.js';
 import type { Kinds } from './kinds.js';
-import { CaseScope, caseScope, ownerOf, SETUP_TAG } from './journal.js';
+import { CaseScope, ownerOf, SETUP_TAG } from './journal.js';
 import { Services, type ServiceSpec } from './services.js';
 import { Slots } from './slots.js';
 import type { ReceivedExchange } from '../service.js';
@@ -249,11 +249,8 @@ export async function run(options: RunOptions): Promise<RunReport> {
       rateLimitedMs += w.waitMs;
       options.onRateLimit?.({ ...w, url: redactor.apply(w.url) });
     },
-    onExchange: (x) => {
-      const scope = caseScope.getStore();
-      scope?.sent(x.req, x.res, x.at, x.ms, x.error, x.timings);
-      options.onExchange?.({ ...x, ...(scope ? scope.tag : SETUP_TAG) });
-    },
+    // A case's own requests go through a view that tags them (see runOne); these are the run's set-up.
+    onExchange: (x) => options.onExchange?.({ ...x, ...SETUP_TAG }),
     ...(signal ? { signal } : {}),
   });
   const runId = randomBytes(4).toString('hex');
@@ -311,7 +308,10 @@ export async function run(options: RunOptions): Promise<RunReport> {
       owners.set(mine, c.id);
       try {
         r = await runCase(c, {
-          client,
+          client: observing(client, (x) => {
+            scope.sent(x.req, x.res, x.at, x.ms, x.error, x.timings);
+            options.onExchange?.({ ...x, ...scope.tag });
+          }),
           base,
           runId,
           seq: mine,

@@ -7,8 +7,7 @@ import type { JsonObject } from './json.js';
 import { checkCap, DEFAULT_DELIVERY_LIMITS, DEFAULT_LIMITS, DEFAULT_ROOM_LIMITS, resolveDeliveryLimits, resolveLimits, resolveRoomLimits } from './limits.js';
 import { packageInfo } from './paths.js';
 import { PushDelivery } from './push/delivery.js';
-import { createPushRules, type PushRuleOptions, type PushRulesContext } from './pushrules/index.js';
-import type { NotificationPolicy } from './push/delivery.js';
+import { createPushRules, type PushRuleOptions, type PushRulesContext, type PushRulesModule } from './pushrules/index.js';
 import { JsonText, matrixError, type HandlerResult } from './result.js';
 import { Rooms } from './rooms/rooms.js';
 import { roomRoutes } from './rooms/routes.js';
@@ -108,7 +107,7 @@ export interface AppOptions extends PushRuleOptions {
    * delivery asks. For the project's tests, which prove the cases pass against
    * a push rules implementation written apart from this server's.
    */
-  pushRulesModule?: (context: PushRulesContext) => { readonly routes: readonly Route[]; readonly policy: NotificationPolicy };
+  pushRulesModule?: (context: PushRulesContext) => PushRulesModule;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;

@@ -6,6 +6,7 @@
  * wait longest started first, and the kept suite standing for the case files.
  */
 import { expect } from 'chai';
+import { getEventListeners } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import { keptSuite, suiteFingerprint } from '../src/cases/kept.js';
 import { readSuite } from '../src/cases/load.js';
@@ -159,6 +160,7 @@ describe('delivery timing', function () {
       const report = await run({ target: server.url, editions: ['v1'], suite, grep: 'push', jobs: 32, services, signal: controller.signal });
       expect(report.results.filter((r) => r.periods !== undefined && r.periods.length > 0).length, 'cases that waited a quiet period').to.be.greaterThan(10);
       expect(added).to.equal(1);
+      expect(getEventListeners(controller.signal, 'abort'), 'the listener is removed when the run ends').to.have.length(0);
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).to.deep.equal([]);
     } finally {
       process.off('warning', onWarning);

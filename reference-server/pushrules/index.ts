@@ -4,6 +4,7 @@
  * plugs it in with the routes and the policy this returns.
  */
 import type { Limits } from '../limits.js';
+import type { NotificationPolicy } from '../push/delivery.js';
 import type { Route } from '../routes/types.js';
 import { accountDataRoutes } from './account-data.js';
 import { PushRulePolicy } from './evaluate.js';
@@ -14,7 +15,13 @@ import { PushRuleStore } from './store.js';
 
 export { DEFAULT_PUSH_RULE_LIMITS, type PushRuleOptions } from './limits.js';
 
-export interface PushRules {
+/** What app.ts plugs in from a push rules module (this one, or another in the project's tests): its routes, and the policy delivery asks. */
+export interface PushRulesModule {
+  readonly routes: readonly Route[];
+  readonly policy: NotificationPolicy;
+}
+
+export interface PushRules extends PushRulesModule {
   readonly routes: Route[];
   readonly policy: PushRulePolicy;
   readonly store: PushRuleStore;

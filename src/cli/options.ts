@@ -56,24 +56,14 @@ const oneOf =
     values.includes(raw) ? { value: raw } : { problem: `--${name} is ${values.slice(0, -1).join(', ')} or ${values[values.length - 1] ?? ''}, got "${shownArg(raw)}"` };
 
 const httpUrl: Check = (raw, name) => {
-  let u: URL | undefined;
-  try {
-    u = new URL(raw);
-  } catch {
-    u = undefined;
-  }
+  const u = URL.parse(raw);
   if (!u || !['http:', 'https:'].includes(u.protocol)) return { problem: `--${name} must be an http(s) URL, got "${shownArg(raw)}"` };
   if (u.username !== '' || u.password !== '') return { problem: `--${name} must not carry a user name or password (${escapeForTerminal(u.protocol)}//…@${escapeForTerminal(u.host)}): they would be used for nothing; give accounts with --user or CONFORMANCE_USERS` };
   return { value: raw.replace(/\/+$/, '') };
 };
 
 const notifyUrl: Check = (raw, name) => {
-  let u: URL | undefined;
-  try {
-    u = new URL(raw);
-  } catch {
-    u = undefined;
-  }
+  const u = URL.parse(raw);
   return u && ['http:', 'https:'].includes(u.protocol) && u.pathname === '/_matrix/push/v1/notify' ? { value: raw } : { problem: `--${name} is the full notify URL targets must use, ending in /_matrix/push/v1/notify, got "${shownArg(raw)}"` };
 };
 

@@ -148,18 +148,17 @@ function itemKey(item: unknown, key: readonly string[]): string {
   }
 }
 
-/** A path of a rule against a request URL: each `*` segment stands for any one path segment. */
+/** The access token a request carries in its query string, if any. */
 function queryToken(url: string): string | undefined {
-  try {
-    return new URL(url).searchParams.get('access_token') ?? undefined;
-  } catch {
-    return undefined;
-  }
+  return URL.parse(url)?.searchParams.get('access_token') ?? undefined;
 }
 
-/** The segments the `*`s of `pattern` matched in the URL's path (decoded), or undefined when it does not match. */
-function pathMatch(pattern: string, url: string | readonly string[] | undefined): string[] | undefined {
-  const path = typeof url === 'string' ? pathSegments(url) : url;
+/**
+ * A path of a rule against a request's path segments: each `*` segment stands
+ * for any one path segment. The segments the `*`s matched (decoded), or
+ * undefined when it does not match.
+ */
+function pathMatch(pattern: string, path: readonly string[] | undefined): string[] | undefined {
   if (path === undefined) return undefined;
   const want = pattern.split('/');
   if (want.length !== path.length || !want.every((seg, i) => seg === '*' || seg === path[i])) return undefined;
@@ -176,14 +175,10 @@ function pathMatch(pattern: string, url: string | readonly string[] | undefined)
 
 /** The segments of a URL's path, still percent-encoded; undefined for a URL that does not parse. */
 function pathSegments(url: string): string[] | undefined {
-  try {
-    return new URL(url).pathname.split('/');
-  } catch {
-    return undefined;
-  }
+  return URL.parse(url)?.pathname.split('/');
 }
 
-const pathMatches = (pattern: string, url: string): boolean => pathMatch(pattern, url) !== undefined;
+const pathMatches = (pattern: string, url: string): boolean => pathMatch(pattern, pathSegments(url)) !== undefined;
 
 /** Whether a step's answer is the one a skip_if or end_if describes: status, errcode and body all as given. */
 function answers(when: AnswerMatch, observed: Observed, errcode: unknown): boolean {

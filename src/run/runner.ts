@@ -235,7 +235,7 @@ class Repeats {
 }
 
 export async function run(options: RunOptions): Promise<RunReport> {
-  const signal = runSignal(options.signal);
+  const { signal, dispose: forgetSignal } = runSignal(options.signal);
   const startedAt = new Date();
   const spec = options.spec ?? loadSpec();
   const redactor = options.redactor ?? new Redactor();
@@ -397,6 +397,7 @@ export async function run(options: RunOptions): Promise<RunReport> {
       results: plan.cases.map((c, i) => results[i] ?? { id: c.id, title: c.title, edition: c.edition, area: c.area, file: c.file, requirements: c.requirements, tags: c.tags, outcome: 'notrun', skipReason: 'the run was interrupted before this case finished', skipCode: 'interrupted', failures: [], warnings: [], durationMs: 0, requests: 0 }),
     };
   } finally {
+    forgetSignal();
     await services.close();
     await client.close();
   }
@@ -430,13 +431,15 @@ export async function plan(options: PlanOptions): Promise<Plan> {
 /**
  * The run's own signal, aborted with the caller's: every case that waits (a
  * poke, a quiet period, a rate limit) listens to it, often more than ten at
- * once, which is no leak; the caller's signal gets one listener only.
+ * once, which is no leak. The caller's signal gets one listener, removed when
+ * the run ends (dispose), so a signal given to many runs in turn keeps none.
  */
-function runSignal(outer: AbortSignal | undefined): AbortSignal | undefined {
-  if (outer === undefined) return undefined;
+function runSignal(outer: AbortSignal | undefined): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (outer === undefined) return { signal: undefined, dispose: () => undefined };
   const controller = new AbortController();
   setMaxListeners(0, controller.signal);
-  if (outer.aborted) controller.abort();
-  else outer.addEventListener('abort', () => controller.abort(), { once: true });
-  return controller.signal;
+  const abort = (): void => controller.abort();
+  if (outer.aborted) abort();
+  else outer.addEventListener('abort', abort, { once: true });
+  return { signal: controller.signal, dispose: () => outer.removeEventListener('abort', abort) };
 }

@@ -64,7 +64,7 @@
  *     it, it changes no rule); from v1.10 refused with 405 M_BAD_JSON.
  * 17. DELETE of a server-default rule: 400.
  */
-import type { PushRulesContext } from '../../reference-server/pushrules/index.js';
+import type { PushRulesContext, PushRulesModule } from '../../reference-server/pushrules/index.js';
 import type { NotificationPolicy, PushDecision } from '../../reference-server/push/delivery.js';
 import type { EventFacts, MessageEvent } from '../../reference-server/rooms/routes.js';
 import type { Json, JsonObject } from '../../reference-server/json.js';
@@ -333,7 +333,7 @@ function checkConditions(conditions: unknown, options: IndependentOptions): Json
 const bad = (error: string): HandlerResult => matrixError(400, 'M_INVALID_PARAM', error);
 const notFound = (): HandlerResult => matrixError(404, 'M_NOT_FOUND', 'The push rule was not found.');
 
-export function independentPushRules(options: IndependentOptions = {}): (context: PushRulesContext) => { routes: Route[]; policy: NotificationPolicy } {
+export function independentPushRules(options: IndependentOptions = {}): (context: PushRulesContext) => PushRulesModule {
   return (context) => {
     const minor = followedMinor(context.advertised);
     const users = new Map<string, UserRules>();

@@ -1,6 +1,7 @@
 /**
- * `npm run build` runs this after tsc: it loads the bundled suite from its
- * files and keeps it, so that runs start without parsing them (cases/kept.ts).
+ * `npm run build` runs this after tsc: it keeps the runner's schema validators
+ * as code (schemas.ts), then loads the bundled suite from its files and keeps
+ * it, so that runs start without compiling or parsing them (cases/kept.ts).
  * It keeps it with the kinds a run uses by default (src/kinds.ts), whose
  * fingerprint a run then finds unchanged. A suite that does not load is not
  * kept and the build goes on: a run then loads the files itself and reports
@@ -10,7 +11,14 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { allKinds } from './kinds.js';
 import { keepBundledSuite } from './run/suite.js';
+import { keepSchemas } from './schemas.js';
 
+try {
+  process.stdout.write(`kept the schema validators in ${keepSchemas().join(', ')}\n`);
+} catch (err) {
+  // Not fatal: a run then compiles the schemas itself, and a broken schema says so there.
+  process.stdout.write(`the schema validators were not kept (a run will compile them): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+}
 try {
   const file = keepBundledSuite(allKinds);
   process.stdout.write(`kept the bundled suite in ${file}\n`);

@@ -184,3 +184,41 @@ describe('timings of an exchange', function () {
     }
   });
 });
+
+describe('the parts of undici the client takes', function () {
+  it("are the very objects undici's index exports, so that loading only them changes nothing", async function () {
+    const { undiciInUse } = await import('../src/http/client.js');
+    const undici = await import('undici');
+    expect(undiciInUse.Agent).to.equal(undici.Agent);
+    expect(undiciInUse.buildConnector).to.equal(undici.buildConnector);
+    expect(undiciInUse.errors).to.equal(undici.errors);
+    // The index puts the request API on every dispatcher; the client calls the same function on its agent.
+    const { createRequire } = await import('node:module');
+    const apiRequest: unknown = createRequire(import.meta.url)('undici/lib/api/api-request.js');
+    expect(apiRequest).to.equal((undici.Dispatcher.prototype as unknown as { request: unknown }).request);
+  });
+
+  it('sends a query string, an encoded path and a body as undici.request would', async function () {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${body}`);
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new HttpClient({ timeoutMs: 5_000, maxBodyBytes: 1_000 });
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await client.send({ method: 'PUT', url: `${base}/_matrix/client/v3/pushrules/global/content/a%2Fb?x=1&y=%20`, headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+      await client.send({ method: 'GET', url: `${base}/p`, headers: {} });
+      expect(seen).to.deep.equal(['PUT /_matrix/client/v3/pushrules/global/content/a%2Fb?x=1&y=%20 {"a":1}', 'GET /p ']);
+    } finally {
+      await client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

@@ -1,12 +1,53 @@
 import { subscribe } from 'node:diagnostics_channel';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { Agent, buildConnector, errors as undiciErrors, request } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 
 /**
  * The only user of undici. One Agent per run; every request has a deadline
  * covering connect, headers and the whole body, and bodies are read up to a
  * cap and then abandoned, so no target can hang or flood the runner.
  */
+
+type Undici = typeof import('undici');
+type RequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path'>;
+
+/**
+ * The four parts of undici the client uses. undici's index loads all of it
+ * (fetch, WebSocket, caches, mocks, proxies): about 60 ms at every start, a
+ * twentieth of an embedded run. The parts are taken from their own modules;
+ * where an undici laid out otherwise lacks them, from the index, as before.
+ * A test checks that they are the very objects the index exports.
+ */
+function undiciParts(): { Agent: Undici['Agent']; buildConnector: Undici['buildConnector']; errors: Undici['errors']; send(agent: Agent, url: string, opts: RequestOptions): Promise<Dispatcher.ResponseData> } {
+  const require = createRequire(import.meta.url);
+  try {
+    const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+    const parts = {
+      Agent: require('undici/lib/dispatcher/agent.js') as Undici['Agent'],
+      buildConnector: require('undici/lib/core/connect.js') as Undici['buildConnector'],
+      errors: require('undici/lib/core/errors.js') as Undici['errors'],
+    };
+    if (typeof apiRequest !== 'function' || typeof parts.Agent !== 'function' || typeof parts.buildConnector !== 'function' || typeof parts.errors.SocketError !== 'function') throw new Error('another layout');
+    return {
+      ...parts,
+      send: (agent, url, opts) => {
+        // What undici's request(url, opts) does with a URL before it dispatches.
+        const u = new URL(url);
+        return apiRequest.call(agent, { ...opts, origin: u.origin, path: `${u.pathname}${u.search}` });
+      },
+    };
+  } catch {
+    const undici = require('undici') as Undici;
+    return { Agent: undici.Agent, buildConnector: undici.buildConnector, errors: undici.errors, send: (agent, url, opts) => undici.request(url, { ...opts, dispatcher: agent }) };
+  }
+}
+
+const undici = undiciParts();
+const undiciErrors = undici.errors;
+
+/** For tests: the parts the client took from undici. */
+export const undiciInUse = undici;
 
 export interface HttpOptions {
   /** Per-request deadline in ms (connect + headers + body). */
@@ -172,8 +213,8 @@ export class HttpClient {
 
   constructor(options: HttpOptions) {
     this.options = options;
-    const connector = buildConnector({ timeout: options.timeoutMs, ...(options.ca ? { ca: options.ca } : {}) });
-    this.agent = new Agent({
+    const connector = undici.buildConnector({ timeout: options.timeoutMs, ...(options.ca ? { ca: options.ca } : {}) });
+    this.agent = new undici.Agent({
       // Each connection's handshakes are timed, so that the first request sent on it can say how long opening it took.
       connect: (opts, callback) => {
         const clock: SocketClock = { start: performance.now(), ready: 0, tls: opts.protocol === 'https:', claimed: false };
@@ -210,7 +251,7 @@ export class HttpClient {
       creating = clock;
       let answer;
       try {
-        answer = request(req.url, { method: req.method as 'GET', headers: req.headers, body: req.body, dispatcher: this.agent, signal });
+        answer = undici.send(this.agent, req.url, { method: req.method as 'GET', headers: req.headers, body: req.body, signal });
       } finally {
         creating = undefined;
       }

@@ -12,7 +12,7 @@ import { Redactor } from '../http/redact.js';
 import { observing, Transport, type RateLimitWait } from '../http/transport.js';
 import type { TraceEntry } from '../http/har.js';
 import type { Case, Suite } from '../cases/types.js';
-import { getValidator } from '../schemas.js';
+import { conforms } from '../schemas.js';
 import { chooseVersion, type EditionInfo, type VersionChoice } from '../spec/editions.js';
 import { inForce, loadSpec, type Edition, type SpecText } from '../spec/requirements.js';
 import { suiteInfo } from '../version.js';
@@ -109,7 +109,7 @@ export async function preflight(client: Transport, base: string, redactor = new 
     throw err;
   }
   const { json: body } = parseJson(res.text);
-  if (res.status !== 200 || !getValidator('versions-response')(body)) {
+  if (res.status !== 200 || !conforms('versions-response', body)) {
     throw new TargetError('ERR_TARGET_NOT_MATRIX', `${base} is not a Matrix homeserver: GET /_matrix/client/versions answered ${describeAnswer(res, redactor)}${body === undefined ? '' : ', without a versions list'}`);
   }
   // Keep only what provenance needs, as plain strings and booleans: the target decides the rest of the body.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { packageInfo } from './paths.js';
 
 let cached: string[] | undefined;
@@ -12,6 +12,8 @@ let cached: string[] | undefined;
  */
 export function defaultVersions(): string[] {
   if (!cached) {
+    // yaml is loaded only here: the CLI tells the server its versions, and the parser costs about 25 ms to load.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
     const editions = parse(readFileSync(join(packageInfo().root, 'spec', 'editions.yaml'), 'utf8')) as { v1?: { versions?: unknown } };
     const v1 = Array.isArray(editions.v1?.versions) ? editions.v1.versions.filter((v): v is string => typeof v === 'string') : [];
     cached = ['r0.6.1', ...v1];

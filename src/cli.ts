@@ -14,12 +14,9 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compareCommand, compareSettings } from './cli/compare.js';
-import { coverageCommand } from './cli/coverage.js';
 import type { Io } from './cli/io.js';
 import { parseCommandLine, usage } from './cli/options.js';
 import { listCommand, runCommand, runSettings } from './cli/run.js';
-import { serveCommand, serveSettings } from './cli/serve.js';
 import { CaseFileError, ConformanceError, UsageError } from './errors.js';
 import { escapeForTerminal } from './text.js';
 import { suiteInfo } from './version.js';
@@ -65,7 +62,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     const more: string[] = [];
     try {
       if (command === 'run' || command === 'list') runSettings(values, command === 'list' || values['list'] === true ? 'list' : 'run');
-      if (command === 'compare') compareSettings(values, positionals);
+      if (command === 'compare') (await import('./cli/compare.js')).compareSettings(values, positionals);
     } catch (err) {
       if (err instanceof UsageError) more.push(...err.problems);
     }
@@ -79,13 +76,18 @@ async function dispatch(argv: readonly string[], io: Io): Promise<number> {
     io.out(`${suiteInfo().version}\n`);
     return 0;
   }
+  // Commands other than run and list are loaded when asked for: a run does not pay for their modules.
   switch (command) {
-    case 'serve':
+    case 'serve': {
+      const { serveCommand, serveSettings } = await import('./cli/serve.js');
       return serveCommand(serveSettings(values), io);
-    case 'compare':
+    }
+    case 'compare': {
+      const { compareCommand, compareSettings } = await import('./cli/compare.js');
       return compareCommand(compareSettings(values, positionals), io);
+    }
     case 'coverage':
-      return coverageCommand(values, io);
+      return (await import('./cli/coverage.js')).coverageCommand(values, io);
     case 'list':
       return listCommand(runSettings(values, 'list'), io);
     case 'run': {

@@ -1,4 +1,4 @@
-import { isMap, LineCounter, parseDocument, stringify } from 'yaml';
+import { yaml } from './yaml.js';
 import { ConformanceError } from './errors.js';
 import { describeErrors, getValidator } from './schemas.js';
 import { isFailing, type CaseResult, type RunReport } from './run/types.js';
@@ -40,6 +40,7 @@ export function loadExpectations(file: string, knownCaseIds: ReadonlySet<string>
     throw new ConformanceError('ERR_EXPECTATIONS', `${file}: cannot read the expectations file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   if (text.startsWith(INCOMPLETE_EXPECTATIONS.split('\n')[0] as string)) throw new ConformanceError('ERR_EXPECTATIONS', `${file}: left incomplete by a run of --update-expectations that did not finish; it records nothing (run it again, or restore the file)`);
+  const { isMap, LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   const first = doc.errors[0];
@@ -183,5 +184,5 @@ export function expectationsText(report: RunReport, strict: boolean, previous?: 
   }
   // The target's Server header goes into a comment: every character a YAML 1.1 reader takes for a line break (NEL, LS, PS too) is escaped.
   const header = `# Known failures: case id -> the real behaviour behind it (and an upstream link where one exists).\n# Written by conformance --update-expectations against ${escapeForTerminal(report.meta.target)}${report.meta.server ? ` (${escapeForTerminal(report.meta.server)})` : ''}, level ${strict ? 'strict' : 'MUST'}.\n`;
-  return { text: header + (Object.keys(out).length ? stringify(out, { lineWidth: 0 }) : '{}\n'), count: Object.keys(out).length };
+  return { text: header + (Object.keys(out).length ? yaml().stringify(out, { lineWidth: 0 }) : '{}\n'), count: Object.keys(out).length };
 }

@@ -12,7 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { allKinds } from './kinds.js';
 import { keepBundledSuite } from './run/suite.js';
 import { keepSchemas } from './schemas.js';
+import { AREAS_YAML_OPTIONS } from './spec/areas.js';
+import { keepYamlParses } from './yaml.js';
+import { specDir } from './paths.js';
+import { join } from 'node:path';
 
+try {
+  process.stdout.write(`kept the parses of spec/*.yaml in ${keepYamlParses([{ file: join(specDir, 'editions.yaml') }, { file: join(specDir, 'areas.yaml'), options: AREAS_YAML_OPTIONS }])}\n`);
+} catch (err) {
+  process.stdout.write(`the parses of spec/*.yaml were not kept (a run will parse them): ${err instanceof Error ? err.message.split('\n')[0] : String(err)}\n`);
+}
 try {
   process.stdout.write(`kept the schema validators in ${keepSchemas().join(', ')}\n`);
 } catch (err) {

@@ -65,3 +65,22 @@ describe('kept schema validators', function () {
     expect(serverSources('made-from-other-schemas').kept).to.equal(undefined);
   });
 });
+
+describe("kept parses of the spec's YAML files", function () {
+  it('hold exactly what parsing editions.yaml and areas.yaml gives, and a changed text is parsed afresh', async function () {
+    const { parseYaml, yaml } = await import('../src/yaml.js');
+    const { AREAS_YAML_OPTIONS } = await import('../src/spec/areas.js');
+    const { specDir } = await import('../src/paths.js');
+    const { join } = await import('node:path');
+    const kept = Object.values(JSON.parse(readFileSync(new URL('../src/yaml.kept.json', import.meta.url), 'utf8')) as Record<string, unknown>);
+    for (const [name, options] of [['editions.yaml', {}], ['areas.yaml', AREAS_YAML_OPTIONS]] as const) {
+      const text = readFileSync(join(specDir, name), 'utf8');
+      const fresh: unknown = yaml().parse(text, options);
+      expect(kept.some((v) => isDeepStrictEqual(v, fresh)), `${name} is kept (npm run build keeps it)`).to.equal(true);
+      expect(parseYaml(text, options)).to.deep.equal(fresh);
+      const changed = `${text}\nextra: {title: x}\n`;
+      expect(parseYaml(changed, options)).to.deep.equal(yaml().parse(changed, options));
+      expect((parseYaml(changed, options) as Record<string, unknown>)['extra']).to.deep.equal({ title: 'x' });
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
+import { yaml } from '../yaml.js';
 import { CaseFileError, type CaseProblem } from '../errors.js';
 import { casesDir, packageRoot } from '../paths.js';
 import { compileSchema, describeErrors, getValidator } from '../schemas.js';
@@ -25,6 +26,7 @@ function display(file: string): string {
 }
 
 function parseFile(file: string, problems: CaseProblem[]): ParsedFile | undefined {
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const text = readFileSync(file, 'utf8');
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
@@ -41,6 +43,7 @@ function parseFile(file: string, problems: CaseProblem[]): ParsedFile | undefine
 
 /** The line of the deepest node that exists along `path` (the parent for a missing member). */
 function lineOf(pf: ParsedFile, path: Path): number {
+  const { isMap, isSeq } = yaml();
   let node: unknown = pf.doc.contents;
   let best = 1;
   const lineAt = (n: unknown): number | undefined => {

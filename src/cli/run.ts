@@ -6,6 +6,7 @@
 import { DEFAULT_JOBS } from '../run/runner.js';
 import { gatewayService } from '../areas/delivery/gateway/index.js';
 import { editionIds } from '../spec/requirements.js';
+import { loadEditions } from '../spec/editions.js';
 import { escapeForTerminal } from '../text.js';
 import { noCaseMatches, runAndReport, type ConformanceOptions, type ReportRequest } from '../conformance.js';
 import { plan, selectCases } from '../run/runner.js';
@@ -117,7 +118,16 @@ export async function startReferenceServer(options: import('../../reference-serv
   return (await import('../../reference-server/index.js')).createServer(options);
 }
 
-/** The versions the bundled server advertises when the run is judged by an older one: it then follows that version's push rules. */
+/**
+ * What the bundled server is told to advertise: the last r0 and every v1
+ * version of spec/editions.yaml, as it would by itself (read here, where the
+ * runner has them already); up to `specVersion` when the run is judged by an
+ * older one, whose push rules it then follows.
+ */
+export function advertisedVersions(specVersion?: string): string[] {
+  return specVersion ? versionsUpTo(specVersion) : ['r0.6.1', ...(loadEditions().get('v1')?.versions ?? [])];
+}
+
 function versionsUpTo(version: string): string[] {
   const n = Number(version.replace(/^v1\./, ''));
   return ['r0.6.1', ...Array.from({ length: n }, (_, i) => `v1.${i + 1}`)];
@@ -129,7 +139,7 @@ export async function runCommand(s: RunSettings, io: Io): Promise<number> {
   const editions = editionsFor(s, embedded);
   // Embedded, the gateway's certificate is made for the run: the bundled server is told not to verify it, as a test setup of Dendrite would be.
   // Its retries come sooner than a deployed server's would: the embedded run judges them, and waits for them.
-  const server = embedded ? await startReferenceServer({ port: 0, host: '127.0.0.1', pushTlsVerify: false, pushRetryDelaysMs: EMBEDDED_RETRY_DELAYS_MS, ...(s.specVersion ? { versions: versionsUpTo(s.specVersion) } : {}) }) : undefined;
+  const server = embedded ? await startReferenceServer({ port: 0, host: '127.0.0.1', pushTlsVerify: false, pushRetryDelaysMs: EMBEDDED_RETRY_DELAYS_MS, versions: advertisedVersions(s.specVersion) }) : undefined;
   try {
     const target = s.target ?? (server as { url: string }).url;
     const options: ConformanceOptions = {

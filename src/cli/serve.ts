@@ -1,5 +1,5 @@
 /** `conformance serve`: the bundled reference server until interrupted. */
-import { startReferenceServer } from './run.js';
+import { advertisedVersions, startReferenceServer } from './run.js';
 import type { Io } from './io.js';
 
 export interface ServeSettings {
@@ -20,8 +20,7 @@ export function serveSettings(values: Record<string, unknown>): ServeSettings {
 }
 
 export async function serveCommand(s: ServeSettings, io: Io): Promise<number> {
-  const versions = s.specVersion ? ['r0.6.1', ...Array.from({ length: Number(s.specVersion.replace(/^v1\./, '')) }, (_, i) => `v1.${i + 1}`)] : undefined;
-  const server = await startReferenceServer({ port: s.port, host: s.host, pushTlsVerify: s.pushTlsVerify, ...(versions ? { versions } : {}) });
+  const server = await startReferenceServer({ port: s.port, host: s.host, pushTlsVerify: s.pushTlsVerify, versions: advertisedVersions(s.specVersion) });
   io.out(`reference server listening on ${server.listening}${server.listening === server.url ? '' : ` (from this machine: ${server.url})`}\n`);
   if (!server.loopbackOnly) io.err(`conformance: warning: the reference server listens on ${server.listening}, beyond this machine: anyone who can reach it can register users and set pushers, and it is built for tests, not for a network\n`);
   await io.stopped;

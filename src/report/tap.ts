@@ -5,7 +5,7 @@
  * block is a double-quoted scalar on one line, and comments are escaped, so
  * nothing the target sent can start a line of its own.
  */
-import { stringify } from 'yaml';
+import { yaml as yamlLib } from '../yaml.js';
 import { isFailing, type CaseResult, type CheckFailure, type RunReport } from '../run/types.js';
 import { cutText, oneLine } from '../text.js';
 import type { Reporter, ReporterDef } from './types.js';
@@ -58,7 +58,7 @@ function block(r: CaseResult, strict: boolean): string | undefined {
     }));
   if (r.exchangesOmitted) data['exchanges_omitted'] = r.exchangesOmitted;
   if (Object.keys(data).length <= 2) return undefined;
-  const yaml = escapeNonPrintable(stringify(data, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0, minContentWidth: 0, doubleQuotedMinMultiLineLength: Number.MAX_SAFE_INTEGER }));
+  const yaml = escapeNonPrintable(yamlLib().stringify(data, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0, minContentWidth: 0, doubleQuotedMinMultiLineLength: Number.MAX_SAFE_INTEGER }));
   return ['  ---', ...yaml.trimEnd().split('\n').map((l) => `  ${l}`), '  ...'].join('\n');
 }
 

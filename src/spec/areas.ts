@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { SpecError } from '../errors.js';
 import { specDir } from '../paths.js';
+import { parseYaml } from '../yaml.js';
 
 /** One area of the suite, read from spec/areas.yaml: nothing about it is written in code. */
 export interface AreaInfo {
@@ -17,8 +17,11 @@ export type Areas = ReadonlyMap<string, AreaInfo>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** How spec/areas.yaml is parsed (the build keeps its parse with these options). */
+export const AREAS_YAML_OPTIONS = { maxAliasCount: 10 };
+
 export function parseAreas(text: string, file: string): Areas {
-  const data = parse(text, { maxAliasCount: 10 }) as unknown;
+  const data = parseYaml(text, AREAS_YAML_OPTIONS);
   if (!isObject(data)) throw new SpecError(`${file}: a mapping of area id to its description`);
   const out = new Map<string, AreaInfo>();
   for (const [id, raw] of Object.entries(data)) {

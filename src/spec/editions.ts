@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { SpecError } from '../errors.js';
 import { specDir } from '../paths.js';
+import { parseYaml } from '../yaml.js';
 
 /** A probe request: unauthenticated, to an endpoint of the edition. */
 export interface ProbeRequest {
@@ -30,7 +30,7 @@ export type Editions = ReadonlyMap<string, EditionInfo>;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function parseEditions(text: string, file: string): Editions {
-  const data = parse(text) as unknown;
+  const data = parseYaml(text);
   if (!isObject(data)) throw new SpecError(`${file}: a mapping of edition id to its description`);
   const out = new Map<string, EditionInfo>();
   for (const [id, raw] of Object.entries(data)) {

@@ -309,7 +309,8 @@ interface Pattern {
 /** The routes by path, and the `{name}` patterns among them. */
 class RouteTable {
   readonly #fixed = new Map<string, Map<string, Route>>();
-  readonly #patterns: Pattern[] = [];
+  /** Patterns by their number of segments (only those can match), each list in the order given. */
+  readonly #patterns = new Map<number, Pattern[]>();
 
   constructor(routes: readonly Route[]) {
     const byPath = new Map<string, Map<string, Route>>();
@@ -328,7 +329,9 @@ class RouteTable {
       if (names.every((name) => name === undefined)) {
         this.#fixed.set(path, byMethod);
       } else {
-        this.#patterns.push({ literals: segments.map((segment, i) => (names[i] === undefined ? segment : undefined)), names, byMethod });
+        const sameLength = this.#patterns.get(segments.length) ?? [];
+        sameLength.push({ literals: segments.map((segment, i) => (names[i] === undefined ? segment : undefined)), names, byMethod });
+        this.#patterns.set(segments.length, sameLength);
       }
     }
   }
@@ -341,9 +344,8 @@ class RouteTable {
     const fixed = this.#fixed.get(path);
     if (fixed !== undefined) return { byMethod: fixed, params: {} };
     const segments = path.split('/');
-    for (const pattern of this.#patterns) {
-      if (pattern.literals.length !== segments.length) continue;
-      if (!pattern.literals.every((literal, i) => literal === undefined ? segments[i] !== '' : literal === segments[i])) continue;
+    for (const pattern of this.#patterns.get(segments.length) ?? []) {
+      if (!pattern.literals.every((literal, i) => (literal === undefined ? segments[i] !== '' : literal === segments[i]))) continue;
       const params: Record<string, string> = Object.create(null) as Record<string, string>;
       for (const [i, name] of pattern.names.entries()) {
         if (name === undefined) continue;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,6 +126,8 @@ export function validatorSources(expected?: string): { kept: Record<string, Vali
 
 /** Writes the validators as ajv's standalone code (whole, then renamed into place); the build runs this through keep.ts. */
 export function keepValidators(): string {
+  // What an earlier build kept goes first: a build that fails here leaves nothing the server could take.
+  rmSync(KEPT, { force: true });
   const files = schemaFiles();
   const { default: standaloneCode } = require('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js');
   const code = standaloneCode(newAjv(files, true), Object.fromEntries(files.map((f) => [f.schema.$id, f.schema.$id])));

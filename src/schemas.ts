@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +63,7 @@ function newAjv(set: SetName, files: readonly SchemaFile[], source = false): Ajv
 function fingerprint(files: readonly SchemaFile[]): string {
   const hash = createHash('sha256');
   const { version } = require('ajv/package.json') as { version: string };
-  hash.update(`ajv ${version}\n${JSON.stringify(SETS)}\n`);
+  hash.update(`ajv ${version}\n${JSON.stringify(SETS)}\n${JSON.stringify(API_ONLY)}\n`);
   for (const f of files) hash.update(`${relative(packageRoot, f.file)}\n${f.text}\n`);
   return hash.digest('hex');
 }
@@ -128,6 +128,8 @@ export function validatorSources(set: SetName, expected?: string): { kept: Recor
  * written whole and then renamed into place. The build runs this.
  */
 export function keepSchemas(): string[] {
+  // What an earlier build kept goes first: a build that fails here leaves nothing a run could take.
+  for (const set of Object.keys(SETS) as SetName[]) rmSync(keptPath(set), { force: true });
   const read = schemaFiles();
   const print = fingerprint(read);
   const { default: standaloneCode } = require('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js');

@@ -7,7 +7,7 @@
  * run parses them only when they have changed since the build.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
@@ -52,6 +52,7 @@ export function parseYaml(text: string, options?: ParseOptions): unknown {
  * value JSON cannot carry exactly (a date, .inf) is not kept: a run parses it.
  */
 export function keepYamlParses(files: ReadonlyArray<{ file: string; options?: ParseOptions }>): string {
+  rmSync(KEPT, { force: true });
   const out: Record<string, unknown> = {};
   for (const { file, options } of files) {
     const text = readFileSync(file, 'utf8');

@@ -12,11 +12,12 @@ import { keptSuite, suiteFingerprint } from '../src/cases/kept.js';
 import { readSuite } from '../src/cases/load.js';
 import { gatewayService } from '../src/areas/delivery/gateway/index.js';
 import { DeliveryTiming, QUIET_CEILING_MS, QUIET_FACTOR, QUIET_FLOOR_MS } from '../src/areas/delivery/gateway/timing.js';
+import { render } from '../src/report/index.js';
 import { terminalReporter } from '../src/report/terminal.js';
 import { expectKinds, loadSuite, run, stepKinds } from '../src/kinds.js';
 import type { Plan } from '../src/run/runner.js';
 import { Slots } from '../src/run/slots.js';
-import { isFailing, type WaitEvent } from '../src/run/types.js';
+import { isFailing, type CaseResult, type WaitEvent } from '../src/run/types.js';
 import { BROKEN_DELIVERY } from './support/delivery-mutations.js';
 import { startProxy, type Mutation } from './support/proxy-server.js';
 import { TEST_TIME_SCALE } from './support/timing.js';
@@ -61,6 +62,13 @@ describe('delivery timing', function () {
         expect(periods.get('v1.push.stops-after-delete')?.map((p) => p.kind)).to.deep.equal(['quiet']);
         expect(periods.get('v1.push.rejected-pushkey')?.map((p) => p.kind)).to.deep.equal(['wait', 'quiet']);
         expect(periods.get('v1.push.retry-after-error')).to.deep.equal([{ step: 7, kind: 'window', ms: 65_000 * TEST_TIME_SCALE, basis: 'the default retry window' }]);
+        // The people's reports state them too: the case's line in the spec report, its row in the HTML one.
+        const own = report.results.find((r) => r.id === 'v1.push.own-message-not-poked') as CaseResult;
+        const said = `quiet period ${own.periods?.[0]?.ms} ms at step ${own.periods?.[0]?.step}`;
+        const lines: string[] = [];
+        terminalReporter.create({ strict: true, color: false, write: (t) => lines.push(t) }).caseDone?.(own, { done: 1, total: 1, running: 0, failed: 0 });
+        expect(lines.join('')).to.match(new RegExp(`pass +v1\\.push\\.own-message-not-poked \\(\\d+ ms; ${said}\\)`));
+        expect(render(report, 'html')).to.include(`(${said})`);
         for (const p of [...periods.values()].flat().filter((x) => x.kind !== 'window')) {
           if (quietPeriodMs) expect(p).to.include({ ms: quietPeriodMs, basis: 'set with --quiet-period' });
           else {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { isFailing, type CaseExchange, type CaseResult, type RunReport } from '../run/types.js';
 import { cutText, escapeForTerminal, escapeHtml, shortJson } from '../text.js';
 import type { Reporter, ReporterDef } from './types.js';
-import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, reproduction, versionsLine } from './view.js';
+import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, periodsText, reproduction, versionsLine } from './view.js';
 
 const BODY_SHOWN = 16 * 1024;
 const h = (s: string): string => escapeHtml(escapeForTerminal(s, true));
@@ -150,7 +150,8 @@ export function htmlPage(report: RunReport): string {
   const rows = ordered
     .map((r) => {
       const detail = r.outcome === 'passed' ? '' : caseDetails(r, strict);
-      const title = `<code>${h(r.id)}</code> ${inline(r.title)}`;
+      const periods = periodsText(r);
+      const title = `<code>${h(r.id)}</code> ${inline(r.title)}${periods ? ` <span class="periods">(${h(periods)})</span>` : ''}`;
       // What counts against the target at the level of the run is open: a SHOULD failure too under --strict.
       return `<tr class="o-${r.outcome}" id="${h(anchor(r.id))}" data-outcome="${r.outcome}"><td class="badge">${h(r.outcome)}</td><td>${detail ? `<details${isFailing(r, strict) ? ' open' : ''}><summary>${title}</summary>${detail}</details>` : title}</td><td class="num">${Math.round(r.durationMs)} ms</td></tr>`;
     })
@@ -168,7 +169,7 @@ export function htmlPage(report: RunReport): string {
 body{font:14px/1.45 system-ui,sans-serif;margin:1em 1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}table{border-collapse:collapse;width:100%;table-layout:fixed}td{border-top:1px solid #ddd;padding:.35em .5em;vertical-align:top;overflow-wrap:anywhere}
 td.badge{width:6.5em}td.num{width:5.5em}
-.badge{font-weight:600;white-space:nowrap}.num{text-align:right;white-space:nowrap;color:#666}
+.badge{font-weight:600;white-space:nowrap}.num{text-align:right;white-space:nowrap;color:#666}.periods{color:#666}
 .o-passed .badge{color:#1a7f37}.o-failed .badge,.o-xpassed .badge{color:#cf222e}.o-warned .badge{color:#9a6700}.o-errored .badge{color:#8250df}.o-skipped .badge,.o-notrun .badge,.o-xfailed .badge{color:#57606a}
 .totals{display:flex;gap:.8em;flex-wrap:wrap;margin:1em 0;align-items:center}.totals button{font:inherit;background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.4em .8em;cursor:pointer;text-align:left}
 .totals button[aria-pressed=true]{background:#ddf4ff;border-color:#0969da}.totals b{font-size:1.3em;display:block}.totals input{font:inherit;padding:.45em .6em;min-width:18em;border:1px solid #d0d7de;border-radius:6px}

@@ -13,7 +13,7 @@ import type { Plan } from '../run/runner.js';
 import type { CaseExchange, CaseResult, RunReport, WaitEvent } from '../run/types.js';
 import { cutMessage, cutUnits, escapeForTerminal, oneLine } from '../text.js';
 import type { BeginInfo, Progress, Reporter, ReporterDef, ReporterOptions } from './types.js';
-import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, reproduction, skipsByReason, versionsLine } from './view.js';
+import { byRequirement, caseExchanges, conformanceVerdict, countsLine, failingSteps, gateVerdict, periodsText, reproduction, skipsByReason, versionsLine } from './view.js';
 
 const SHOWN_BODY = 2000;
 /** How much of a body of a step that did not fail is shown. */
@@ -190,7 +190,9 @@ class TerminalReporter implements Reporter {
     const counter = `[${String(p.done).padStart(this.width)}/${p.total}]`;
     const first = r.failures[0] ?? r.warnings[0];
     const why = r.error ? ` — ${r.error.code}: ${message(r.error.message, 300)}` : first ? ` — ${first.level} ${first.requirement}: ${message(first.message, 300)}` : r.skipReason ? ` — ${oneLine(r.skipReason, 300)}` : '';
-    this.out(`${counter} ${this.paint(COLOR[r.outcome], LABEL[r.outcome])} ${r.id}${why}${r.outcome === 'passed' ? ` (${Math.round(r.durationMs)} ms)` : ''}`);
+    const periods = periodsText(r);
+    const after = r.outcome === 'passed' ? ` (${Math.round(r.durationMs)} ms${periods ? `; ${periods}` : ''})` : periods ? ` (${periods})` : '';
+    this.out(`${counter} ${this.paint(COLOR[r.outcome], LABEL[r.outcome])} ${r.id}${why}${after}`);
   }
 
   /** A wait of more than a second: one line as it starts (live, and in the report file), and the status line while it lasts. */

@@ -246,6 +246,19 @@ export function reproduction(xs: readonly CaseExchange[]): string[] {
 }
 
 /** One line of counts. */
+/** How reports name a kind of wait; a kind a step adds later shows as itself. */
+const PERIOD_NAMES: Record<string, string> = { quiet: 'quiet period', wait: 'wait', window: 'retry window' };
+
+/**
+ * The waits a case's verdict rests on, in words ("quiet period 156 ms at step
+ * 10"): how long it looked for what must not arrive, or waited for what must.
+ * Undefined for a case that waited for nothing. Reports show it beside the case.
+ */
+export function periodsText(r: CaseResult): string | undefined {
+  if (!r.periods?.length) return undefined;
+  return r.periods.map((p) => `${PERIOD_NAMES[p.kind] ?? p.kind} ${p.ms >= 10_000 ? `${Math.round(p.ms / 100) / 10} s` : `${Math.round(p.ms)} ms`} at step ${p.step}`).join(', ');
+}
+
 export function countsLine(report: RunReport): string {
   const s = summarize(report.results);
   const parts = [`${s.passed} passed`, `${s.failed} failed`, `${s.warned} with SHOULD warnings`, `${s.errored} errored`, `${s.skipped} skipped`];

@@ -76,8 +76,13 @@ interface ValidatorSet {
 const sets: Partial<Record<SetName, ValidatorSet>> = {};
 let files: SchemaFile[] | undefined;
 let print: string | undefined;
-/** An Ajv instance with every schema, for schemas that modules carry (compileSchema) and for a run without kept code. */
-let ajv: Ajv | undefined;
+/** Ajv instances, made only when needed: `all` also compiles the schemas that modules carry (compileSchema). */
+const instances: Partial<Record<SetName, Ajv>> = {};
+
+function instance(set: SetName = 'all'): Ajv {
+  files ??= schemaFiles();
+  return (instances[set] ??= newAjv(set, files));
+}
 
 function keptPath(set: SetName): string {
   return fileURLToPath(new URL(`./schemas.${set}.kept.cjs`, import.meta.url));
@@ -93,16 +98,9 @@ function validatorSet(set: SetName): ValidatorSet {
   const kept = keptCode(set, print);
   const made: ValidatorSet = kept
     ? { ids, get: (id) => (Object.hasOwn(kept, id) ? kept[id] : undefined) }
-    : { ids, get: (id) => (set === 'all' ? instance() : (firstAjv ??= newAjv('first', files as SchemaFile[]))).getSchema(id) };
+    : { ids, get: (id) => instance(set).getSchema(id) };
   sets[set] = made;
   return made;
-}
-let firstAjv: Ajv | undefined;
-
-function instance(): Ajv {
-  files ??= schemaFiles();
-  ajv ??= newAjv('all', files);
-  return ajv;
 }
 
 function keptCode(set: SetName, expected: string): Record<string, ValidateFunction> | undefined {

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import { SpecError } from './errors.js';
+import { writeKeptFile } from './kept-file.js';
 import { packageRoot, schemasDir, specDir } from './paths.js';
 
 /**
@@ -28,6 +29,7 @@ const SETS = { all: { ...COMMON, allErrors: true }, first: { ...COMMON, allError
 /** `first` judges only what targets send: the API schemas of spec/schemas. */
 const API_ONLY: Record<SetName, boolean> = { all: false, first: true };
 type SetName = keyof typeof SETS;
+const SET_NAMES = Object.keys(SETS) as SetName[];
 
 interface SchemaFile {
   readonly file: string;
@@ -121,24 +123,17 @@ export function validatorSources(set: SetName, expected?: string): { kept: Recor
   return { kept: keptCode(set, expected ?? fingerprint(read)), compiled };
 }
 
-/**
- * Writes each set's validators as a CommonJS file of ajv's standalone code,
- * written whole and then renamed into place. The build runs this.
- */
+/** Writes each set's validators as a CommonJS file of ajv's standalone code. The build runs this. */
 export function keepSchemas(): string[] {
   // What an earlier build kept goes first: a build that fails here leaves nothing a run could take.
-  for (const set of Object.keys(SETS) as SetName[]) rmSync(keptPath(set), { force: true });
+  for (const set of SET_NAMES) rmSync(keptPath(set), { force: true });
   const read = schemaFiles();
   const print = fingerprint(read);
   const { default: standaloneCode } = require('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js');
-  return (Object.keys(SETS) as SetName[]).map((set) => {
+  return SET_NAMES.map((set) => {
     const code = standaloneCode(newAjv(set, read, true), Object.fromEntries(inSet(set, read).map((f) => [f.schema.$id, f.schema.$id])));
-    const path = keptPath(set);
-    const temp = `${path}.${process.pid}.tmp`;
     const header = `// Made by the build (keepSchemas in schemas.ts) from the schemas in spec/. Not edited by hand.\n`;
-    writeFileSync(temp, `${header}exports.fingerprint = ${JSON.stringify(print)};\nexports.validators = {};\n(function (exports) {\n${code}\n})(exports.validators);\n`);
-    renameSync(temp, path);
-    return path;
+    return writeKeptFile(keptPath(set), `${header}exports.fingerprint = ${JSON.stringify(print)};\nexports.validators = {};\n(function (exports) {\n${code}\n})(exports.validators);\n`);
   });
 }
 

@@ -7,10 +7,11 @@
  * run parses them only when they have changed since the build.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import { writeKeptFile } from './kept-file.js';
 
 const require = createRequire(import.meta.url);
 const KEPT = fileURLToPath(new URL('./yaml.kept.json', import.meta.url));
@@ -59,8 +60,5 @@ export function keepYamlParses(files: ReadonlyArray<{ file: string; options?: Pa
     const value = yaml().parse(text, options ?? {}) as unknown;
     if (isDeepStrictEqual(JSON.parse(JSON.stringify(value ?? null)), value)) out[key(text, options)] = value;
   }
-  const temp = `${KEPT}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify(out));
-  renameSync(temp, KEPT);
-  return KEPT;
+  return writeKeptFile(KEPT, JSON.stringify(out));
 }

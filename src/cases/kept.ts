@@ -8,15 +8,16 @@
  * the CLI's start-up; any change loads the files afresh, exactly as before.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeKeptFile } from '../kept-file.js';
 import { casesDir, packageRoot, specDir } from '../paths.js';
 import type { CaseKinds, Suite } from './types.js';
 
 const KEPT = fileURLToPath(new URL('./suite.json', import.meta.url));
 /** The loader's modules: a change to how files are read changes what is kept. */
-const LOADER = ['./load.js', './types.js', './values.js', './kept.js', '../schemas.js', '../spec/requirements.js', '../spec/editions.js', '../spec/areas.js'].map((m) => fileURLToPath(new URL(m, import.meta.url)));
+const LOADER = ['./load.js', './types.js', './values.js', './kept.js', '../schemas.js', '../spec/requirements.js', '../spec/editions.js', '../spec/areas.js', '../yaml.js'].map((m) => fileURLToPath(new URL(m, import.meta.url)));
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)])).sort();
@@ -48,10 +49,7 @@ export function keptSuite(kinds: CaseKinds): Suite | undefined {
   return kept.fingerprint === suiteFingerprint(kinds) ? kept.suite : undefined;
 }
 
-/** Keeps a suite loaded from the bundled files (written whole, then renamed into place). */
+/** Keeps a suite loaded from the bundled files. */
 export function keepSuite(suite: Suite, kinds: CaseKinds): string {
-  const temp = `${KEPT}.${process.pid}.tmp`;
-  writeFileSync(temp, JSON.stringify({ fingerprint: suiteFingerprint(kinds), suite }));
-  renameSync(temp, KEPT);
-  return KEPT;
+  return writeKeptFile(KEPT, JSON.stringify({ fingerprint: suiteFingerprint(kinds), suite }));
 }
